@@ -1,0 +1,76 @@
+//! Training throughput (images/s) of the canonical MLP VAE: 784-400-20,
+//! ReLU, Bernoulli decoder, Adam 1e-3 — the model of
+//! `../shared/bench/torch_vae_ref.py train`, so the two can be run side by
+//! side. Each step is what the trainer does: upload a host batch and host
+//! noise, forward, backward, Adam update. Timing ends with a device read so
+//! queued work is counted.
+//!
+//! `cargo bench --bench train_throughput [-- --steps N --batch B]`
+
+use std::time::Instant;
+use vaekit::config::{Activation, ExperimentConfig};
+use vaekit::data::batches::host_normal;
+use vaekit::host::upload;
+use vaekit::rng::{Purpose, stream};
+use vaekit::train::{build_model, build_optimizer, train_step};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let batches: Vec<usize> = match arg("--batch") {
+        Some(b) => vec![b],
+        None => vec![128, 1024],
+    };
+    let device = vaekit::device::resolve(Default::default()).unwrap();
+    let ad = device.clone().autodiff();
+    let mut cfg = ExperimentConfig::default();
+    cfg.model.hidden = vec![400];
+    cfg.model.latent_dim = 20;
+    cfg.model.activation = Activation::Relu;
+    for batch in batches {
+        let steps = arg("--steps").unwrap_or(if batch >= 1024 { 40 } else { 200 });
+        let mut model = build_model(&cfg, 784, &ad);
+        let mut optim = build_optimizer(&cfg);
+        // Eight fixed binary batches, as in the PyTorch reference.
+        let mut rng = stream(0, Purpose::Init, 0, 0);
+        let data: Vec<Vec<f32>> = (0..8)
+            .map(|_| {
+                (0..batch * 784)
+                    .map(|_| (rand::Rng::random::<f32>(&mut rng) < 0.3) as u8 as f32)
+                    .collect()
+            })
+            .collect();
+        let warmup = 10;
+        let mut t = Instant::now();
+        let mut last = None;
+        for i in 0..warmup + steps {
+            if i == warmup {
+                t = Instant::now();
+            }
+            let x = upload(data[i % 8].clone(), batch, 784, &ad);
+            let eps = upload(
+                host_normal(batch, 20, 0, Purpose::Noise, i as u64, 0),
+                batch,
+                20,
+                &ad,
+            );
+            let (m, l) = train_step(model, &mut optim, x, eps, 1.0, 0.0, 1e-3);
+            model = m;
+            last = Some(l.loss);
+        }
+        let loss = last.unwrap().into_scalar::<f32>();
+        let dt = t.elapsed().as_secs_f64();
+        println!(
+            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, device cpu/flex)",
+            (steps * batch) as f64 / dt
+        );
+    }
+}

@@ -1,0 +1,600 @@
+//! The one nested experiment configuration: data, model, objective, β schedule,
+//! optimizer, training loop and seed.
+//!
+//! Configs are TOML. Every field has a default, so an empty file (or none) is a
+//! valid config; `--set section.key=value` overrides are applied on top of the
+//! file before it is parsed, so they go through exactly the same checks.
+//! Unknown keys are errors that name the full key path (`model.latnt_dim`), and
+//! [`ExperimentConfig::validate`] reports *every* bad value at once.
+//!
+//! We use plain serde rather than burn's `Config` derive because we need TOML,
+//! unknown-key detection and key paths in errors.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Which compute device runs the job.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// burn's `flex` CPU backend (multi-threaded with rayon, SIMD kernels).
+    #[default]
+    Cpu,
+    /// burn's wgpu backend: Vulkan, Metal or DX12, whichever the machine has.
+    Wgpu,
+}
+
+/// The whole experiment. Written, resolved, into every run directory as
+/// `config.toml`, so `vaekit train --config RUN/config.toml` re-runs it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentConfig {
+    /// Run name: the run directory is `runs/<name>-<timestamp>/`.
+    pub name: String,
+    /// Seed for weights, data order, binarization and reparameterisation noise.
+    pub seed: u64,
+    /// `cpu` or `wgpu`.
+    pub device: DeviceChoice,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub objective: ObjectiveConfig,
+    pub schedule: ScheduleConfig,
+    pub optimizer: OptimizerConfig,
+    pub train: TrainConfig,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        Self {
+            name: "vae".into(),
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            objective: ObjectiveConfig::default(),
+            schedule: ScheduleConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// Where the images come from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `synthetic`, `idx:DIR` (MNIST-style IDX files, gzip or raw) or
+    /// `amat:DIR` (statically binarized MNIST `.amat` files).
+    pub spec: String,
+    /// Fraction of the training set held out for validation (carved with the
+    /// run's seed). Ignored for `amat:` data, which ships its own split.
+    pub val_fraction: f64,
+    /// Use at most this many training images (0 = all); handy for quick runs.
+    pub limit: usize,
+    /// Number of synthetic training images (the test set is a tenth of it).
+    pub synthetic_size: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            spec: "synthetic".into(),
+            val_fraction: 0.1,
+            limit: 0,
+            synthetic_size: 20_000,
+        }
+    }
+}
+
+/// Hidden-layer nonlinearity.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    #[default]
+    Gelu,
+    LeakyRelu,
+    Tanh,
+    Relu,
+}
+
+/// Decoder likelihood p(x|z).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Likelihood {
+    /// Bernoulli from logits; pixels are dynamically binarized.
+    #[default]
+    Bernoulli,
+    /// Gaussian with a learned variance; pixels are intensities in [0, 1].
+    Gaussian,
+}
+
+/// How a Gaussian decoder's variance is shared.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum VarianceSharing {
+    /// One learned variance for all pixels.
+    #[default]
+    Shared,
+    /// One learned variance per pixel.
+    PerPixel,
+}
+
+/// Model architecture.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Model family. Only `vae` (Gaussian posterior, MLP encoder/decoder) so far.
+    pub kind: String,
+    /// Number of latent dimensions.
+    pub latent_dim: usize,
+    /// Hidden layer widths of the encoder; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub likelihood: Likelihood,
+    /// Gaussian decoders only: `shared` or `per-pixel` variance.
+    pub variance: VarianceSharing,
+    /// Gaussian decoders only: lower bound on log σ² (keeps the density
+    /// finite on pixels that never vary, such as MNIST's borders).
+    pub min_log_var: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            kind: "vae".into(),
+            latent_dim: 10,
+            hidden: vec![400],
+            activation: Activation::Gelu,
+            likelihood: Likelihood::Bernoulli,
+            variance: VarianceSharing::Shared,
+            min_log_var: -6.0,
+        }
+    }
+}
+
+/// Training objective.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectiveConfig {
+    /// Free bits λ in nats per latent dimension (0 = off). See `docs/objective.md`.
+    pub free_bits: f64,
+}
+
+impl Default for ObjectiveConfig {
+    fn default() -> Self {
+        Self { free_bits: 0.0 }
+    }
+}
+
+/// Shape of β(t).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    Linear,
+    Sigmoid,
+    Cyclical,
+}
+
+/// Whether schedule lengths count optimizer steps or epochs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleUnit {
+    #[default]
+    Steps,
+    Epochs,
+}
+
+/// Ramp shape inside each cycle of a cyclical schedule.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Ramp {
+    #[default]
+    Linear,
+    Cosine,
+    Sigmoid,
+}
+
+/// β(t) schedule. One flat table so `--set schedule.kind=cyclical` works on
+/// its own; fields a kind does not use are ignored. Formulas: `docs/objective.md`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    pub kind: ScheduleKind,
+    /// `steps` or `epochs`: the unit of `warmup`, `midpoint`, `rate` and `period`.
+    pub unit: ScheduleUnit,
+    /// β for `constant`; the final value β₁ for the other kinds.
+    pub beta: f64,
+    /// Starting value β₀ (linear, sigmoid, cyclical).
+    pub beta_start: f64,
+    /// Linear: length of the ramp from β₀ to β₁.
+    pub warmup: f64,
+    /// Sigmoid (Bowman et al. 2016): β = β₀ + (β₁-β₀)/(1+exp(-rate·(t-midpoint))).
+    pub rate: f64,
+    pub midpoint: f64,
+    /// Cyclical (Fu et al. 2019): number of cycles M over `period`.
+    pub cycles: usize,
+    /// Cyclical: proportion R of each cycle spent ramping, in (0, 1].
+    pub ratio: f64,
+    pub ramp: Ramp,
+    /// Cyclical: total length T split into M cycles (0 = the whole run).
+    pub period: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            kind: ScheduleKind::Constant,
+            unit: ScheduleUnit::Steps,
+            beta: 1.0,
+            beta_start: 0.0,
+            warmup: 2000.0,
+            rate: 0.0025,
+            midpoint: 2500.0,
+            cycles: 4,
+            ratio: 0.5,
+            ramp: Ramp::Linear,
+            period: 0.0,
+        }
+    }
+}
+
+/// Optimizer family.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    Adamw,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// L2 penalty for `adam`, decoupled decay for `adamw`.
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// The training loop.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (0 = no limit; `epochs` still applies).
+    pub max_steps: usize,
+    /// Append a line to `metrics.jsonl` every this many steps.
+    pub log_every: usize,
+    /// Also checkpoint every this many steps (0 = only at the end of each epoch).
+    pub checkpoint_every: usize,
+    /// Keep this many most recent checkpoints.
+    pub keep_checkpoints: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 128,
+            epochs: 10,
+            max_steps: 0,
+            log_every: 50,
+            checkpoint_every: 0,
+            keep_checkpoints: 2,
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// Build a config from an optional TOML file plus `key=value` overrides,
+    /// then validate it. Errors name the file and the key.
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    Error::bad_file(path, format!("not valid TOML: {}", e.message()))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for item in overrides {
+            apply_override(&mut table, item)?;
+        }
+        let config = Self::from_table(table, file)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_table(table: toml::Table, file: Option<&Path>) -> Result<Self> {
+        let value = toml::Value::Table(table);
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let origin = file
+                .map(|f| format!(" (in {} or a --set override)", f.display()))
+                .unwrap_or_default();
+            Error::Config(vec![format!("{path}: {}{origin}", e.inner())])
+        })
+    }
+
+    /// Serialize as the TOML written into run directories.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serializes to TOML")
+    }
+
+    /// Check every value; report all problems at once, each naming its key.
+    pub fn validate(&self) -> Result<()> {
+        let mut errs = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                errs.push(msg);
+            }
+        };
+        let d = &self.data;
+        check(
+            d.spec == "synthetic" || d.spec.starts_with("idx:") || d.spec.starts_with("amat:"),
+            format!(
+                "data.spec = {:?}: expected `synthetic`, `idx:DIR` or `amat:DIR`",
+                d.spec
+            ),
+        );
+        check(
+            (0.0..1.0).contains(&d.val_fraction),
+            format!("data.val_fraction = {}: must be in [0, 1)", d.val_fraction),
+        );
+        check(
+            d.synthetic_size >= 10,
+            format!(
+                "data.synthetic_size = {}: must be at least 10",
+                d.synthetic_size
+            ),
+        );
+        let m = &self.model;
+        check(
+            m.kind == "vae",
+            format!("model.kind = {:?}: the available models are: vae", m.kind),
+        );
+        check(
+            m.latent_dim > 0,
+            "model.latent_dim = 0: a VAE needs at least one latent dimension".into(),
+        );
+        check(
+            m.hidden.iter().all(|&h| h > 0),
+            format!(
+                "model.hidden = {:?}: layer widths must be positive",
+                m.hidden
+            ),
+        );
+        check(
+            m.min_log_var.is_finite(),
+            format!("model.min_log_var = {}: must be finite", m.min_log_var),
+        );
+        check(
+            self.objective.free_bits >= 0.0 && self.objective.free_bits.is_finite(),
+            format!(
+                "objective.free_bits = {}: must be a non-negative number of nats",
+                self.objective.free_bits
+            ),
+        );
+        let s = &self.schedule;
+        for (key, v) in [
+            ("schedule.beta", s.beta),
+            ("schedule.beta_start", s.beta_start),
+        ] {
+            check(
+                v >= 0.0 && v.is_finite(),
+                format!("{key} = {v}: β must be a non-negative number"),
+            );
+        }
+        if s.kind == ScheduleKind::Linear {
+            check(
+                s.warmup > 0.0,
+                format!("schedule.warmup = {}: must be positive", s.warmup),
+            );
+        }
+        if s.kind == ScheduleKind::Sigmoid {
+            check(
+                s.rate > 0.0,
+                format!("schedule.rate = {}: must be positive", s.rate),
+            );
+        }
+        if s.kind == ScheduleKind::Cyclical {
+            check(
+                s.ratio > 0.0 && s.ratio <= 1.0,
+                format!("schedule.ratio = {}: R must be in (0, 1]", s.ratio),
+            );
+            check(
+                s.cycles > 0,
+                "schedule.cycles = 0: need at least one cycle".into(),
+            );
+            check(
+                s.period >= 0.0,
+                format!(
+                    "schedule.period = {}: must be ≥ 0 (0 = the whole run)",
+                    s.period
+                ),
+            );
+        }
+        let o = &self.optimizer;
+        check(
+            o.lr > 0.0 && o.lr.is_finite(),
+            format!("optimizer.lr = {}: must be positive", o.lr),
+        );
+        check(
+            o.weight_decay >= 0.0,
+            format!("optimizer.weight_decay = {}: must be ≥ 0", o.weight_decay),
+        );
+        for (key, v) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
+            check(
+                (0.0..1.0).contains(&v),
+                format!("{key} = {v}: must be in [0, 1)"),
+            );
+        }
+        check(
+            o.eps > 0.0,
+            format!("optimizer.eps = {}: must be positive", o.eps),
+        );
+        let t = &self.train;
+        check(
+            t.batch_size > 0,
+            "train.batch_size = 0: must be positive".into(),
+        );
+        check(t.epochs > 0, "train.epochs = 0: must be positive".into());
+        check(
+            t.log_every > 0,
+            "train.log_every = 0: must be positive".into(),
+        );
+        check(
+            t.keep_checkpoints > 0,
+            "train.keep_checkpoints = 0: keep at least one".into(),
+        );
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(errs))
+        }
+    }
+}
+
+/// Apply one `a.b.c=value` override to a TOML table. The value is parsed as a
+/// TOML value (`3`, `1e-3`, `true`, `[400, 200]`, `"x"`); anything that does
+/// not parse is taken as a bare string (`data.spec=idx:/data/mnist`).
+pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item.split_once('=').ok_or_else(|| {
+        Error::Config(vec![format!(
+            "--set {item:?}: expected KEY=VALUE, for example --set model.latent_dim=32"
+        )])
+    })?;
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Config(vec![format!(
+            "--set {item:?}: {key:?} is not a key path like model.latent_dim"
+        )]));
+    }
+    let raw = raw.trim();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let mut node = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry.as_table_mut().ok_or_else(|| {
+            Error::Config(vec![format!(
+                "--set {item:?}: {part} is a value, not a section"
+            )])
+        })?;
+    }
+    node.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(overrides: &[&str]) -> Result<ExperimentConfig> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        ExperimentConfig::load(None, &o)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_toml() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c, ExperimentConfig::default());
+        let text = c.to_toml();
+        let back: ExperimentConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn overrides_set_nested_values_of_every_type() {
+        let c = load(&[
+            "model.latent_dim=32",
+            "model.hidden=[512, 256]",
+            "optimizer.lr=3e-4",
+            "data.spec=idx:/tmp/mnist",
+            "schedule.kind=cyclical",
+            "model.activation=tanh",
+        ])
+        .unwrap();
+        assert_eq!(c.model.latent_dim, 32);
+        assert_eq!(c.model.hidden, vec![512, 256]);
+        assert_eq!(c.optimizer.lr, 3e-4);
+        assert_eq!(c.data.spec, "idx:/tmp/mnist");
+        assert_eq!(c.schedule.kind, ScheduleKind::Cyclical);
+        assert_eq!(c.model.activation, Activation::Tanh);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let err = load(&["model.latnt_dim=3"]).unwrap_err().to_string();
+        assert!(err.contains("model.latnt_dim"), "{err}");
+        assert!(err.contains("latent_dim"), "suggests the valid keys: {err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_path() {
+        let err = load(&["train.batch_size=big"]).unwrap_err().to_string();
+        assert!(err.contains("train.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = load(&[
+            "schedule.beta=-1",
+            "model.latent_dim=0",
+            "schedule.kind=cyclical",
+            "schedule.ratio=1.5",
+        ])
+        .unwrap_err()
+        .to_string();
+        for key in ["schedule.beta", "model.latent_dim", "schedule.ratio"] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn malformed_override_is_an_error() {
+        assert!(load(&["model.latent_dim"]).is_err());
+        assert!(load(&["model..x=1"]).is_err());
+        assert!(load(&["seed.x=1"]).is_err());
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "seed = 7\n[model]\nlatent_dim = 4\n").unwrap();
+        let c = ExperimentConfig::load(Some(&p), &["model.latent_dim=5".into()]).unwrap();
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.model.latent_dim, 5);
+        std::fs::write(&p, "seed = \n").unwrap();
+        let err = ExperimentConfig::load(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml"), "{err}");
+    }
+}

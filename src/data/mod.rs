@@ -1,0 +1,297 @@
+//! Datasets: where images come from, how they are split, and how pixels are
+//! turned into what a decoder models.
+//!
+//! One spec selects the source: `synthetic` (built in, see [`synthetic`]),
+//! `idx:DIR` (MNIST-style IDX files) or `amat:DIR` (statically binarized MNIST).
+
+pub mod amat;
+pub mod batches;
+pub mod idx;
+pub mod synthetic;
+
+use crate::config::DataConfig;
+use crate::error::{Error, Result};
+use crate::rng::{Purpose, stream};
+use rand::seq::SliceRandom;
+use std::path::{Path, PathBuf};
+
+/// Images as flat row-major intensities in [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// `n * dim` values.
+    pub images: Vec<f32>,
+    pub n: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// Class labels where the source has them.
+    pub labels: Option<Vec<u8>>,
+    /// True when every pixel is already 0 or 1 (`.amat`): no binarization needed.
+    pub binary: bool,
+}
+
+impl Dataset {
+    /// Pixels per image.
+    pub fn dim(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Image `i` as a slice.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let d = self.dim();
+        &self.images[i * d..(i + 1) * d]
+    }
+
+    /// The examples at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        let mut images = Vec::with_capacity(idx.len() * self.dim());
+        for &i in idx {
+            images.extend_from_slice(self.image(i));
+        }
+        Dataset {
+            images,
+            n: idx.len(),
+            rows: self.rows,
+            cols: self.cols,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            binary: self.binary,
+        }
+    }
+}
+
+/// Train, validation and test sets of one source.
+#[derive(Clone, Debug)]
+pub struct Splits {
+    pub train: Dataset,
+    pub val: Dataset,
+    pub test: Dataset,
+    /// Human-readable description, e.g. `idx:/data/mnist (60000 train)`.
+    pub source: String,
+}
+
+/// Load the data a config asks for and split it, deterministically in `seed`.
+pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
+    let (train_full, test, own_val) = if cfg.spec == "synthetic" {
+        let n_test = (cfg.synthetic_size / 10).max(1);
+        let mk = |s: synthetic::Synthetic, n| Dataset {
+            images: s.images,
+            n,
+            rows: synthetic::SIDE,
+            cols: synthetic::SIDE,
+            labels: Some(s.labels),
+            binary: false,
+        };
+        (
+            mk(
+                synthetic::generate(cfg.synthetic_size, seed, 0),
+                cfg.synthetic_size,
+            ),
+            mk(synthetic::generate(n_test, seed, 1), n_test),
+            None,
+        )
+    } else if let Some(dir) = cfg.spec.strip_prefix("idx:") {
+        let dir = Path::new(dir);
+        (load_idx(dir, "train")?, load_idx(dir, "t10k")?, None)
+    } else if let Some(dir) = cfg.spec.strip_prefix("amat:") {
+        let dir = Path::new(dir);
+        let (tr, va, te) = (
+            load_amat(dir, "train")?,
+            load_amat(dir, "valid")?,
+            load_amat(dir, "test")?,
+        );
+        (tr, te, Some(va))
+    } else {
+        return Err(Error::Config(vec![format!(
+            "data.spec = {:?}: expected `synthetic`, `idx:DIR` or `amat:DIR`",
+            cfg.spec
+        )]));
+    };
+
+    let (mut train, val) = match own_val {
+        Some(val) => (train_full, val),
+        None => split(&train_full, cfg.val_fraction, seed),
+    };
+    if cfg.limit > 0 && cfg.limit < train.n {
+        train = train.subset(&(0..cfg.limit).collect::<Vec<_>>());
+    }
+    if train.n == 0 {
+        return Err(Error::Usage(format!(
+            "{}: no training images left after the validation split",
+            cfg.spec
+        )));
+    }
+    let source = format!(
+        "{} ({} train, {} val, {} test, {}×{})",
+        cfg.spec, train.n, val.n, test.n, train.rows, train.cols
+    );
+    Ok(Splits {
+        train,
+        val,
+        test,
+        source,
+    })
+}
+
+/// Carve a seeded random validation split off `data`.
+pub fn split(data: &Dataset, val_fraction: f64, seed: u64) -> (Dataset, Dataset) {
+    let mut idx: Vec<usize> = (0..data.n).collect();
+    idx.shuffle(&mut stream(seed, Purpose::Split, 0, 0));
+    let n_val = ((data.n as f64) * val_fraction).round() as usize;
+    let (val, train) = idx.split_at(n_val);
+    let (mut train, mut val) = (train.to_vec(), val.to_vec());
+    train.sort_unstable();
+    val.sort_unstable();
+    (data.subset(&train), data.subset(&val))
+}
+
+/// Find `{prefix}-{kind}-idx{n}-ubyte` (or `.gz`, or with a `.` before `idx`).
+fn find_idx(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
+    let stems = [
+        format!("{prefix}-{kind}-idx{n}-ubyte"),
+        format!("{prefix}-{kind}.idx{n}-ubyte"),
+    ];
+    for stem in &stems {
+        for ext in ["", ".gz"] {
+            let p = dir.join(format!("{stem}{ext}"));
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such directory (data.spec = idx:DIR wants a folder holding \
+             train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], ...)",
+            dir.display()
+        )));
+    }
+    Err(Error::Usage(format!(
+        "{}: missing {}[.gz]; an IDX folder holds train-images-idx3-ubyte, \
+         train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte",
+        dir.display(),
+        stems[0]
+    )))
+}
+
+/// Load one IDX split (`train` or `t10k`): images, and labels if present.
+pub fn load_idx(dir: &Path, prefix: &str) -> Result<Dataset> {
+    let path = find_idx(dir, prefix, "images", 3)?;
+    let arr = idx::read(&path)?;
+    if arr.dims.len() != 3 {
+        return Err(Error::bad_file(
+            &path,
+            format!(
+                "expected 3 dimensions (images × rows × cols), found {:?}",
+                arr.dims
+            ),
+        ));
+    }
+    let (n, rows, cols) = (arr.dims[0], arr.dims[1], arr.dims[2]);
+    let labels = match find_idx(dir, prefix, "labels", 1) {
+        Ok(lp) => {
+            let l = idx::read(&lp)?;
+            if l.dims.len() != 1 {
+                return Err(Error::bad_file(
+                    &lp,
+                    format!("expected 1 dimension for labels, found {:?}", l.dims),
+                ));
+            }
+            if l.dims[0] != n {
+                return Err(Error::bad_file(
+                    &lp,
+                    format!(
+                        "{} labels but {} has {n} images: the files do not belong together",
+                        l.dims[0],
+                        path.display()
+                    ),
+                ));
+            }
+            Some(l.data)
+        }
+        Err(_) => None,
+    };
+    Ok(Dataset {
+        images: arr.data.iter().map(|&b| b as f32 / 255.0).collect(),
+        n,
+        rows,
+        cols,
+        labels,
+        binary: false,
+    })
+}
+
+fn load_amat(dir: &Path, split: &str) -> Result<Dataset> {
+    let path = dir.join(format!("binarized_mnist_{split}.amat"));
+    if !path.is_file() {
+        return Err(Error::Usage(format!(
+            "{}: missing; an amat folder holds binarized_mnist_train.amat, \
+             binarized_mnist_valid.amat and binarized_mnist_test.amat",
+            path.display()
+        )));
+    }
+    let (images, n) = amat::read(&path, 784)?;
+    Ok(Dataset {
+        images,
+        n,
+        rows: 28,
+        cols: 28,
+        labels: None,
+        binary: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_a_seeded_partition() {
+        let d = Dataset {
+            images: (0..100).map(|i| i as f32).collect(),
+            n: 100,
+            rows: 1,
+            cols: 1,
+            labels: None,
+            binary: false,
+        };
+        let (tr, va) = split(&d, 0.2, 5);
+        assert_eq!((tr.n, va.n), (80, 20));
+        let mut all: Vec<f32> = tr.images.iter().chain(&va.images).copied().collect();
+        all.sort_by(f32::total_cmp);
+        assert_eq!(all, d.images);
+        assert_eq!(split(&d, 0.2, 5).1, va);
+        assert_ne!(split(&d, 0.2, 6).1, va);
+    }
+
+    #[test]
+    fn mismatched_label_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let imgs = idx::IdxArray {
+            dims: vec![3, 2, 2],
+            data: vec![0; 12],
+        };
+        let labs = idx::IdxArray {
+            dims: vec![2],
+            data: vec![0; 2],
+        };
+        std::fs::write(
+            dir.path().join("train-images-idx3-ubyte"),
+            idx::encode(&imgs),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte"),
+            idx::encode(&labs),
+        )
+        .unwrap();
+        let e = load_idx(dir.path(), "train").unwrap_err().to_string();
+        assert!(
+            e.contains("train-labels-idx1-ubyte") && e.contains("do not belong"),
+            "{e}"
+        );
+        let e = load_idx(dir.path(), "t10k").unwrap_err().to_string();
+        assert!(e.contains("t10k-images-idx3-ubyte"), "{e}");
+    }
+}

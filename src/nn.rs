@@ -1,0 +1,122 @@
+//! Building blocks: an MLP with a configurable nonlinearity, and the decoder
+//! likelihood heads p(x|z).
+
+use crate::config::{Activation, Likelihood, VarianceSharing};
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{gelu, leaky_relu, log_sigmoid, relu, sigmoid, tanh};
+use burn::tensor::{Device, Tensor};
+
+/// Apply a hidden-layer nonlinearity.
+pub fn activate<const D: usize>(x: Tensor<D>, a: Activation) -> Tensor<D> {
+    match a {
+        Activation::Gelu => gelu(x),
+        Activation::LeakyRelu => leaky_relu(x, 0.01),
+        Activation::Tanh => tanh(x),
+        Activation::Relu => relu(x),
+    }
+}
+
+/// A stack of linear layers with a nonlinearity after each one.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl Mlp {
+    /// Layers `sizes[0] -> sizes[1] -> ... -> sizes[n]`, each followed by `activation`.
+    pub fn new(sizes: &[usize], activation: Activation, device: &Device) -> Self {
+        let layers = sizes
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Self { layers, activation }
+    }
+
+    /// # Shapes
+    /// - x: `[batch, sizes[0]]` -> `[batch, sizes[n]]`
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        for layer in &self.layers {
+            x = activate(layer.forward(x), self.activation);
+        }
+        x
+    }
+}
+
+/// The decoder's likelihood p(x|z): turns the decoder's last layer into a
+/// per-example log-likelihood, a mean, or a sample.
+#[derive(Module, Debug)]
+pub struct LikelihoodHead {
+    /// Gaussian only: unconstrained log σ², one value or one per pixel.
+    pub log_var: Option<Param<Tensor<1>>>,
+    #[module(skip)]
+    pub kind: Likelihood,
+    #[module(skip)]
+    pub min_log_var: f64,
+}
+
+impl LikelihoodHead {
+    pub fn new(
+        kind: Likelihood,
+        sharing: VarianceSharing,
+        dim: usize,
+        min_log_var: f64,
+        device: &Device,
+    ) -> Self {
+        let log_var = match kind {
+            Likelihood::Bernoulli => None,
+            Likelihood::Gaussian => {
+                let n = match sharing {
+                    VarianceSharing::Shared => 1,
+                    VarianceSharing::PerPixel => dim,
+                };
+                Some(Param::from_tensor(Tensor::zeros([n], device)))
+            }
+        };
+        Self {
+            log_var,
+            kind,
+            min_log_var,
+        }
+    }
+
+    /// log σ² as a `[1, dim]` or `[1, 1]` row, clamped below at `min_log_var`.
+    fn log_var_row(&self) -> Option<Tensor<2>> {
+        self.log_var
+            .as_ref()
+            .map(|p| p.val().clamp_min(self.min_log_var).unsqueeze_dim::<2>(0))
+    }
+
+    /// log p(x|z) summed over pixels, every normalising constant kept.
+    ///
+    /// Bernoulli: `x·l + log σ(−l)` (= `x·l − softplus(l)`), one
+    /// transcendental per pixel. Gaussian: `−½(log 2π + log σ² + (x−μ)²/σ²)`.
+    ///
+    /// # Shapes
+    /// - x, out: `[batch, dim]` -> `[batch]`
+    pub fn log_prob(&self, x: Tensor<2>, out: Tensor<2>) -> Tensor<1> {
+        let per_pixel = match self.log_var_row() {
+            None => x * out.clone() + log_sigmoid(out.neg()),
+            Some(lv) => {
+                let sq = (x - out).square() * lv.clone().neg().exp();
+                (sq + lv + (2.0 * std::f64::consts::PI).ln()).mul_scalar(-0.5)
+            }
+        };
+        per_pixel.sum_dim(1).squeeze_dim::<1>(1)
+    }
+
+    /// E[x|z]: `sigmoid(l)` for Bernoulli, μ for Gaussian.
+    pub fn mean(&self, out: Tensor<2>) -> Tensor<2> {
+        match self.kind {
+            Likelihood::Bernoulli => sigmoid(out),
+            Likelihood::Gaussian => out,
+        }
+    }
+
+    /// σ per pixel for Gaussian heads (`[1, dim]` or `[1, 1]`); None for Bernoulli.
+    pub fn std(&self) -> Option<Tensor<2>> {
+        self.log_var_row().map(|lv| lv.mul_scalar(0.5).exp())
+    }
+}

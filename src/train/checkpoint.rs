@@ -1,0 +1,139 @@
+//! Checkpoints: `checkpoints/step-NNNNNNNN/{model.bpk, optim.bpk, state.json}`.
+//!
+//! A checkpoint is written into a hidden temporary folder and renamed into
+//! place, so a folder named `step-*` is always complete. The newest
+//! `keep` checkpoints are kept; older ones are removed after a new one lands.
+
+use crate::error::{Error, Result};
+use crate::fsutil::{create_dir_all, write_atomic};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where training stood when a checkpoint was written. Randomness is keyed
+/// by `(seed, step)` (see [`crate::rng`]), so this is all a resume needs.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: usize,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Seconds of training before this checkpoint.
+    pub time_s: f64,
+    pub vaekit_version: String,
+}
+
+fn dir_of(run: &Path) -> PathBuf {
+    run.join("checkpoints")
+}
+
+/// Save model, optimizer and state for `state.step`, then prune to `keep`.
+pub fn save<M: Module>(
+    run: &Path,
+    model: &M,
+    optim: &ModuleOptimizer,
+    state: &TrainState,
+    keep: usize,
+) -> Result<PathBuf> {
+    let root = dir_of(run);
+    create_dir_all(&root)?;
+    let name = format!("step-{:08}", state.step);
+    let final_dir = root.join(&name);
+    let tmp = root.join(format!(".{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    create_dir_all(&tmp)?;
+    let model_bytes = model.clone().into_record().into_bytes().map_err(|e| {
+        Error::bad_file(
+            tmp.join("model.bpk"),
+            format!("could not serialize the model: {e}"),
+        )
+    })?;
+    write_atomic(&tmp.join("model.bpk"), &model_bytes)?;
+    let optim_bytes = optim.into_bytes().map_err(|e| {
+        Error::bad_file(
+            tmp.join("optim.bpk"),
+            format!("could not serialize the optimizer: {e}"),
+        )
+    })?;
+    write_atomic(&tmp.join("optim.bpk"), &optim_bytes)?;
+    write_atomic(
+        &tmp.join("state.json"),
+        serde_json::to_string_pretty(state).unwrap().as_bytes(),
+    )?;
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io(&final_dir, e))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
+    prune(&root, keep)?;
+    Ok(final_dir)
+}
+
+/// Complete checkpoints of a run, oldest first.
+pub fn list(run: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<(usize, PathBuf)> = std::fs::read_dir(dir_of(run))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+fn prune(root: &Path, keep: usize) -> Result<()> {
+    let all = list(root.parent().unwrap_or(root));
+    for old in all.iter().take(all.len().saturating_sub(keep)) {
+        std::fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
+    }
+    Ok(())
+}
+
+/// Load a checkpoint's model weights into `model` (which fixes the architecture).
+pub fn load_model<M: Module>(ckpt: &Path, model: M) -> Result<M> {
+    let path = ckpt.join("model.bpk");
+    let bytes = crate::fsutil::read(&path)?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::bad_file(&path, format!("not a readable model checkpoint: {e}")))?;
+    model.try_load_record(record).map_err(|e| {
+        Error::bad_file(
+            &path,
+            format!("does not fit this model (was it saved with another config?): {e}"),
+        )
+    })
+}
+
+/// Load a checkpoint's optimizer state into `optim`.
+pub fn load_optim(ckpt: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
+    let path = ckpt.join("optim.bpk");
+    let bytes = crate::fsutil::read(&path)?;
+    optim
+        .from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::bad_file(&path, format!("not a readable optimizer checkpoint: {e}")))
+}
+
+/// Read a checkpoint's `state.json`.
+pub fn load_state(ckpt: &Path) -> Result<TrainState> {
+    let path = ckpt.join("state.json");
+    let bytes = crate::fsutil::read(&path)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_file(&path, format!("not a valid state.json: {e}")))
+}
+
+/// The newest checkpoint of a run, or an error that says there is none.
+pub fn latest(run: &Path) -> Result<PathBuf> {
+    list(run).pop().ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: no checkpoint found (expected checkpoints/step-*/); is this a vaekit run directory?",
+            run.display()
+        ))
+    })
+}
