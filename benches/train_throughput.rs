@@ -29,7 +29,19 @@ fn main() {
         Some(b) => vec![b],
         None => vec![128, 1024],
     };
-    let device = vaekit::device::resolve(Default::default()).unwrap();
+    let backend = args
+        .iter()
+        .position(|a| a == "--backend")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+        .unwrap_or("flex");
+    let device = match backend {
+        "flex" => burn::tensor::Device::flex(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => burn::tensor::Device::ndarray(),
+        other => panic!("unknown --backend {other} (flex, or ndarray with --features ndarray)"),
+    };
     let ad = device.clone().autodiff();
     let mut cfg = ExperimentConfig::default();
     cfg.model.hidden = vec![400];
@@ -62,14 +74,14 @@ fn main() {
                 20,
                 &ad,
             );
-            let (m, l) = train_step(model, &mut optim, x, eps, 1.0, 0.0, 1e-3);
+            let (m, l) = train_step(model, &mut optim, x, eps, 1.0, &cfg.objective, 1e-3);
             model = m;
             last = Some(l.loss);
         }
         let loss = last.unwrap().into_scalar::<f32>();
         let dt = t.elapsed().as_secs_f64();
         println!(
-            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, device cpu/flex)",
+            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, device cpu/{backend})",
             (steps * batch) as f64 / dt
         );
     }

@@ -42,6 +42,7 @@ pub struct ExperimentConfig {
     pub schedule: ScheduleConfig,
     pub optimizer: OptimizerConfig,
     pub train: TrainConfig,
+    pub monitor: MonitorConfig,
 }
 
 impl Default for ExperimentConfig {
@@ -56,6 +57,7 @@ impl Default for ExperimentConfig {
             schedule: ScheduleConfig::default(),
             optimizer: OptimizerConfig::default(),
             train: TrainConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -153,17 +155,36 @@ impl Default for ModelConfig {
     }
 }
 
+/// Which bound the trainer maximises.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectiveKind {
+    /// The β-weighted ELBO, with free bits.
+    #[default]
+    Elbo,
+    /// The importance-weighted bound L_k (Burda et al. 2015); β and free bits do not apply.
+    Iwae,
+}
+
 /// Training objective.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObjectiveConfig {
+    /// `elbo` or `iwae`.
+    pub kind: ObjectiveKind,
+    /// Number of importance samples for `kind = "iwae"`.
+    pub k: usize,
     /// Free bits λ in nats per latent dimension (0 = off). See `docs/objective.md`.
     pub free_bits: f64,
 }
 
 impl Default for ObjectiveConfig {
     fn default() -> Self {
-        Self { free_bits: 0.0 }
+        Self {
+            kind: ObjectiveKind::Elbo,
+            k: 5,
+            free_bits: 0.0,
+        }
     }
 }
 
@@ -289,17 +310,48 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Keep this many most recent checkpoints.
     pub keep_checkpoints: usize,
+    /// Also report the validation IWAE bound with this many samples each epoch (0 = off).
+    pub val_iwae_k: usize,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             batch_size: 128,
-            epochs: 10,
+            epochs: 40,
             max_steps: 0,
             log_every: 50,
             checkpoint_every: 0,
             keep_checkpoints: 2,
+            val_iwae_k: 0,
+        }
+    }
+}
+
+/// The collapse monitor (see `docs/metrics.md`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Also evaluate on the validation set every this many steps (0 = only at epoch ends).
+    pub every: usize,
+    /// δ: a dimension is active when its activity A_u exceeds this.
+    pub au_threshold: f64,
+    /// Held-out examples used for the O(N²) mutual-information estimate.
+    pub max_examples: usize,
+    /// Warn after this many evaluations in a row with collapsed posteriors.
+    pub alarm_patience: usize,
+    /// Total KL (nats) below which the posterior counts as collapsed.
+    pub alarm_kl: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            au_threshold: 0.01,
+            max_examples: 2000,
+            alarm_patience: 3,
+            alarm_kl: 0.1,
         }
     }
 }
@@ -395,6 +447,10 @@ impl ExperimentConfig {
                 self.objective.free_bits
             ),
         );
+        check(
+            self.objective.k > 0,
+            "objective.k = 0: the IWAE bound needs at least one sample".into(),
+        );
         let s = &self.schedule;
         for (key, v) in [
             ("schedule.beta", s.beta),
@@ -466,6 +522,22 @@ impl ExperimentConfig {
         check(
             t.keep_checkpoints > 0,
             "train.keep_checkpoints = 0: keep at least one".into(),
+        );
+        let mo = &self.monitor;
+        check(
+            mo.au_threshold >= 0.0,
+            format!("monitor.au_threshold = {}: must be ≥ 0", mo.au_threshold),
+        );
+        check(
+            mo.max_examples >= 2,
+            format!(
+                "monitor.max_examples = {}: need at least 2",
+                mo.max_examples
+            ),
+        );
+        check(
+            mo.alarm_patience > 0,
+            "monitor.alarm_patience = 0: must be positive".into(),
         );
         if errs.is_empty() {
             Ok(())

@@ -1,27 +1,12 @@
 //! Draw images from a trained model: z ~ p(z), then x ~ p(x|z) (or the mean
 //! E[x|z] when asked), tiled into a PNG grid.
 
-use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
 use crate::rng::{Purpose, stream};
-use crate::train::{build_model, checkpoint};
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 use std::path::{Path, PathBuf};
-
-/// Read a run directory's resolved config.
-pub fn load_run_config(run: &Path) -> Result<ExperimentConfig> {
-    let path = run.join("config.toml");
-    if !path.is_file() {
-        return Err(Error::Usage(format!(
-            "{}: not a vaekit run directory (no config.toml)",
-            run.display()
-        )));
-    }
-    ExperimentConfig::load(Some(&path), &[])
-}
 
 /// `n` images (each `rows × cols`, values in [0, 1]) from the run's latest checkpoint.
 pub fn draw(
@@ -31,10 +16,9 @@ pub fn draw(
     seed: u64,
     device: &Device,
 ) -> Result<(Vec<f32>, usize, usize)> {
-    let cfg = load_run_config(run)?;
-    let ckpt = checkpoint::latest(run)?;
-    let (rows, cols) = image_shape(&cfg)?;
-    let model = checkpoint::load_model(&ckpt, build_model(&cfg, rows * cols, device))?.valid();
+    let loaded = crate::run::open(run, device)?;
+    let model = loaded.model;
+    let [rows, cols] = loaded.image_shape;
     let zd = model.latent_dim();
     let mut rng = stream(seed, Purpose::Eval, u64::MAX, 0);
     let zs: Vec<f32> = (0..n * zd)
@@ -63,12 +47,6 @@ pub fn draw(
         })
         .collect();
     Ok((pixels, rows, cols))
-}
-
-/// The image shape of a run's data (28×28 for every source vaekit reads today).
-fn image_shape(cfg: &ExperimentConfig) -> Result<(usize, usize)> {
-    let _ = cfg;
-    Ok((28, 28))
 }
 
 /// Tile images into a grayscale PNG, `scale` screen pixels per image pixel.

@@ -104,8 +104,22 @@ fn train_on_synthetic_fills_the_run_directory() {
         );
         assert!((loss - (kl - rec)).abs() < 1e-3 * loss.abs(), "{l}");
     }
+    for l in &val {
+        let au = l["active_units"].as_u64().unwrap();
+        assert!(au <= 4);
+        assert_eq!(l["activity"].as_array().unwrap().len(), 4);
+        assert!(l["mi"].as_f64().unwrap().is_finite());
+    }
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["active_units"].as_u64().unwrap() <= 4);
+    assert_eq!(
+        summary["test_monitor"]["posterior_var"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
     let (elbo, rec, kl) = (
         summary["elbo"].as_f64().unwrap(),
         summary["rec_ll"].as_f64().unwrap(),
@@ -138,10 +152,92 @@ fn train_on_synthetic_fills_the_run_directory() {
     let png = std::fs::read(run.join("samples.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
 
+    // IWAE evaluation writes the NLL table; the bound is above the ELBO.
+    let o = vaekit(&["eval", "run", "--k", "50", "--chunk", "16"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("bits/dim"));
+    let ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval-k50.json")).unwrap()).unwrap();
+    assert_eq!(ev["k"], 50);
+    assert_eq!(ev["split"], "test");
+    assert_eq!(ev["n_examples"], 60);
+    assert_eq!(ev["n_nonfinite"], 0);
+    let (nll, elbo_ev) = (
+        ev["nll_nats"].as_f64().unwrap(),
+        ev["elbo_nats"].as_f64().unwrap(),
+    );
+    assert!(
+        -nll > elbo_ev,
+        "L_50 = {} must exceed the ELBO {elbo_ev}",
+        -nll
+    );
+    let bpd = ev["bits_per_dim"].as_f64().unwrap();
+    assert!((bpd - nll / (784.0 * std::f64::consts::LN_2)).abs() < 1e-9);
+    let csv = std::fs::read_to_string(run.join("eval-k50.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 61);
+    assert!(csv.starts_with("index,elbo,log_px"));
+    // Same seed, same numbers.
+    let o = vaekit(&["eval", "run", "--k", "50"], tmp.path());
+    assert!(o.status.success());
+    let ev2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval-k50.json")).unwrap()).unwrap();
+    assert!(
+        (ev2["nll_nats"].as_f64().unwrap() - nll).abs() < 1e-9,
+        "chunking changed the bound"
+    );
+
+    // Export as safetensors, with the config beside it.
+    let o = vaekit(&["export", "run"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let st = std::fs::read(run.join("export/model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&st[8..8 + header_len]).unwrap();
+    assert_eq!(header["mean.weight"]["shape"], serde_json::json!([64, 4]));
+    assert!(run.join("export/config.toml").is_file());
+
     // A second run into the same directory is refused, and nothing is lost.
     let o = vaekit(&args, tmp.path());
     assert_clean_error(&o, &["already holds a run"]);
     assert!(run.join("summary.json").is_file());
+}
+
+#[test]
+fn collapse_alarm_warns_and_training_continues() {
+    // β = 200 drives every posterior onto the prior within a few steps.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--out", "collapsed", "--plot"];
+    args.extend_from_slice(QUICK);
+    args.extend_from_slice(&[
+        "--set",
+        "schedule.beta=200",
+        "--set",
+        "optimizer.lr=0.01",
+        "--set",
+        "monitor.every=2",
+        "--set",
+        "monitor.alarm_patience=2",
+        "--set",
+        "train.epochs=4",
+    ]);
+    let o = vaekit(&args, tmp.path());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(
+        t.matches("posterior collapse").count(),
+        1,
+        "warned once: {t}"
+    );
+    assert!(t.contains("free_bits"), "{t}");
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("collapsed/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["collapse_alarm"], true);
+    assert_eq!(s["steps"], 20, "training went on to the end");
+    assert!(
+        tmp.path().join("collapsed/plots/kl_per_dim.png").is_file(),
+        "--plot wrote the figures"
+    );
 }
 
 #[test]
@@ -169,6 +265,13 @@ fn bad_configs_name_the_key() {
         !tmp.path().join("runs").exists(),
         "no run directory for a rejected config"
     );
+}
+
+#[test]
+fn eval_of_a_missing_run_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = vaekit(&["eval", "no-such-run"], tmp.path());
+    assert_clean_error(&o, &["no-such-run", "not a vaekit run directory"]);
 }
 
 #[test]

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vaekit::config::{DeviceChoice, ExperimentConfig};
+use vaekit::report::plot;
 use vaekit::{device, sample, train};
 
 #[global_allocator]
@@ -38,6 +39,50 @@ enum Command {
         #[arg(long, value_enum)]
         device: Option<DeviceArg>,
         /// Run directory (default runs/<name>-<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the figures into RUN/plots at the end.
+        #[arg(long)]
+        plot: bool,
+    },
+    /// Figures (PNG and SVG) of one or several runs: KL per dimension, active units, ELBO, rate–distortion.
+    Plot {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Output folder (default RUN/plots for one run, ./plots for several).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// KL axes on a log scale.
+        #[arg(long)]
+        log: bool,
+    },
+    /// Evaluate a run: ELBO and the IWAE bound L_k, as NLL in nats and bits/dim with standard errors.
+    Eval {
+        /// The run directory.
+        run: PathBuf,
+        /// Importance samples per image.
+        #[arg(long, default_value_t = 5000)]
+        k: usize,
+        /// test, val or train.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Samples per image per pass (default min(k, 500)); lower it to save memory.
+        #[arg(long)]
+        chunk: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+    },
+    /// Export a run's weights for other tools.
+    Export {
+        /// The run directory.
+        run: PathBuf,
+        /// Only safetensors for now.
+        #[arg(long, default_value = "safetensors")]
+        format: String,
+        /// Output folder (default RUN/export).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -91,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             device,
             out,
+            plot,
         } => {
             if let Some(d) = data {
                 set.push(format!("data.spec={d}"));
@@ -108,6 +154,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("vaekit train → {}", run_dir.display());
             let summary = train::train(&cfg, &run_dir, &dev, None)?;
             println!("{}", train::report(&summary, &run_dir));
+            if plot {
+                plot::plot_runs(std::slice::from_ref(&run_dir), None, &Default::default())?;
+                println!("figures in {}", run_dir.join("plots").display());
+            }
+        }
+        Command::Eval {
+            run,
+            k,
+            split,
+            chunk,
+            seed,
+            device,
+        } => {
+            let dev = device::resolve(device.into())?;
+            let name = format!("{:?}", DeviceChoice::from(device)).to_lowercase();
+            let report = vaekit::eval::evaluate_run(&run, k, &split, chunk, seed, &dev, &name)?;
+            print!("{}", report.table());
+            let stem = if split == "test" {
+                format!("eval-k{k}")
+            } else {
+                format!("eval-k{k}-{split}")
+            };
+            println!("wrote {}", run.join(format!("{stem}.json")).display());
+        }
+        Command::Export { run, format, out } => {
+            if format != "safetensors" {
+                anyhow::bail!("--format {format}: only safetensors is supported");
+            }
+            let path = vaekit::export::safetensors(&run, out.as_deref())?;
+            println!("wrote {} (and config.toml beside it)", path.display());
+        }
+        Command::Plot { runs, out, log } => {
+            let files = plot::plot_runs(&runs, out.as_deref(), &plot::PlotOptions { log_kl: log })?;
+            for f in files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "png"))
+            {
+                println!("wrote {} (+ .svg)", f.display());
+            }
         }
         Command::Config { config, set } => {
             print!(

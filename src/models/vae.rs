@@ -1,10 +1,9 @@
 //! The Gaussian-posterior VAE (Kingma & Welling 2014) with MLP encoder and
 //! decoder and a standard-normal prior.
 
-use super::{Forward, GaussianPosterior, LatentModel};
+use super::{GaussianPosterior, LatentModel};
 use crate::config::ModelConfig;
 use crate::nn::{LikelihoodHead, Mlp};
-use crate::objective::{Terms, gaussian_kl};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, assert_shape};
@@ -81,15 +80,16 @@ impl LatentModel for Vae {
         self.latent
     }
 
-    fn forward(&self, x: Tensor<2>, eps: Tensor<2>) -> Forward {
-        let posterior = self.encode(x.clone());
-        let z = posterior.sample(eps);
-        let out = self.decode(z);
-        let terms = Terms {
-            rec_ll: self.likelihood.log_prob(x, out),
-            kl: gaussian_kl(posterior.mean.clone(), posterior.log_var.clone()),
-        };
-        Forward { terms, posterior }
+    fn data_dim(&self) -> usize {
+        self.data_dim
+    }
+
+    fn encode(&self, x: Tensor<2>) -> GaussianPosterior {
+        Vae::encode(self, x)
+    }
+
+    fn log_likelihood(&self, x: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
+        self.likelihood.log_prob(x, self.decode(z))
     }
 
     fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {

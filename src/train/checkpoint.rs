@@ -23,6 +23,8 @@ pub struct TrainState {
     pub epochs_done: usize,
     /// Seconds of training before this checkpoint.
     pub time_s: f64,
+    /// Image shape the model was built for (rows, cols).
+    pub image_shape: [usize; 2],
     pub vaekit_version: String,
 }
 

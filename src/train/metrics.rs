@@ -70,5 +70,16 @@ pub struct ValLine {
     pub rec_ll: f64,
     pub kl: f64,
     pub kl_per_dim: Vec<f64>,
+    /// Active units (A_u > δ), their activities A_u and mean posterior variances.
+    pub active_units: usize,
+    pub activity: Vec<f64>,
+    pub posterior_var: Vec<f64>,
+    /// I(x;z), nats.
+    pub mi: f64,
+    /// Mean IWAE bound L_k on the validation set, when `train.val_iwae_k > 0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iwae: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iwae_k: Option<usize>,
     pub time_s: f64,
 }

@@ -12,15 +12,17 @@ pub mod checkpoint;
 pub mod metrics;
 pub mod progress;
 
-use crate::config::{ExperimentConfig, Likelihood, OptimizerKind};
+use crate::config::{ExperimentConfig, Likelihood, ObjectiveConfig, ObjectiveKind, OptimizerKind};
 use crate::data::batches::{batches_per_epoch, binarize_fixed, epoch_order, gather, host_normal};
 use crate::data::{self, Dataset, Splits};
 use crate::error::{Error, Result};
-use crate::eval::{ElboStats, elbo};
+use crate::eval::iwae::{self, IwaeOptions, mean_se};
+use crate::eval::{ElboStats, elbo_and_posteriors};
 use crate::fsutil::{create_dir_all, write_atomic};
 use crate::host::upload;
-use crate::models::LatentModel;
 use crate::models::vae::Vae;
+use crate::models::{LatentModel, log_weights};
+use crate::monitor::{CollapseAlarm, CollapseStats, Posteriors, collapse_stats};
 use crate::objective;
 use crate::rng::Purpose;
 use crate::schedule::Schedule;
@@ -50,8 +52,16 @@ pub struct Summary {
     pub rec_ll: f64,
     pub kl: f64,
     pub kl_per_dim: Vec<f64>,
+    /// Active units on the test set (A_u > δ).
+    pub active_units: usize,
+    /// I(x;z) on the test set, nats.
+    pub mi: f64,
+    /// Whether the collapse alarm went off during training.
+    pub collapse_alarm: bool,
     pub test: ElboStats,
+    pub test_monitor: CollapseStats,
     pub val: ElboStats,
+    pub val_monitor: CollapseStats,
 }
 
 /// Create the run directory: `out` if given (must not already hold a run),
@@ -208,22 +218,49 @@ fn non_finite(step: usize, loss: f64, rec: f64, kl: &[f64], run: &Path) -> Optio
     )))
 }
 
-/// One optimizer step on batch `x` with noise `eps`: forward, weigh the
-/// terms with β and free bits, backward, update. Returns the updated model
-/// and the (still on-device) loss pieces.
+/// One optimizer step on batch `x`: forward, weigh the terms (β and free
+/// bits for the ELBO; the k-sample bound for IWAE), backward, update.
+/// `eps` holds `[batch, latent]` noise for the ELBO and `[batch·k, latent]`
+/// for IWAE. Returns the updated model and the (still on-device) loss pieces.
 pub fn train_step<M: LatentModel>(
     model: M,
     optim: &mut ModuleOptimizer,
     x: Tensor<2>,
     eps: Tensor<2>,
     beta: f64,
-    free_bits: f64,
+    objective: &ObjectiveConfig,
     lr: f64,
 ) -> (M, objective::Loss) {
-    let fwd = model.forward(x, eps);
-    let l = objective::loss(&fwd.terms, beta, free_bits);
+    let l = match objective.kind {
+        ObjectiveKind::Elbo => {
+            let fwd = model.forward(x, eps);
+            objective::loss(&fwd.terms, beta, objective.free_bits)
+        }
+        ObjectiveKind::Iwae => {
+            let [b, zd] = [x.dims()[0], model.latent_dim()];
+            let k = objective.k;
+            let posterior = model.encode(x.clone());
+            let z0 = posterior.sample(
+                eps.clone()
+                    .reshape([b, k, zd])
+                    .narrow(1, 0, 1)
+                    .reshape([b, zd]),
+            );
+            let kl = model.kl(&posterior, z0);
+            let (log_w, log_px) = log_weights(&model, &posterior, x, eps, k);
+            objective::iwae_loss(log_w, log_px, kl)
+        }
+    };
     let grads = GradientsParams::from_grads(l.loss.backward(), &model);
     (optim.step(lr, model, grads), l)
+}
+
+/// Noise rows a step needs per example: 1 for the ELBO, k for IWAE.
+pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
+    match objective.kind {
+        ObjectiveKind::Elbo => 1,
+        ObjectiveKind::Iwae => objective.k,
+    }
 }
 
 /// The training loop proper, for any model.
@@ -255,7 +292,11 @@ pub fn fit<M: LatentModel>(
     let mut epochs_done = 0usize;
     let mut images_seen = 0usize;
     let mut interval = Interval::new();
-    let mut last_val: Option<ElboStats> = None;
+    let mut last_val: Option<HeldOut> = None;
+    let mut monitor = Monitor {
+        alarm: CollapseAlarm::new(cfg.monitor.alarm_patience, cfg.monitor.alarm_kl),
+        iwae_k: cfg.train.val_iwae_k,
+    };
 
     'epochs: for epoch in 0..cfg.train.epochs {
         let order = epoch_order(train_set.n, seed, epoch);
@@ -267,15 +308,16 @@ pub fn fit<M: LatentModel>(
                 .dynamic_binarize
                 .then_some((seed, epoch as u64, b as u64));
             let x = upload(gather(train_set, idx, binarize), idx.len(), dim, &ad);
+            let rows = idx.len() * samples_per_example(&cfg.objective);
             let eps = upload(
-                host_normal(idx.len(), z, seed, Purpose::Noise, step as u64, 0),
-                idx.len(),
+                host_normal(rows, z, seed, Purpose::Noise, step as u64, 0),
+                rows,
                 z,
                 &ad,
             );
             let beta = schedule.beta_at_step(step);
             let l;
-            (model, l) = train_step(model, &mut optim, x, eps, beta, cfg.objective.free_bits, lr);
+            (model, l) = train_step(model, &mut optim, x, eps, beta, &cfg.objective, lr);
             Interval::add(&mut interval.loss, l.loss);
             Interval::add(&mut interval.rec, l.rec_ll);
             Interval::add(&mut interval.kl, l.kl_per_dim);
@@ -309,47 +351,55 @@ pub fn fit<M: LatentModel>(
                 progress.step(step, epoch + 1, loss, kl, beta, ips);
                 interval = Interval::new();
             }
+            if cfg.monitor.every > 0 && step % cfg.monitor.every == 0 && step % spe != 0 {
+                let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
+                monitor.record(&mut metrics, &ho, step, &schedule, spe, t0)?;
+                if let Some(w) = monitor
+                    .alarm
+                    .observe(ho.elbo.kl, ho.collapse.active_units, z)
+                {
+                    progress.epoch(&w);
+                }
+            }
             if cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0 {
                 let state = TrainState {
                     step,
                     epochs_done,
                     time_s: t0.elapsed().as_secs_f64(),
+                    image_shape: [train_set.rows, train_set.cols],
                     vaekit_version: env!("CARGO_PKG_VERSION").into(),
                 };
                 checkpoint::save(run, &model, &optim, &state, cfg.train.keep_checkpoints)?;
             }
         }
         epochs_done = epoch + 1;
-        let val = elbo(&model.valid(), &data.splits.val, 500, seed, device);
-        let active = val.kl_per_dim.iter().filter(|&&k| k > 0.01).count();
-        metrics.write(&ValLine {
-            split: "val",
-            step,
-            epoch: step as f64 / spe as f64,
-            beta: schedule.beta_at_step(step),
-            elbo: val.elbo,
-            rec_ll: val.rec_ll,
-            kl: val.kl,
-            kl_per_dim: val.kl_per_dim.clone(),
-            time_s: t0.elapsed().as_secs_f64(),
-        })?;
+        let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
+        monitor.record(&mut metrics, &ho, step, &schedule, spe, t0)?;
         progress.epoch(&format!(
-            "epoch {:>3}/{}  step {:>6}  val ELBO {:>9.2}  rec {:>9.2}  KL {:>7.2}  dims with KL>0.01: {}/{}  {:.0}s",
+            "epoch {:>3}/{}  step {:>6}  val ELBO {:>9.2}  rec {:>9.2}  KL {:>7.2}  MI {:>5.2}  active units {}/{}  {:.0}s",
             epochs_done,
             cfg.train.epochs,
             step,
-            val.elbo,
-            val.rec_ll,
-            val.kl,
-            active,
+            ho.elbo.elbo,
+            ho.elbo.rec_ll,
+            ho.elbo.kl,
+            ho.collapse.mi,
+            ho.collapse.active_units,
             z,
             t0.elapsed().as_secs_f64()
         ));
-        last_val = Some(val);
+        if let Some(warning) = monitor
+            .alarm
+            .observe(ho.elbo.kl, ho.collapse.active_units, z)
+        {
+            progress.epoch(&warning);
+        }
+        last_val = Some(ho);
         let state = TrainState {
             step,
             epochs_done,
             time_s: t0.elapsed().as_secs_f64(),
+            image_shape: [train_set.rows, train_set.cols],
             vaekit_version: env!("CARGO_PKG_VERSION").into(),
         };
         checkpoint::save(run, &model, &optim, &state, cfg.train.keep_checkpoints)?;
@@ -360,9 +410,9 @@ pub fn fit<M: LatentModel>(
     let valid = model.valid();
     let val = match last_val {
         Some(v) => v,
-        None => elbo(&valid, &data.splits.val, 500, seed, device),
+        None => held_out(cfg, &valid, &data.splits.val, seed, device),
     };
-    let test = elbo(&valid, &data.splits.test, 500, seed ^ 0x7e57, device);
+    let test = held_out(cfg, &valid, &data.splits.test, seed ^ 0x7e57, device);
     let summary = Summary {
         name: cfg.name.clone(),
         data: data.splits.source.clone(),
@@ -371,12 +421,17 @@ pub fn fit<M: LatentModel>(
         epochs: epochs_done,
         wall_time_s: t0.elapsed().as_secs_f64(),
         train_images_per_s: images_seen as f64 / train_secs.max(1e-9),
-        elbo: test.elbo,
-        rec_ll: test.rec_ll,
-        kl: test.kl,
-        kl_per_dim: test.kl_per_dim.clone(),
-        test,
-        val,
+        elbo: test.elbo.elbo,
+        rec_ll: test.elbo.rec_ll,
+        kl: test.elbo.kl,
+        kl_per_dim: test.elbo.kl_per_dim.clone(),
+        active_units: test.collapse.active_units,
+        mi: test.collapse.mi,
+        collapse_alarm: monitor.alarm.raised(),
+        test: test.elbo,
+        test_monitor: test.collapse,
+        val: val.elbo,
+        val_monitor: val.collapse,
     };
     write_atomic(
         &run.join("summary.json"),
@@ -385,11 +440,100 @@ pub fn fit<M: LatentModel>(
     Ok(summary)
 }
 
+/// Everything measured on a held-out set at one evaluation.
+pub struct HeldOut {
+    pub elbo: ElboStats,
+    pub collapse: CollapseStats,
+    /// Mean L_k when `train.val_iwae_k > 0`.
+    pub iwae: Option<f64>,
+}
+
+/// Evaluate a model on held-out data: ELBO terms, collapse statistics
+/// (on the first `monitor.max_examples` examples for the O(N²) MI), and the
+/// IWAE bound when asked.
+pub fn held_out<M: LatentModel>(
+    cfg: &ExperimentConfig,
+    model: &M,
+    set: &Dataset,
+    seed: u64,
+    device: &Device,
+) -> HeldOut {
+    let (stats, post) = elbo_and_posteriors(model, set, 500, seed, device);
+    let n = post.n.min(cfg.monitor.max_examples.max(2));
+    let sub = Posteriors {
+        mean: post.mean[..n * post.z].to_vec(),
+        log_var: post.log_var[..n * post.z].to_vec(),
+        n,
+        z: post.z,
+    };
+    let eps = host_normal(n, post.z, seed, Purpose::Eval, u64::MAX - 1, 0);
+    let mut collapse = collapse_stats(&sub, &eps, cfg.monitor.au_threshold);
+    // Activity and posterior variance over every example, not just the MI subset.
+    collapse.activity = crate::monitor::activity(&post);
+    collapse.posterior_var = crate::monitor::posterior_variance(&post);
+    collapse.active_units = collapse
+        .activity
+        .iter()
+        .filter(|&&a| a > cfg.monitor.au_threshold)
+        .count();
+    let iwae = (cfg.train.val_iwae_k > 0).then(|| {
+        let k = cfg.train.val_iwae_k;
+        let opts = IwaeOptions {
+            k,
+            chunk: k.min(500),
+            seed,
+        };
+        mean_se(&iwae::evaluate(model, set, &opts, device).log_px).0
+    });
+    HeldOut {
+        elbo: stats,
+        collapse,
+        iwae,
+    }
+}
+
+/// Held-out evaluations during training: the collapse alarm and the `val`
+/// lines of `metrics.jsonl`.
+struct Monitor {
+    alarm: CollapseAlarm,
+    iwae_k: usize,
+}
+
+impl Monitor {
+    fn record(
+        &self,
+        metrics: &mut MetricsWriter,
+        ho: &HeldOut,
+        step: usize,
+        schedule: &Schedule,
+        spe: usize,
+        t0: Instant,
+    ) -> Result<()> {
+        metrics.write(&ValLine {
+            split: "val",
+            step,
+            epoch: step as f64 / spe as f64,
+            beta: schedule.beta_at_step(step),
+            elbo: ho.elbo.elbo,
+            rec_ll: ho.elbo.rec_ll,
+            kl: ho.elbo.kl,
+            kl_per_dim: ho.elbo.kl_per_dim.clone(),
+            active_units: ho.collapse.active_units,
+            activity: ho.collapse.activity.clone(),
+            posterior_var: ho.collapse.posterior_var.clone(),
+            mi: ho.collapse.mi,
+            iwae: ho.iwae,
+            iwae_k: ho.iwae.map(|_| self.iwae_k),
+            time_s: t0.elapsed().as_secs_f64(),
+        })
+    }
+}
+
 /// A short, readable end-of-run report.
 pub fn report(summary: &Summary, run: &Path) -> String {
     let mut dims: Vec<(usize, f64)> = summary.kl_per_dim.iter().copied().enumerate().collect();
     dims.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let active = dims.iter().filter(|d| d.1 > 0.01).count();
+
     let bars: Vec<String> = dims
         .iter()
         .map(|(j, k)| {
@@ -400,7 +544,7 @@ pub fn report(summary: &Summary, run: &Path) -> String {
     format!(
         "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} images/s\n\
          test     ELBO {:.2}   log p(x|z) {:.2}   KL {:.2} nats  (one sample per image)\n\
-         latents  {} of {} carry more than 0.01 nats of KL:\n{}\n",
+         latents  {} of {} active (A_u > {}), I(x;z) {:.2} nats; KL per dimension:\n{}\n{}",
         run.display(),
         summary.data,
         summary.device,
@@ -411,8 +555,15 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         summary.elbo,
         summary.rec_ll,
         summary.kl,
-        active,
+        summary.active_units,
         summary.kl_per_dim.len(),
-        bars.join("\n")
+        summary.test_monitor.au_threshold,
+        summary.mi,
+        bars.join("\n"),
+        if summary.collapse_alarm {
+            "the collapse alarm went off during training (see the log above)\n"
+        } else {
+            ""
+        }
     )
 }

@@ -1,0 +1,161 @@
+//! Evaluation of a trained model on a whole dataset: the ELBO and its parts
+//! ([`elbo`]), and the importance-weighted bound with its NLL report ([`iwae`]).
+
+pub mod iwae;
+
+use crate::data::Dataset;
+use crate::data::batches::{gather, host_normal};
+use crate::host::upload;
+use crate::models::LatentModel;
+use crate::monitor::Posteriors;
+use crate::rng::Purpose;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Dataset means, in nats per example.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ElboStats {
+    pub n_examples: usize,
+    /// mean of log p(x|z) − Σ_j KL_j
+    pub elbo: f64,
+    /// mean of log p(x|z) at one posterior sample
+    pub rec_ll: f64,
+    /// mean total KL(q(z|x) ‖ p(z))
+    pub kl: f64,
+    /// mean KL per latent dimension
+    pub kl_per_dim: Vec<f64>,
+}
+
+/// ELBO over every example of `data` (already binarized if needed), with one
+/// posterior sample per example drawn from the stream `(seed, Eval, batch)`:
+/// the same noise every time it is called, so epochs are comparable.
+/// Sums are read off the device once per batch and accumulated in f64.
+pub fn elbo<M: LatentModel>(
+    model: &M,
+    data: &Dataset,
+    batch: usize,
+    seed: u64,
+    device: &Device,
+) -> ElboStats {
+    elbo_and_posteriors(model, data, batch, seed, device).0
+}
+
+/// [`elbo`], also returning every example's posterior parameters (for the
+/// collapse monitor), read in the same pass.
+pub fn elbo_and_posteriors<M: LatentModel>(
+    model: &M,
+    data: &Dataset,
+    batch: usize,
+    seed: u64,
+    device: &Device,
+) -> (ElboStats, Posteriors) {
+    let z = model.latent_dim();
+    let mut post = Posteriors {
+        n: data.n,
+        z,
+        ..Default::default()
+    };
+    let mut rec = 0f64;
+    let mut kl = vec![0f64; z];
+    let all: Vec<usize> = (0..data.n).collect();
+    for (b, idx) in all.chunks(batch.max(1)).enumerate() {
+        let x = upload(gather(data, idx, None), idx.len(), data.dim(), device);
+        let eps = upload(
+            host_normal(idx.len(), z, seed, Purpose::Eval, b as u64, 0),
+            idx.len(),
+            z,
+            device,
+        );
+        let f = model.forward(x, eps);
+        let b = idx.len();
+        let sums = Tensor::cat(
+            vec![
+                f.terms.rec_ll.sum(),
+                f.terms.kl.sum_dim(0).squeeze_dim::<1>(0),
+                f.posterior.mean.reshape([b * z]),
+                f.posterior.log_var.reshape([b * z]),
+            ],
+            0,
+        );
+        let v = crate::host::read(sums);
+        rec += v[0] as f64;
+        for (k, s) in kl.iter_mut().zip(&v[1..=z]) {
+            *k += *s as f64;
+        }
+        post.mean.extend_from_slice(&v[1 + z..1 + z + b * z]);
+        post.log_var.extend_from_slice(&v[1 + z + b * z..]);
+    }
+    let n = data.n.max(1) as f64;
+    let kl_per_dim: Vec<f64> = kl.iter().map(|k| k / n).collect();
+    let kl_total: f64 = kl_per_dim.iter().sum();
+    let stats = ElboStats {
+        n_examples: data.n,
+        elbo: rec / n - kl_total,
+        rec_ll: rec / n,
+        kl: kl_total,
+        kl_per_dim,
+    };
+    (stats, post)
+}
+
+/// `vaekit eval`: evaluate a run's newest checkpoint on a split with the
+/// k-sample bound, write `eval-k{K}.json` and `eval-k{K}.csv` into the run
+/// directory, and return the report.
+pub fn evaluate_run(
+    run: &std::path::Path,
+    k: usize,
+    split: &str,
+    chunk: Option<usize>,
+    seed: u64,
+    device: &Device,
+    device_name: &str,
+) -> crate::Result<iwae::EvalReport> {
+    use crate::error::Error;
+    use crate::train::PreparedData;
+    let t0 = std::time::Instant::now();
+    if k == 0 {
+        return Err(Error::Usage(
+            "--k 0: the bound needs at least one sample".into(),
+        ));
+    }
+    let loaded = crate::run::open(run, device)?;
+    let data = PreparedData::load(&loaded.config)?;
+    let set = match split {
+        "test" => data.splits.test,
+        "val" => data.splits.val,
+        "train" if data.dynamic_binarize => {
+            crate::data::batches::binarize_fixed(&data.splits.train, loaded.config.seed, 0)
+        }
+        "train" => data.splits.train,
+        other => {
+            return Err(Error::Usage(format!(
+                "--split {other}: expected test, val or train"
+            )));
+        }
+    };
+    let opts = iwae::IwaeOptions {
+        k,
+        chunk: chunk.unwrap_or(k.min(500)),
+        seed,
+    };
+    let per = iwae::evaluate(&loaded.model, &set, &opts, device);
+    let mut report = iwae::EvalReport::new(&per, k, split, set.dim(), seed);
+    report.seconds = t0.elapsed().as_secs_f64();
+    report.device = device_name.into();
+    report.checkpoint = loaded.checkpoint.display().to_string();
+    let stem = if split == "test" {
+        format!("eval-k{k}")
+    } else {
+        format!("eval-k{k}-{split}")
+    };
+    let mut csv = String::from("index,elbo,log_px\n");
+    for (i, (e, l)) in per.elbo.iter().zip(&per.log_px).enumerate() {
+        csv.push_str(&format!("{i},{e},{l}\n"));
+    }
+    crate::fsutil::write_atomic(&run.join(format!("{stem}.csv")), csv.as_bytes())?;
+    crate::fsutil::write_atomic(
+        &run.join(format!("{stem}.json")),
+        serde_json::to_string_pretty(&report).unwrap().as_bytes(),
+    )?;
+    Ok(report)
+}

@@ -1,0 +1,293 @@
+//! The IWAE evaluator against log-likelihoods computed another way:
+//! a linear-Gaussian model with a closed-form log p(x), and a 1-D latent
+//! model integrated by brute force on a fine grid.
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use vaekit::config::{Likelihood, ModelConfig};
+use vaekit::data::Dataset;
+use vaekit::eval::iwae::{IwaeOptions, evaluate, mean_se};
+use vaekit::models::LatentModel;
+use vaekit::models::vae::Vae;
+
+const D: usize = 4;
+const Z: usize = 2;
+/// Decoder weights in Burn's `[in, out]` layout: x = z·W + b + σ·e. The two
+/// rows are orthogonal, so the exact posterior has a diagonal covariance.
+const W: [[f64; D]; Z] = [[1.0, 0.5, -0.5, 0.2], [0.5, -1.0, 0.0, 0.0]];
+const B: [f64; D] = [0.1, -0.2, 0.3, 0.0];
+const SIGMA2: f64 = 0.3;
+
+fn linear(weight: Vec<f64>, rows: usize, cols: usize, bias: Vec<f64>, dev: &Device) -> Linear {
+    let w: Vec<f32> = weight.iter().map(|&v| v as f32).collect();
+    let b: Vec<f32> = bias.iter().map(|&v| v as f32).collect();
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [rows, cols]), dev)),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [cols]),
+            dev,
+        ))),
+    }
+}
+
+/// The linear-Gaussian VAE; `exact_posterior` sets q(z|x) to p(z|x), else a
+/// deliberately imperfect q (shifted mean, inflated variance).
+fn linear_gaussian(exact_posterior: bool, dev: &Device) -> Vae {
+    let cfg = ModelConfig {
+        latent_dim: Z,
+        hidden: vec![],
+        likelihood: Likelihood::Gaussian,
+        ..ModelConfig::default()
+    };
+    let mut vae = Vae::new(&cfg, D, dev);
+    let wflat: Vec<f64> = W.iter().flatten().copied().collect();
+    vae.out = linear(wflat, Z, D, B.to_vec(), dev);
+    vae.likelihood.log_var = Some(Param::from_tensor(Tensor::from_floats(
+        [SIGMA2.ln() as f32],
+        dev,
+    )));
+    // Posterior: Σ_jj = 1 / (1 + |w_j|²/σ²); μ = (x − b)·A with A = Wᵀ Σ / σ².
+    let sig: Vec<f64> = W
+        .iter()
+        .map(|r| 1.0 / (1.0 + r.iter().map(|v| v * v).sum::<f64>() / SIGMA2))
+        .collect();
+    let mut a = vec![0f64; D * Z];
+    for d in 0..D {
+        for j in 0..Z {
+            a[d * Z + j] = W[j][d] * sig[j] / SIGMA2;
+        }
+    }
+    let c: Vec<f64> = (0..Z)
+        .map(|j| -(0..D).map(|d| B[d] * a[d * Z + j]).sum::<f64>())
+        .collect();
+    let (shift, inflate) = if exact_posterior {
+        (0.0, 1.0)
+    } else {
+        (0.3, 1.8)
+    };
+    vae.mean = linear(a, D, Z, c.iter().map(|v| v + shift).collect(), dev);
+    vae.log_var = linear(
+        vec![0.0; D * Z],
+        D,
+        Z,
+        sig.iter().map(|s| (s * inflate).ln()).collect(),
+        dev,
+    );
+    vae
+}
+
+/// log N(x; b, WᵀW + σ²I) in f64 by Cholesky.
+fn exact_log_px(x: &[f64]) -> f64 {
+    let mut c = [[0f64; D]; D];
+    for i in 0..D {
+        for j in 0..D {
+            c[i][j] =
+                (0..Z).map(|k| W[k][i] * W[k][j]).sum::<f64>() + if i == j { SIGMA2 } else { 0.0 };
+        }
+    }
+    let mut l = [[0f64; D]; D];
+    for i in 0..D {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            l[i][j] = if i == j {
+                (c[i][i] - s).sqrt()
+            } else {
+                (c[i][j] - s) / l[j][j]
+            };
+        }
+    }
+    let r: Vec<f64> = (0..D).map(|i| x[i] - B[i]).collect();
+    let mut y = [0f64; D];
+    for i in 0..D {
+        y[i] = (r[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
+    }
+    let logdet: f64 = 2.0 * (0..D).map(|i| l[i][i].ln()).sum::<f64>();
+    -0.5 * (D as f64 * (2.0 * std::f64::consts::PI).ln()
+        + logdet
+        + y.iter().map(|v| v * v).sum::<f64>())
+}
+
+/// n draws from the linear-Gaussian model itself.
+fn samples(n: usize) -> (Dataset, Vec<f64>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut images = Vec::new();
+    let mut exact = Vec::new();
+    for _ in 0..n {
+        let z: Vec<f64> = (0..Z)
+            .map(|_| rng.sample(rand_distr::StandardNormal))
+            .collect();
+        let x: Vec<f64> = (0..D)
+            .map(|d| {
+                let e: f64 = rng.sample(rand_distr::StandardNormal);
+                (0..Z).map(|j| z[j] * W[j][d]).sum::<f64>() + B[d] + SIGMA2.sqrt() * e
+            })
+            .collect();
+        exact.push(exact_log_px(&x));
+        images.extend(x.iter().map(|&v| v as f32));
+    }
+    let data = Dataset {
+        images,
+        n,
+        rows: 1,
+        cols: D,
+        labels: None,
+        binary: false,
+    };
+    (data, exact)
+}
+
+fn opts(k: usize, chunk: usize) -> IwaeOptions {
+    IwaeOptions { k, chunk, seed: 3 }
+}
+
+#[test]
+fn exact_posterior_gives_exact_log_px_for_every_k() {
+    let dev = Device::flex();
+    let model = linear_gaussian(true, &dev);
+    let (data, exact) = samples(50);
+    for k in [1, 7, 100] {
+        let per = evaluate(&model, &data, &opts(k, 64), &dev);
+        for (got, want) in per.log_px.iter().zip(&exact) {
+            assert!((got - want).abs() < 2e-4, "k={k}: {got} vs exact {want}");
+        }
+    }
+}
+
+#[test]
+fn bound_rises_with_k_toward_the_exact_value() {
+    let dev = Device::flex();
+    let model = linear_gaussian(false, &dev);
+    let (data, exact) = samples(300);
+    let exact_mean = exact.iter().sum::<f64>() / exact.len() as f64;
+    let mut prev = f64::NEG_INFINITY;
+    let mut elbo = 0.0;
+    for k in [1, 10, 100, 2000] {
+        let per = evaluate(&model, &data, &opts(k, 500), &dev);
+        let (lk, _, bad) = mean_se(&per.log_px);
+        assert_eq!(bad, 0);
+        if k == 1 {
+            elbo = mean_se(&per.elbo).0;
+        }
+        assert!(lk > prev, "L_{k} = {lk} did not rise above {prev}");
+        assert!(
+            lk <= exact_mean + 1e-3,
+            "L_{k} = {lk} above exact {exact_mean}"
+        );
+        prev = lk;
+        if k == 2000 {
+            // Within Monte-Carlo error of the exact value: the per-example
+            // gaps L_k − log p(x) have a mean within 4 standard errors of 0.
+            let gaps: Vec<f64> = per.log_px.iter().zip(&exact).map(|(a, b)| a - b).collect();
+            let (gap, se, _) = mean_se(&gaps);
+            assert!(gap.abs() < 4.0 * se + 2e-3, "gap {gap} ± {se}");
+        }
+    }
+    // The imperfect q leaves a visible gap at k = 1, which k closes.
+    assert!(
+        elbo < exact_mean - 0.05,
+        "ELBO {elbo} vs exact {exact_mean}"
+    );
+}
+
+#[test]
+fn chunking_and_batching_do_not_change_the_numbers() {
+    let dev = Device::flex();
+    let model = linear_gaussian(false, &dev);
+    let (data, _) = samples(20);
+    let a = evaluate(&model, &data, &opts(300, 300), &dev);
+    let b = evaluate(&model, &data, &opts(300, 7), &dev);
+    for (x, y) in a.log_px.iter().zip(&b.log_px) {
+        assert!((x - y).abs() < 1e-9, "{x} vs {y}");
+    }
+    let c = evaluate(
+        &model,
+        &data,
+        &IwaeOptions {
+            seed: 4,
+            ..opts(300, 300)
+        },
+        &dev,
+    );
+    assert_ne!(a.log_px, c.log_px, "another seed draws other samples");
+}
+
+#[test]
+fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
+    // Bernoulli decoder through a GELU hidden layer, 1-D latent, 6 pixels;
+    // q(z|x) = p(z), so the weights are p(x|z).
+    let dev = Device::flex();
+    dev.seed(5);
+    let cfg = ModelConfig {
+        latent_dim: 1,
+        hidden: vec![8],
+        ..ModelConfig::default()
+    };
+    let mut model = Vae::new(&cfg, 6, &dev);
+    model.mean = linear(vec![0.0; 8], 8, 1, vec![0.0], &dev);
+    model.log_var = linear(vec![0.0; 8], 8, 1, vec![0.0], &dev);
+    // Sharpen the decoder so log p(x|z) varies strongly with z.
+    model.out.weight = Param::from_tensor(model.out.weight.val().mul_scalar(6.0));
+    let xs: Vec<f32> = vec![
+        1., 0., 1., 1., 0., 0., 0., 0., 0., 1., 1., 1., 1., 1., 1., 0., 1., 0.,
+    ];
+    let data = Dataset {
+        images: xs.clone(),
+        n: 3,
+        rows: 1,
+        cols: 6,
+        labels: None,
+        binary: true,
+    };
+
+    // Trapezoid rule on [-10, 10] with 20,001 points, in f64 on the host.
+    let g = 20_001usize;
+    let h = 20.0 / (g - 1) as f64;
+    let grid: Vec<f64> = (0..g).map(|i| -10.0 + i as f64 * h).collect();
+    let zt = Tensor::<2>::from_data(
+        TensorData::new(grid.iter().map(|&v| v as f32).collect::<Vec<_>>(), [g, 1]),
+        &dev,
+    );
+    let per = evaluate(&model, &data, &opts(20_000, 2_000), &dev);
+    let gaps: Vec<(f64, f64)> = (0..3)
+        .map(|i| {
+            let x = Tensor::<2>::from_data(
+                TensorData::new(xs[i * 6..i * 6 + 6].to_vec(), [1, 6]),
+                &dev,
+            )
+            .expand([g, 6]);
+            let ll = vaekit::host::read(model.log_likelihood(x, zt.clone()));
+            // log ∫ p(x|z)^p N(z) dz for p = 1 (the likelihood) and p = 2.
+            let integral = |p: f64| {
+                let terms: Vec<f64> = ll
+                    .iter()
+                    .zip(&grid)
+                    .enumerate()
+                    .map(|(j, (&l, &z))| {
+                        let w = if j == 0 || j == g - 1 { 0.5 } else { 1.0 };
+                        p * l as f64 - 0.5 * z * z - 0.5 * (2.0 * std::f64::consts::PI).ln()
+                            + (w * h).ln()
+                    })
+                    .collect();
+                let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln()
+            };
+            let exact = integral(1.0);
+            // Delta-method standard error of log p̂: sqrt(Var w / k) / E w.
+            let rel_var = (integral(2.0) - 2.0 * exact).exp() - 1.0;
+            let se = (rel_var / 20_000.0).sqrt();
+            assert!(
+                se > 1e-4,
+                "the test needs a model whose weights vary (se {se})"
+            );
+            (per.log_px[i] - exact, se)
+        })
+        .collect();
+    for (gap, se) in &gaps {
+        assert!(
+            gap.abs() < 4.0 * se + 1e-4,
+            "IWAE − brute force = {gap}, se {se}"
+        );
+    }
+}
