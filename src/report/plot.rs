@@ -88,6 +88,25 @@ fn text(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&BLACK)
 }
 
+/// The legend box every figure uses.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    size: u32,
+    position: SeriesLabelPosition,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .label_font(text(size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .position(position)
+        .draw()?;
+    Ok(())
+}
+
 /// Dimensions ordered by final KL, largest first.
 fn order_by_final(kl: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..kl.len()).collect();
@@ -210,13 +229,7 @@ impl Figure for KlPerDim<'_> {
             5,
             BLACK.stroke_width(2),
         ))?;
-        chart
-            .configure_series_labels()
-            .label_font(text(16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        legend(&mut chart, 16, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }
@@ -435,13 +448,7 @@ impl Figure for ActiveUnits<'_> {
             ))?
             .label("I(x;z)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color(3).stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .label_font(text(18))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut chart, 18, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }
@@ -537,12 +544,7 @@ impl Figure for Elbo<'_> {
                 )?;
             }
         }
-        c1.configure_series_labels()
-            .label_font(text(16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut c1, 16, SeriesLabelPosition::LowerRight)?;
         // Bottom: KL.
         let kmax = t
             .iter()
@@ -574,12 +576,7 @@ impl Figure for Elbo<'_> {
         ))?
         .label("KL (val)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color(2).stroke_width(3)));
-        c2.configure_series_labels()
-            .label_font(text(16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut c2, 16, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }
@@ -653,13 +650,7 @@ impl Figure for Overlay<'_> {
                     PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut chart, 16, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }
@@ -740,13 +731,7 @@ impl Figure for RateDistortion<'_> {
                 .label(format!("{name}  (R {r:.1}, D {d:.1})"))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 6, col.filled()));
         }
-        chart
-            .configure_series_labels()
-            .label_font(text(16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        legend(&mut chart, 16, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }
