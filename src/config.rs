@@ -296,6 +296,17 @@ impl Default for OptimizerConfig {
     }
 }
 
+/// What the trainer does when a step's loss is NaN or infinite.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NonFinitePolicy {
+    /// Stop with a message naming the term; the last good checkpoint is kept.
+    #[default]
+    Stop,
+    /// Skip the batch (no update) and multiply the learning rate by `nonfinite_lr_factor`.
+    Skip,
+}
+
 /// The training loop.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -312,6 +323,14 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Also report the validation IWAE bound with this many samples each epoch (0 = off).
     pub val_iwae_k: usize,
+    /// `stop` or `skip` on a non-finite loss (checked before every update).
+    pub on_nonfinite: NonFinitePolicy,
+    /// `skip`: the learning rate is multiplied by this after each skipped batch.
+    pub nonfinite_lr_factor: f64,
+    /// `skip`: give up after this many skipped batches in a row.
+    pub max_skips: usize,
+    /// Testing only: make the loss NaN at this step (0 = never), to exercise the guard.
+    pub debug_nan_at_step: usize,
 }
 
 impl Default for TrainConfig {
@@ -324,6 +343,10 @@ impl Default for TrainConfig {
             checkpoint_every: 0,
             keep_checkpoints: 2,
             val_iwae_k: 0,
+            on_nonfinite: NonFinitePolicy::Stop,
+            nonfinite_lr_factor: 0.5,
+            max_skips: 10,
+            debug_nan_at_step: 0,
         }
     }
 }
@@ -522,6 +545,13 @@ impl ExperimentConfig {
         check(
             t.keep_checkpoints > 0,
             "train.keep_checkpoints = 0: keep at least one".into(),
+        );
+        check(
+            t.nonfinite_lr_factor > 0.0 && t.nonfinite_lr_factor <= 1.0,
+            format!(
+                "train.nonfinite_lr_factor = {}: must be in (0, 1]",
+                t.nonfinite_lr_factor
+            ),
         );
         let mo = &self.monitor;
         check(

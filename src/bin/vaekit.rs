@@ -44,6 +44,9 @@ enum Command {
         /// Write the figures into RUN/plots at the end.
         #[arg(long)]
         plot: bool,
+        /// Continue an interrupted run from its newest checkpoint (its own config.toml is used).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "set", "data", "out"])]
+        resume: Option<PathBuf>,
     },
     /// Figures (PNG and SVG) of one or several runs: KL per dimension, active units, ELBO, rate–distortion.
     Plot {
@@ -137,7 +140,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             device,
             out,
             plot,
+            resume,
         } => {
+            if let Some(run_dir) = resume {
+                let mut cfg = vaekit::run::load_config(&run_dir)?;
+                if let Some(d) = device {
+                    cfg.device = d.into();
+                }
+                let dev = device::resolve(cfg.device)?;
+                println!("vaekit train --resume {}", run_dir.display());
+                let summary = train::resume(&run_dir, &dev, None)?;
+                println!("{}", train::report(&summary, &run_dir));
+                if plot {
+                    plot::plot_runs(std::slice::from_ref(&run_dir), None, &Default::default())?;
+                }
+                return Ok(());
+            }
             if let Some(d) = data {
                 set.push(format!("data.spec={d}"));
             }

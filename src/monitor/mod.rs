@@ -97,7 +97,8 @@ pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
         })
         .collect();
     use rayon::prelude::*;
-    let sum_log_qz: f64 = (0..n)
+    // Per-example terms in parallel, summed in order: the same bits on every run.
+    let log_qz: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
             let zi = &zs[i * z..(i + 1) * z];
@@ -114,7 +115,8 @@ pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
             let m = dens.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             m + dens.iter().map(|d| (d - m).exp()).sum::<f64>().ln() - (n as f64).ln()
         })
-        .sum();
+        .collect();
+    let sum_log_qz: f64 = log_qz.iter().sum();
     neg_entropy - sum_log_qz / n as f64
 }
 
@@ -132,7 +134,7 @@ pub fn collapse_stats(p: &Posteriors, eps: &[f32], threshold: f64) -> CollapseSt
 
 /// Watches successive evaluations and raises the alarm once when the code
 /// has stayed collapsed for `patience` evaluations in a row.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollapseAlarm {
     pub patience: usize,
     /// Total KL (nats) below which the posterior counts as collapsed.

@@ -25,6 +25,14 @@ pub struct TrainState {
     pub time_s: f64,
     /// Image shape the model was built for (rows, cols).
     pub image_shape: [usize; 2],
+    /// The learning rate in force (lowered by skipped non-finite batches).
+    pub lr: f64,
+    /// Batches skipped for a non-finite loss so far.
+    pub skipped_steps: usize,
+    /// The logging interval's sums when the checkpoint was taken.
+    pub interval: Option<super::interval::IntervalState>,
+    /// The collapse alarm's state.
+    pub alarm: crate::monitor::CollapseAlarm,
     pub vaekit_version: String,
 }
 
@@ -68,11 +76,27 @@ pub fn save<M: Module>(
         serde_json::to_string_pretty(state).unwrap().as_bytes(),
     )?;
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io(&final_dir, e))?;
+        discard(&final_dir)?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
     prune(&root, keep)?;
     Ok(final_dir)
+}
+
+/// Remove a checkpoint folder so that no `step-*` folder is ever seen half
+/// deleted: rename it to a hidden name first (atomic), then delete that.
+fn discard(dir: &Path) -> Result<()> {
+    let name = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let doomed = dir.with_file_name(format!(".{name}.del"));
+    if doomed.exists() {
+        std::fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))?;
+    }
+    std::fs::rename(dir, &doomed).map_err(|e| Error::io(dir, e))?;
+    std::fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))
 }
 
 /// Complete checkpoints of a run, oldest first.
@@ -94,7 +118,14 @@ pub fn list(run: &Path) -> Vec<PathBuf> {
 fn prune(root: &Path, keep: usize) -> Result<()> {
     let all = list(root.parent().unwrap_or(root));
     for old in all.iter().take(all.len().saturating_sub(keep)) {
-        std::fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
+        discard(old)?;
+    }
+    // Leftovers of a process killed while writing or deleting.
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".del") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
     Ok(())
 }

@@ -83,3 +83,45 @@ pub struct ValLine {
     pub iwae_k: Option<usize>,
     pub time_s: f64,
 }
+
+/// Cut `metrics.jsonl` back to the lines of steps ≤ `step` (a resumed run
+/// rewrites what came after its checkpoint), dropping any torn or malformed
+/// line. Rewritten atomically; a missing file is left missing.
+pub fn truncate(path: &Path, step: usize) -> Result<()> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut kept = String::new();
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            continue; // torn last write
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["step"].as_u64().is_some_and(|s| s as usize <= step) {
+            kept.push_str(line);
+        }
+    }
+    crate::fsutil::write_atomic(path, kept.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn truncate_keeps_whole_lines_up_to_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        std::fs::write(
+            &p,
+            "{\"split\":\"train\",\"step\":10}\n{\"split\":\"val\",\"step\":20}\n{\"split\":\"train\",\"step\":30}\n{\"split\":\"tr",
+        )
+        .unwrap();
+        super::truncate(&p, 20).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"split\":\"train\",\"step\":10}\n{\"split\":\"val\",\"step\":20}\n"
+        );
+    }
+}

@@ -9,10 +9,13 @@
 //! ```
 
 pub mod checkpoint;
+pub mod interval;
 pub mod metrics;
 pub mod progress;
 
-use crate::config::{ExperimentConfig, Likelihood, ObjectiveConfig, ObjectiveKind, OptimizerKind};
+use crate::config::{
+    ExperimentConfig, Likelihood, NonFinitePolicy, ObjectiveConfig, ObjectiveKind, OptimizerKind,
+};
 use crate::data::batches::{batches_per_epoch, binarize_fixed, epoch_order, gather, host_normal};
 use crate::data::{self, Dataset, Splits};
 use crate::error::{Error, Result};
@@ -30,6 +33,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use checkpoint::TrainState;
+use interval::Interval;
 use metrics::{MetricsWriter, TrainLine, ValLine};
 use progress::Progress;
 use serde::{Deserialize, Serialize};
@@ -44,6 +48,8 @@ pub struct Summary {
     pub device: String,
     pub steps: usize,
     pub epochs: usize,
+    /// Batches skipped for a non-finite loss (`train.on_nonfinite = "skip"`).
+    pub skipped_steps: usize,
     pub wall_time_s: f64,
     /// Training throughput over the whole run (images per second of wall time).
     pub train_images_per_s: f64,
@@ -150,88 +156,106 @@ pub fn train(
     write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
     let data = PreparedData::load(cfg)?;
     let model = build_model(cfg, data.splits.train.dim(), &device.clone().autodiff());
-    fit(cfg, model, &data, run, device, progress_mode)
+    let state = TrainState::initial(cfg, &data.splits.train);
+    fit(
+        cfg,
+        model,
+        build_optimizer(cfg),
+        state,
+        &data,
+        run,
+        device,
+        progress_mode,
+    )
 }
 
-/// Sums over a logging interval, kept on the device and read once.
-struct Interval {
-    loss: Option<Tensor<1>>,
-    rec: Option<Tensor<1>>,
-    kl: Option<Tensor<1>>,
-    steps: usize,
-    images: usize,
-    start: Instant,
-}
-
-impl Interval {
-    fn new() -> Self {
-        Self {
-            loss: None,
-            rec: None,
-            kl: None,
-            steps: 0,
-            images: 0,
-            start: Instant::now(),
+/// Continue an interrupted run from its newest checkpoint that loads. A
+/// checkpoint that fails to load is reported by name and the previous one is
+/// tried; with none left the run starts over. `metrics.jsonl` is cut back to
+/// the checkpoint's step (dropping a torn last line), so no line is repeated.
+pub fn resume(run: &Path, device: &Device, progress_mode: Option<Progress>) -> Result<Summary> {
+    if run.join("summary.json").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: this run has finished (summary.json exists); nothing to resume",
+            run.display()
+        )));
+    }
+    let cfg = crate::run::load_config(run)?;
+    let data = PreparedData::load(&cfg)?;
+    let ad = device.clone().autodiff();
+    let dim = data.splits.train.dim();
+    let mut loaded = None;
+    for ckpt in checkpoint::list(run).iter().rev() {
+        let attempt = checkpoint::load_state(ckpt).and_then(|state| {
+            let model = checkpoint::load_model(ckpt, build_model(&cfg, dim, &ad))?;
+            let optim = checkpoint::load_optim(ckpt, build_optimizer(&cfg))?;
+            Ok((model, optim, state))
+        });
+        match attempt {
+            Ok(x) => {
+                eprintln!("resuming {} from {}", run.display(), ckpt.display());
+                loaded = Some(x);
+                break;
+            }
+            Err(e) => eprintln!("warning: skipping checkpoint {}: {e}", ckpt.display()),
         }
     }
-
-    fn add(acc: &mut Option<Tensor<1>>, v: Tensor<1>) {
-        let v = v.inner();
-        *acc = Some(match acc.take() {
-            Some(a) => a + v,
-            None => v,
-        });
-    }
-
-    /// One device read: (mean loss, mean rec_ll, mean KL per dim).
-    fn read(&mut self) -> (f64, f64, Vec<f64>) {
-        let all = Tensor::cat(
-            vec![
-                self.loss.take().expect("interval has steps"),
-                self.rec.take().expect("interval has steps"),
-                self.kl.take().expect("interval has steps"),
-            ],
-            0,
-        );
-        let v = crate::host::read(all);
-        let n = self.steps.max(1) as f64;
-        let kl = v[2..].iter().map(|&k| k as f64 / n).collect();
-        (v[0] as f64 / n, v[1] as f64 / n, kl)
-    }
-}
-
-/// Name the first non-finite term, for an error that says what blew up.
-fn non_finite(step: usize, loss: f64, rec: f64, kl: &[f64], run: &Path) -> Option<Error> {
-    let what = if !rec.is_finite() {
-        format!("the reconstruction log-likelihood became {rec}")
-    } else if let Some((j, k)) = kl.iter().enumerate().find(|(_, k)| !k.is_finite()) {
-        format!("the KL of latent dimension {j} became {k}")
-    } else if !loss.is_finite() {
-        format!("the loss became {loss}")
-    } else {
-        return None;
+    let (model, optim, state) = match loaded {
+        Some(x) => x,
+        None => {
+            eprintln!(
+                "warning: {} has no usable checkpoint; training starts over",
+                run.display()
+            );
+            let state = TrainState::initial(&cfg, &data.splits.train);
+            (build_model(&cfg, dim, &ad), build_optimizer(&cfg), state)
+        }
     };
-    Some(Error::NonFinite(format!(
-        "training stopped near step {step}: {what}. The last good checkpoint in {} is kept. \
-         Try a lower optimizer.lr, or for Gaussian decoders a higher model.min_log_var.",
-        run.join("checkpoints").display()
-    )))
+    metrics::truncate(&run.join("metrics.jsonl"), state.step)?;
+    fit(&cfg, model, optim, state, &data, run, device, progress_mode)
 }
 
-/// One optimizer step on batch `x`: forward, weigh the terms (β and free
-/// bits for the ELBO; the k-sample bound for IWAE), backward, update.
-/// `eps` holds `[batch, latent]` noise for the ELBO and `[batch·k, latent]`
-/// for IWAE. Returns the updated model and the (still on-device) loss pieces.
-pub fn train_step<M: LatentModel>(
-    model: M,
-    optim: &mut ModuleOptimizer,
+impl TrainState {
+    /// The state before the first step.
+    pub fn initial(cfg: &ExperimentConfig, train: &Dataset) -> Self {
+        Self {
+            step: 0,
+            epochs_done: 0,
+            time_s: 0.0,
+            image_shape: [train.rows, train.cols],
+            lr: cfg.optimizer.lr,
+            skipped_steps: 0,
+            interval: None,
+            alarm: CollapseAlarm::new(cfg.monitor.alarm_patience, cfg.monitor.alarm_kl),
+            vaekit_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Name the first non-finite term, or None when all are finite.
+fn non_finite_term(loss: f64, rec: f64, kl: &[f64]) -> Option<String> {
+    if !rec.is_finite() {
+        Some(format!("the reconstruction log-likelihood became {rec}"))
+    } else if let Some((j, k)) = kl.iter().enumerate().find(|(_, k)| !k.is_finite()) {
+        Some(format!("the KL of latent dimension {j} became {k}"))
+    } else if !loss.is_finite() {
+        Some(format!("the loss became {loss}"))
+    } else {
+        None
+    }
+}
+
+/// The loss of one batch: forward and weigh the terms (β and free bits for
+/// the ELBO; the k-sample bound for IWAE). `eps` holds `[batch, latent]`
+/// noise for the ELBO and `[batch·k, latent]` for IWAE.
+pub fn batch_loss<M: LatentModel>(
+    model: &M,
     x: Tensor<2>,
     eps: Tensor<2>,
     beta: f64,
     objective: &ObjectiveConfig,
-    lr: f64,
-) -> (M, objective::Loss) {
-    let l = match objective.kind {
+) -> objective::Loss {
+    match objective.kind {
         ObjectiveKind::Elbo => {
             let fwd = model.forward(x, eps);
             objective::loss(&fwd.terms, beta, objective.free_bits)
@@ -247,10 +271,24 @@ pub fn train_step<M: LatentModel>(
                     .reshape([b, zd]),
             );
             let kl = model.kl(&posterior, z0);
-            let (log_w, log_px) = log_weights(&model, &posterior, x, eps, k);
+            let (log_w, log_px) = log_weights(model, &posterior, x, eps, k);
             objective::iwae_loss(log_w, log_px, kl)
         }
-    };
+    }
+}
+
+/// One optimizer step on batch `x`: [`batch_loss`], backward, update.
+/// Returns the updated model and the (still on-device) loss pieces.
+pub fn train_step<M: LatentModel>(
+    model: M,
+    optim: &mut ModuleOptimizer,
+    x: Tensor<2>,
+    eps: Tensor<2>,
+    beta: f64,
+    objective: &ObjectiveConfig,
+    lr: f64,
+) -> (M, objective::Loss) {
+    let l = batch_loss(&model, x, eps, beta, objective);
     let grads = GradientsParams::from_grads(l.loss.backward(), &model);
     (optim.step(lr, model, grads), l)
 }
@@ -263,16 +301,22 @@ pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
     }
 }
 
-/// The training loop proper, for any model.
+/// The training loop proper, for any model, from `state` (the initial
+/// state, or a checkpoint's).
+#[allow(clippy::too_many_arguments)]
 pub fn fit<M: LatentModel>(
     cfg: &ExperimentConfig,
     mut model: M,
+    mut optim: ModuleOptimizer,
+    mut state: TrainState,
     data: &PreparedData,
     run: &Path,
     device: &Device,
     progress_mode: Option<Progress>,
 ) -> Result<Summary> {
     let t0 = Instant::now();
+    let time_before = state.time_s;
+    let elapsed = || time_before + t0.elapsed().as_secs_f64();
     let ad = device.clone().autodiff();
     let train_set: &Dataset = &data.splits.train;
     let (bs, z, dim) = (cfg.train.batch_size, model.latent_dim(), train_set.dim());
@@ -282,28 +326,31 @@ pub fn fit<M: LatentModel>(
         total = total.min(cfg.train.max_steps);
     }
     let schedule = Schedule::new(&cfg.schedule, total, spe);
-    let mut optim = build_optimizer(cfg);
     let mut metrics = MetricsWriter::open(&run.join("metrics.jsonl"))?;
     let progress = progress_mode.unwrap_or_else(|| Progress::auto(total));
-    let lr = cfg.optimizer.lr;
+    progress.start_at(state.step);
     let seed = cfg.seed;
-
-    let mut step = 0usize;
-    let mut epochs_done = 0usize;
     let mut images_seen = 0usize;
-    let mut interval = Interval::new();
+    let mut interval = Interval::restore(state.interval.as_ref(), device);
     let mut last_val: Option<HeldOut> = None;
-    let mut monitor = Monitor {
-        alarm: CollapseAlarm::new(cfg.monitor.alarm_patience, cfg.monitor.alarm_kl),
+    let mut consecutive_skips = 0usize;
+    let monitor = Monitor {
         iwae_k: cfg.train.val_iwae_k,
     };
+    let save = |model: &M, optim: &ModuleOptimizer, state: &mut TrainState, interval: &Interval| {
+        state.time_s = elapsed();
+        state.interval = interval.snapshot();
+        checkpoint::save(run, model, optim, state, cfg.train.keep_checkpoints)
+    };
 
-    'epochs: for epoch in 0..cfg.train.epochs {
+    'epochs: for epoch in state.epochs_done..cfg.train.epochs {
         let order = epoch_order(train_set.n, seed, epoch);
-        for (b, idx) in order.chunks(bs).enumerate() {
-            if step >= total {
+        let first = state.step.saturating_sub(epoch * spe);
+        for (b, idx) in order.chunks(bs).enumerate().skip(first) {
+            if state.step >= total {
                 break 'epochs;
             }
+            let step = state.step;
             let binarize = data
                 .dynamic_binarize
                 .then_some((seed, epoch as u64, b as u64));
@@ -316,24 +363,73 @@ pub fn fit<M: LatentModel>(
                 &ad,
             );
             let beta = schedule.beta_at_step(step);
-            let l;
-            (model, l) = train_step(model, &mut optim, x, eps, beta, &cfg.objective, lr);
-            Interval::add(&mut interval.loss, l.loss);
-            Interval::add(&mut interval.rec, l.rec_ll);
-            Interval::add(&mut interval.kl, l.kl_per_dim);
-            interval.steps += 1;
-            interval.images += idx.len();
+            let mut l = batch_loss(&model, x, eps, beta, &cfg.objective);
+            if cfg.train.debug_nan_at_step == step + 1 {
+                l.rec_ll = l.rec_ll.mul_scalar(f64::NAN);
+                l.loss = l.loss.mul_scalar(f64::NAN);
+            }
+            // The guard: one scalar read per step, before the update.
+            let loss_now = l.loss.clone().into_scalar::<f32>() as f64;
+            if !loss_now.is_finite() {
+                let rec = l.rec_ll.clone().into_scalar::<f32>() as f64;
+                let kl: Vec<f64> = crate::host::read(l.kl_per_dim.clone())
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                let what = non_finite_term(loss_now, rec, &kl)
+                    .unwrap_or_else(|| format!("the loss became {loss_now}"));
+                let kept = checkpoint::list(run)
+                    .pop()
+                    .map(|c| format!("The last good checkpoint, {}, is kept.", c.display()))
+                    .unwrap_or_else(|| "No checkpoint had been written yet.".into());
+                match cfg.train.on_nonfinite {
+                    NonFinitePolicy::Stop => {
+                        progress.finish();
+                        return Err(Error::NonFinite(format!(
+                            "training stopped at step {}: {what}. {kept} Try a lower optimizer.lr, \
+                             free bits or KL annealing, or --set train.on_nonfinite=skip; \
+                             continue with `vaekit train --resume {}`.",
+                            step + 1,
+                            run.display()
+                        )));
+                    }
+                    NonFinitePolicy::Skip => {
+                        consecutive_skips += 1;
+                        state.skipped_steps += 1;
+                        state.lr *= cfg.train.nonfinite_lr_factor;
+                        if consecutive_skips > cfg.train.max_skips {
+                            progress.finish();
+                            return Err(Error::NonFinite(format!(
+                                "training stopped at step {}: {what}, {} batches in a row \
+                                 (train.max_skips = {}). {kept}",
+                                step + 1,
+                                consecutive_skips,
+                                cfg.train.max_skips
+                            )));
+                        }
+                        progress.epoch(&format!(
+                            "warning: step {}: {what}; batch skipped, learning rate lowered to {:.3e}",
+                            step + 1,
+                            state.lr
+                        ));
+                        // The batch is skipped but counted, so data and noise stay aligned.
+                        state.step += 1;
+                        continue;
+                    }
+                }
+            }
+            consecutive_skips = 0;
+            let grads = GradientsParams::from_grads(l.loss.backward(), &model);
+            model = optim.step(state.lr, model, grads);
+            interval.add(l.loss, l.rec_ll, l.kl_per_dim, idx.len());
             images_seen += idx.len();
-            step += 1;
+            state.step += 1;
+            let step = state.step;
 
             if step % cfg.train.log_every == 0 || step == total {
                 let secs = interval.start.elapsed().as_secs_f64();
                 let ips = interval.images as f64 / secs.max(1e-9);
-                let (loss, rec, kl_dims) = interval.read();
-                if let Some(e) = non_finite(step, loss, rec, &kl_dims, run) {
-                    progress.finish();
-                    return Err(e);
-                }
+                let (loss, rec, kl_dims) = interval.means();
                 let kl: f64 = kl_dims.iter().sum();
                 metrics.write(&TrainLine {
                     split: "train",
@@ -344,40 +440,31 @@ pub fn fit<M: LatentModel>(
                     rec_ll: rec,
                     kl,
                     kl_per_dim: kl_dims,
-                    lr,
+                    lr: state.lr,
                     images_per_s: ips,
-                    time_s: t0.elapsed().as_secs_f64(),
+                    time_s: elapsed(),
                 })?;
                 progress.step(step, epoch + 1, loss, kl, beta, ips);
                 interval = Interval::new();
             }
             if cfg.monitor.every > 0 && step % cfg.monitor.every == 0 && step % spe != 0 {
                 let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
-                monitor.record(&mut metrics, &ho, step, &schedule, spe, t0)?;
-                if let Some(w) = monitor
-                    .alarm
-                    .observe(ho.elbo.kl, ho.collapse.active_units, z)
-                {
+                monitor.record(&mut metrics, &ho, step, &schedule, spe, elapsed())?;
+                if let Some(w) = state.alarm.observe(ho.elbo.kl, ho.collapse.active_units, z) {
                     progress.epoch(&w);
                 }
             }
             if cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0 {
-                let state = TrainState {
-                    step,
-                    epochs_done,
-                    time_s: t0.elapsed().as_secs_f64(),
-                    image_shape: [train_set.rows, train_set.cols],
-                    vaekit_version: env!("CARGO_PKG_VERSION").into(),
-                };
-                checkpoint::save(run, &model, &optim, &state, cfg.train.keep_checkpoints)?;
+                save(&model, &optim, &mut state, &interval)?;
             }
         }
-        epochs_done = epoch + 1;
+        state.epochs_done = epoch + 1;
+        let step = state.step;
         let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
-        monitor.record(&mut metrics, &ho, step, &schedule, spe, t0)?;
+        monitor.record(&mut metrics, &ho, step, &schedule, spe, elapsed())?;
         progress.epoch(&format!(
             "epoch {:>3}/{}  step {:>6}  val ELBO {:>9.2}  rec {:>9.2}  KL {:>7.2}  MI {:>5.2}  active units {}/{}  {:.0}s",
-            epochs_done,
+            state.epochs_done,
             cfg.train.epochs,
             step,
             ho.elbo.elbo,
@@ -386,23 +473,21 @@ pub fn fit<M: LatentModel>(
             ho.collapse.mi,
             ho.collapse.active_units,
             z,
-            t0.elapsed().as_secs_f64()
+            elapsed()
         ));
-        if let Some(warning) = monitor
-            .alarm
-            .observe(ho.elbo.kl, ho.collapse.active_units, z)
-        {
+        if let Some(warning) = state.alarm.observe(ho.elbo.kl, ho.collapse.active_units, z) {
             progress.epoch(&warning);
         }
+        if !ho.elbo.elbo.is_finite() {
+            progress.finish();
+            return Err(Error::NonFinite(format!(
+                "training stopped after epoch {}: the validation ELBO is {}; the model's \
+                 parameters are no longer finite, so no checkpoint was written for this epoch",
+                state.epochs_done, ho.elbo.elbo
+            )));
+        }
         last_val = Some(ho);
-        let state = TrainState {
-            step,
-            epochs_done,
-            time_s: t0.elapsed().as_secs_f64(),
-            image_shape: [train_set.rows, train_set.cols],
-            vaekit_version: env!("CARGO_PKG_VERSION").into(),
-        };
-        checkpoint::save(run, &model, &optim, &state, cfg.train.keep_checkpoints)?;
+        save(&model, &optim, &mut state, &interval)?;
     }
     progress.finish();
     let train_secs = t0.elapsed().as_secs_f64();
@@ -417,9 +502,10 @@ pub fn fit<M: LatentModel>(
         name: cfg.name.clone(),
         data: data.splits.source.clone(),
         device: format!("{:?}", cfg.device).to_lowercase(),
-        steps: step,
-        epochs: epochs_done,
-        wall_time_s: t0.elapsed().as_secs_f64(),
+        steps: state.step,
+        epochs: state.epochs_done,
+        skipped_steps: state.skipped_steps,
+        wall_time_s: elapsed(),
         train_images_per_s: images_seen as f64 / train_secs.max(1e-9),
         elbo: test.elbo.elbo,
         rec_ll: test.elbo.rec_ll,
@@ -427,7 +513,7 @@ pub fn fit<M: LatentModel>(
         kl_per_dim: test.elbo.kl_per_dim.clone(),
         active_units: test.collapse.active_units,
         mi: test.collapse.mi,
-        collapse_alarm: monitor.alarm.raised(),
+        collapse_alarm: state.alarm.raised(),
         test: test.elbo,
         test_monitor: test.collapse,
         val: val.elbo,
@@ -495,7 +581,6 @@ pub fn held_out<M: LatentModel>(
 /// Held-out evaluations during training: the collapse alarm and the `val`
 /// lines of `metrics.jsonl`.
 struct Monitor {
-    alarm: CollapseAlarm,
     iwae_k: usize,
 }
 
@@ -507,7 +592,7 @@ impl Monitor {
         step: usize,
         schedule: &Schedule,
         spe: usize,
-        t0: Instant,
+        time_s: f64,
     ) -> Result<()> {
         metrics.write(&ValLine {
             split: "val",
@@ -524,7 +609,7 @@ impl Monitor {
             mi: ho.collapse.mi,
             iwae: ho.iwae,
             iwae_k: ho.iwae.map(|_| self.iwae_k),
-            time_s: t0.elapsed().as_secs_f64(),
+            time_s,
         })
     }
 }

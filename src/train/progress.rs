@@ -27,6 +27,13 @@ impl Progress {
         }
     }
 
+    /// A resumed run starts its bar at `step`.
+    pub fn start_at(&self, step: usize) {
+        if let Progress::Bar(bar) = self {
+            bar.set_position(step as u64);
+        }
+    }
+
     /// After a logging interval.
     pub fn step(&self, step: usize, epoch: usize, loss: f64, kl: f64, beta: f64, ips: f64) {
         if let Progress::Bar(bar) = self {
