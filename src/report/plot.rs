@@ -171,7 +171,7 @@ impl Figure for KlPerDim<'_> {
         let bmax = t.iter().map(|p| p.beta).fold(0.0, f64::max).max(1e-3) * 1.05;
         let mut chart = ChartBuilder::on(root)
             .caption(
-                format!("KL per latent dimension — {}", self.run.name),
+                format!("KL per latent dimension — {}  (legend: final KL, nats)", self.run.name),
                 text(30),
             )
             .margin(20)
@@ -207,21 +207,29 @@ impl Figure for KlPerDim<'_> {
             .last()
             .map(|p| p.kl_per_dim.clone())
             .unwrap_or_default();
+        // With many dimensions only the top ten get a legend entry.
+        let labelled = if fin.len() > 12 { 10 } else { fin.len() };
         for (rank, &j) in order_by_final(&fin).iter().enumerate() {
             let c = color(rank);
-            chart
-                .draw_series(LineSeries::new(
-                    t.iter().filter_map(|p| {
-                        p.kl_per_dim
-                            .get(j)
-                            .map(|&v| (p.step as f64, kl_value(v, log)))
-                    }),
-                    c.stroke_width(2),
-                ))?
-                .label(format!("z{j}  ({:.2})", fin[j]))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                });
+            let series = chart.draw_series(LineSeries::new(
+                t.iter().filter_map(|p| {
+                    p.kl_per_dim
+                        .get(j)
+                        .map(|&v| (p.step as f64, kl_value(v, log)))
+                }),
+                c.stroke_width(2),
+            ))?;
+            if rank < labelled {
+                series
+                    .label(format!("z{j}  ({:.2})", fin[j]))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                    });
+            } else if rank == labelled {
+                series
+                    .label(format!("… {} more dimensions", fin.len() - labelled))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c));
+            }
         }
         chart.draw_secondary_series(DashedLineSeries::new(
             t.iter().map(|p| (p.step as f64, p.beta)),
