@@ -401,6 +401,22 @@ impl ExperimentConfig {
     }
 
     fn from_table(table: toml::Table, file: Option<&Path>) -> Result<Self> {
+        // Every unknown key and every value of the wrong type, all at once;
+        // serde below would stop at the first.
+        let known = toml::Value::try_from(Self::default()).expect("defaults serialize");
+        let mut problems = Vec::new();
+        schema_check(
+            &table,
+            known.as_table().expect("a table"),
+            "",
+            &mut problems,
+        );
+        if !problems.is_empty() {
+            if let Some(f) = file {
+                problems.push(format!("(in {} or a --set override)", f.display()));
+            }
+            return Err(Error::Config(problems));
+        }
         let value = toml::Value::Table(table);
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
@@ -577,6 +593,49 @@ impl ExperimentConfig {
     }
 }
 
+/// Compare a user table with the defaults' table: keys the defaults lack are
+/// unknown; a value whose TOML type differs from the default's is wrong
+/// (an integer where a float is expected is fine).
+fn schema_check(user: &toml::Table, known: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    use toml::Value as V;
+    for (key, value) in user {
+        let path = format!("{prefix}{key}");
+        let Some(default) = known.get(key) else {
+            let mut valid: Vec<&str> = known.keys().map(String::as_str).collect();
+            valid.sort_unstable();
+            out.push(format!(
+                "{path}: unknown key; valid keys here: {}",
+                valid.join(", ")
+            ));
+            continue;
+        };
+        match (value, default) {
+            (V::Table(u), V::Table(k)) => schema_check(u, k, &format!("{path}."), out),
+            (V::Integer(_), V::Float(_)) => {}
+            (V::Array(u), V::Array(k)) => {
+                if let Some(first) = k.first() {
+                    for item in u {
+                        if item.type_str() != first.type_str() {
+                            out.push(format!(
+                                "{path}: expected an array of {}s, found a {} ({item})",
+                                first.type_str(),
+                                item.type_str()
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            (u, k) if u.type_str() != k.type_str() => out.push(format!(
+                "{path}: expected a {}, found a {} ({u})",
+                k.type_str(),
+                u.type_str()
+            )),
+            _ => {}
+        }
+    }
+}
+
 /// Apply one `a.b.c=value` override to a TOML table. The value is parsed as a
 /// TOML value (`3`, `1e-3`, `true`, `[400, 200]`, `"x"`); anything that does
 /// not parse is taken as a bare string (`data.spec=idx:/data/mnist`).
@@ -655,6 +714,26 @@ mod tests {
         let err = load(&["model.latnt_dim=3"]).unwrap_err().to_string();
         assert!(err.contains("model.latnt_dim"), "{err}");
         assert!(err.contains("latent_dim"), "suggests the valid keys: {err}");
+    }
+
+    #[test]
+    fn all_unknown_keys_and_wrong_types_are_reported_at_once() {
+        let err = load(&[
+            "model.latnt_dim=3",
+            "optimzer.lr=1",
+            "train.batch_size=big",
+            "model.hidden=[\"a\"]",
+        ])
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "model.latnt_dim",
+            "optimzer",
+            "train.batch_size",
+            "model.hidden",
+        ] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
     }
 
     #[test]

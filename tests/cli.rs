@@ -244,7 +244,7 @@ fn collapse_alarm_warns_and_training_continues() {
 fn bad_configs_name_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let o = vaekit(&["train", "--set", "model.latnt_dim=3"], tmp.path());
-    assert_clean_error(&o, &["model.latnt_dim", "unknown field"]);
+    assert_clean_error(&o, &["model.latnt_dim", "unknown key"]);
     let o = vaekit(
         &[
             "train",

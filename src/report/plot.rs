@@ -171,7 +171,10 @@ impl Figure for KlPerDim<'_> {
         let bmax = t.iter().map(|p| p.beta).fold(0.0, f64::max).max(1e-3) * 1.05;
         let mut chart = ChartBuilder::on(root)
             .caption(
-                format!("KL per latent dimension — {}  (legend: final KL, nats)", self.run.name),
+                format!(
+                    "KL per latent dimension — {}  (legend: final KL, nats)",
+                    self.run.name
+                ),
                 text(30),
             )
             .margin(20)
