@@ -5,7 +5,8 @@
 //! noise, forward, backward, Adam update. Timing ends with a device read so
 //! queued work is counted.
 //!
-//! `cargo bench --bench train_throughput [-- --steps N --batch B]`
+//! `cargo bench --bench train_throughput [-- --backend flex|wgpu|ndarray --steps N --batch B]`
+//! (`ndarray` needs `--features ndarray`).
 
 use std::time::Instant;
 use vaekit::config::{Activation, ExperimentConfig};
@@ -37,10 +38,14 @@ fn main() {
         .unwrap_or("flex");
     let device = match backend {
         "flex" => burn::tensor::Device::flex(),
+        "wgpu" => vaekit::device::resolve(vaekit::config::DeviceChoice::Wgpu)
+            .unwrap_or_else(|e| panic!("{e}")),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => burn::tensor::Device::ndarray(),
-        other => panic!("unknown --backend {other} (flex, or ndarray with --features ndarray)"),
+        other => {
+            panic!("unknown --backend {other} (flex, wgpu, or ndarray with --features ndarray)")
+        }
     };
     let ad = device.clone().autodiff();
     let mut cfg = ExperimentConfig::default();
@@ -48,7 +53,12 @@ fn main() {
     cfg.model.latent_dim = 20;
     cfg.model.activation = Activation::Relu;
     for batch in batches {
-        let steps = arg("--steps").unwrap_or(if batch >= 1024 { 40 } else { 200 });
+        let default_steps = match (backend, batch >= 1024) {
+            ("wgpu", _) => 20,
+            (_, true) => 40,
+            (_, false) => 200,
+        };
+        let steps = arg("--steps").unwrap_or(default_steps);
         let mut model = build_model(&cfg, 784, &ad);
         let mut optim = build_optimizer(&cfg);
         // Eight fixed binary batches, as in the PyTorch reference.
@@ -81,7 +91,7 @@ fn main() {
         let loss = last.unwrap().into_scalar::<f32>();
         let dt = t.elapsed().as_secs_f64();
         println!(
-            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, device cpu/{backend})",
+            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, backend {backend})",
             (steps * batch) as f64 / dt
         );
     }

@@ -29,6 +29,7 @@ use crate::monitor::{CollapseAlarm, CollapseStats, Posteriors, collapse_stats};
 use crate::objective;
 use crate::rng::Purpose;
 use crate::schedule::Schedule;
+use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -119,11 +120,14 @@ impl PreparedData {
     }
 }
 
-/// Build the model a config names, for images of `data_dim` pixels. Weights
-/// come from the device RNG seeded with the run's seed.
+/// Build the model a config names, for images of `data_dim` pixels, on
+/// `device`. Weights are drawn on the CPU from the run's seed and then
+/// copied, so the same seed gives the same initial weights on every device.
 pub fn build_model(cfg: &ExperimentConfig, data_dim: usize, device: &Device) -> Vae {
-    device.seed(cfg.seed);
-    Vae::new(&cfg.model, data_dim, device)
+    let host = Device::flex();
+    host.seed(cfg.seed);
+    let record = Vae::new(&cfg.model, data_dim, &host).into_record();
+    Vae::new(&cfg.model, data_dim, device).load_record(record)
 }
 
 pub fn build_optimizer(cfg: &ExperimentConfig) -> ModuleOptimizer {
