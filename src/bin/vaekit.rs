@@ -77,6 +77,9 @@ enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        /// Use the generic burn evaluator even where the fast CPU path applies.
+        #[arg(long)]
+        generic: bool,
     },
     /// Export a run's weights for other tools.
     Export {
@@ -184,10 +187,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             chunk,
             seed,
             device,
+            generic,
         } => {
             let dev = device::resolve(device.into())?;
             let name = format!("{:?}", DeviceChoice::from(device)).to_lowercase();
-            let report = vaekit::eval::evaluate_run(&run, k, &split, chunk, seed, &dev, &name)?;
+            let report =
+                vaekit::eval::evaluate_run(&run, k, &split, chunk, seed, &dev, &name, generic)?;
             print!("{}", report.table());
             let stem = if split == "test" {
                 format!("eval-k{k}")

@@ -172,6 +172,8 @@ pub struct EvalReport {
     pub device: String,
     /// The checkpoint evaluated.
     pub checkpoint: String,
+    /// `fast-mlp` (host evaluator for Bernoulli MLP models on the CPU) or `generic` (burn).
+    pub path: String,
 }
 
 /// Mean and standard error of the mean over the finite values (f64).
@@ -212,13 +214,14 @@ impl EvalReport {
             seconds: 0.0,
             device: String::new(),
             checkpoint: String::new(),
+            path: String::new(),
         }
     }
 
     /// A readable table.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "split {}  ({} images, k = {}, seed {}, {:.1} s on {})\n\
+            "split {}  ({} images, k = {}, seed {}, {:.1} s on {}, {} path)\n\
              | metric            | value      | std. err. |\n\
              |-------------------|------------|-----------|\n\
              | ELBO (nats)       | {:>10.3} | {:>9.3} |\n\
@@ -230,6 +233,7 @@ impl EvalReport {
             self.seed,
             self.seconds,
             self.device,
+            self.path,
             self.elbo_nats,
             self.elbo_std_err,
             self.nll_nats,

@@ -1,6 +1,7 @@
 //! Evaluation of a trained model on a whole dataset: the ELBO and its parts
 //! ([`elbo`]), and the importance-weighted bound with its NLL report ([`iwae`]).
 
+pub mod fast_mlp;
 pub mod iwae;
 
 use crate::data::Dataset;
@@ -101,6 +102,7 @@ pub fn elbo_and_posteriors<M: LatentModel>(
 /// `vaekit eval`: evaluate a run's newest checkpoint on a split with the
 /// k-sample bound, write `eval-k{K}.json` and `eval-k{K}.csv` into the run
 /// directory, and return the report.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_run(
     run: &std::path::Path,
     k: usize,
@@ -109,6 +111,7 @@ pub fn evaluate_run(
     seed: u64,
     device: &Device,
     device_name: &str,
+    force_generic: bool,
 ) -> crate::Result<iwae::EvalReport> {
     use crate::error::Error;
     use crate::train::PreparedData;
@@ -138,8 +141,19 @@ pub fn evaluate_run(
         chunk: chunk.unwrap_or(k.min(500)),
         seed,
     };
-    let per = iwae::evaluate(&loaded.model, &set, &opts, device);
+    // The fast path for Bernoulli MLP models on the CPU; the generic one otherwise.
+    let fast = (device_name == "cpu" && !force_generic)
+        .then(|| fast_mlp::evaluate(&loaded.model, &set, &opts))
+        .flatten();
+    let (per, path) = match fast {
+        Some(per) => (per, "fast-mlp"),
+        None => (
+            iwae::evaluate(&loaded.model, &set, &opts, device),
+            "generic",
+        ),
+    };
     let mut report = iwae::EvalReport::new(&per, k, split, set.dim(), seed);
+    report.path = path.into();
     report.seconds = t0.elapsed().as_secs_f64();
     report.device = device_name.into();
     report.checkpoint = loaded.checkpoint.display().to_string();

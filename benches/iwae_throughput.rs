@@ -1,0 +1,72 @@
+//! IWAE evaluation throughput (log-weights/s) of the canonical MLP VAE
+//! (784-400-20, ReLU, Bernoulli decoder), k importance samples per image —
+//! the workload of `../shared/bench/torch_vae_ref.py iwae`, run side by side.
+//!
+//! `cargo bench --bench iwae_throughput [-- --k 5000 --images 20 --path generic|fast|both]`
+
+use std::time::Instant;
+use vaekit::config::{Activation, ExperimentConfig};
+use vaekit::data::Dataset;
+use vaekit::eval::iwae::{IwaeOptions, evaluate};
+use vaekit::rng::{Purpose, stream};
+use vaekit::train::build_model;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let k: usize = arg("--k").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let n: usize = arg("--images").and_then(|v| v.parse().ok()).unwrap_or(20);
+    let path = arg("--path").unwrap_or_else(|| "both".into());
+    let mut cfg = ExperimentConfig::default();
+    cfg.model.hidden = vec![400];
+    cfg.model.latent_dim = 20;
+    cfg.model.activation = Activation::Relu;
+    let device = burn::tensor::Device::flex();
+    let model = build_model(&cfg, 784, &device);
+    let mut rng = stream(0, Purpose::Init, 1, 0);
+    let data = Dataset {
+        images: (0..n * 784)
+            .map(|_| (rand::Rng::random::<f32>(&mut rng) < 0.3) as u8 as f32)
+            .collect(),
+        n,
+        rows: 28,
+        cols: 28,
+        labels: None,
+        binary: true,
+    };
+    let opts = IwaeOptions {
+        k,
+        chunk: 500,
+        seed: 0,
+    };
+    let mut report = |name: &str, f: &dyn Fn() -> Vec<f64>| {
+        let t = Instant::now();
+        let lp = f();
+        let dt = t.elapsed().as_secs_f64();
+        let mean = lp.iter().sum::<f64>() / lp.len() as f64;
+        println!(
+            "vaekit iwae k={k} ({name}): {:.0} log-weights/s  ({n} images in {dt:.2} s, mean log p {mean:.2})",
+            (n * k) as f64 / dt
+        );
+    };
+    if path == "generic" || path == "both" {
+        report("generic burn path", &|| {
+            evaluate(&model, &data, &opts, &device).log_px
+        });
+    }
+    if path == "fast" || path == "both" {
+        report("fast MLP path", &|| {
+            vaekit::eval::fast_mlp::evaluate(&model, &data, &opts)
+                .expect("MLP model")
+                .log_px
+        });
+    }
+}
