@@ -126,8 +126,11 @@ pub enum VarianceSharing {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// Model family. Only `vae` (Gaussian posterior, MLP encoder/decoder) so far.
+    /// `vae` (standard normal prior), `gmm` (learned Gaussian-mixture prior)
+    /// or `vamp` (VampPrior); all with a Gaussian posterior and MLP encoder/decoder.
     pub kind: String,
+    /// Mixture components K (`gmm`) or pseudo-inputs (`vamp`).
+    pub components: usize,
     /// Number of latent dimensions.
     pub latent_dim: usize,
     /// Hidden layer widths of the encoder; the decoder mirrors them.
@@ -145,6 +148,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             kind: "vae".into(),
+            components: 10,
             latent_dim: 10,
             hidden: vec![400],
             activation: Activation::Gelu,
@@ -164,6 +168,9 @@ pub enum ObjectiveKind {
     Elbo,
     /// The importance-weighted bound L_k (Burda et al. 2015); β and free bits do not apply.
     Iwae,
+    /// Capacity annealing (Burgess et al. 2018): −log p(x|z) + γ·|KL − C(t)|,
+    /// C rising linearly from 0 to `capacity_max` over `capacity_steps`.
+    Capacity,
 }
 
 /// Training objective.
@@ -176,6 +183,19 @@ pub struct ObjectiveConfig {
     pub k: usize,
     /// Free bits λ in nats per latent dimension (0 = off). See `docs/objective.md`.
     pub free_bits: f64,
+    /// `capacity`: γ, the weight of |KL − C(t)|.
+    pub gamma: f64,
+    /// `capacity`: C_max in nats.
+    pub capacity_max: f64,
+    /// `capacity`: optimizer steps over which C rises from 0 to C_max.
+    pub capacity_steps: usize,
+}
+
+impl ObjectiveConfig {
+    /// C(t) = C_max · min(1, step / capacity_steps).
+    pub fn capacity_at(&self, step: usize) -> f64 {
+        self.capacity_max * (step as f64 / self.capacity_steps.max(1) as f64).min(1.0)
+    }
 }
 
 impl Default for ObjectiveConfig {
@@ -184,6 +204,9 @@ impl Default for ObjectiveConfig {
             kind: ObjectiveKind::Elbo,
             k: 5,
             free_bits: 0.0,
+            gamma: 1000.0,
+            capacity_max: 25.0,
+            capacity_steps: 100_000,
         }
     }
 }
@@ -461,8 +484,15 @@ impl ExperimentConfig {
         );
         let m = &self.model;
         check(
-            m.kind == "vae",
-            format!("model.kind = {:?}: the available models are: vae", m.kind),
+            ["vae", "gmm", "vamp"].contains(&m.kind.as_str()),
+            format!(
+                "model.kind = {:?}: the available models are: vae, gmm, vamp",
+                m.kind
+            ),
+        );
+        check(
+            m.components > 0,
+            "model.components = 0: a mixture prior needs at least one component".into(),
         );
         check(
             m.latent_dim > 0,
@@ -484,6 +514,13 @@ impl ExperimentConfig {
             format!(
                 "objective.free_bits = {}: must be a non-negative number of nats",
                 self.objective.free_bits
+            ),
+        );
+        check(
+            self.objective.gamma >= 0.0 && self.objective.capacity_max >= 0.0,
+            format!(
+                "objective.gamma = {}, objective.capacity_max = {}: must be ≥ 0",
+                self.objective.gamma, self.objective.capacity_max
             ),
         );
         check(

@@ -70,7 +70,7 @@ fn same_weights_inputs_and_noise_give_the_same_terms_and_gradients() {
         let model = build_model(&cfg, d, &ad);
         let x = upload(binary_data(n, d), n, d, &ad);
         let eps = upload(host_normal(n, 4, 1, Purpose::Noise, 0, 0), n, 4, &ad);
-        let l = batch_loss(&model, x, eps, 0.7, &cfg.objective);
+        let l = batch_loss(&model, x, eps, 0.7, &cfg.objective, 0.0);
         let terms = read(Tensor::cat(
             vec![l.loss.clone(), l.rec_ll.clone(), l.kl_per_dim.clone()],
             0,

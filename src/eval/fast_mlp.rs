@@ -200,9 +200,12 @@ pub struct HostVae {
 }
 
 impl HostVae {
-    /// None when the model has no fast path (a Gaussian decoder).
+    /// None when the model has no fast path (a Gaussian decoder, a mixture prior).
     pub fn from(model: &Vae) -> Option<Self> {
-        if model.likelihood.kind != Likelihood::Bernoulli {
+        if model.likelihood.kind != Likelihood::Bernoulli
+            || model.gmm.is_some()
+            || model.vamp.is_some()
+        {
             return None;
         }
         Some(Self {

@@ -23,7 +23,8 @@ pub struct ElboStats {
     pub rec_ll: f64,
     /// mean total KL(q(z|x) ‖ p(z))
     pub kl: f64,
-    /// mean KL per latent dimension
+    /// mean KL per latent dimension (one entry, the total, for priors whose
+    /// KL does not factorise over dimensions, such as mixtures)
     pub kl_per_dim: Vec<f64>,
 }
 
@@ -57,7 +58,7 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         ..Default::default()
     };
     let mut rec = 0f64;
-    let mut kl = vec![0f64; z];
+    let mut kl: Vec<f64> = Vec::new();
     let all: Vec<usize> = (0..data.n).collect();
     for (b, idx) in all.chunks(batch.max(1)).enumerate() {
         let x = upload(gather(data, idx, None), idx.len(), data.dim(), device);
@@ -69,6 +70,8 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         );
         let f = model.forward(x, eps);
         let b = idx.len();
+        let g = f.terms.kl.dims()[1];
+        kl.resize(g, 0.0);
         let sums = Tensor::cat(
             vec![
                 f.terms.rec_ll.sum(),
@@ -80,11 +83,11 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         );
         let v = crate::host::read(sums);
         rec += v[0] as f64;
-        for (k, s) in kl.iter_mut().zip(&v[1..=z]) {
+        for (k, s) in kl.iter_mut().zip(&v[1..=g]) {
             *k += *s as f64;
         }
-        post.mean.extend_from_slice(&v[1 + z..1 + z + b * z]);
-        post.log_var.extend_from_slice(&v[1 + z + b * z..]);
+        post.mean.extend_from_slice(&v[1 + g..1 + g + b * z]);
+        post.log_var.extend_from_slice(&v[1 + g + b * z..]);
     }
     let n = data.n.max(1) as f64;
     let kl_per_dim: Vec<f64> = kl.iter().map(|k| k / n).collect();

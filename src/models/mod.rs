@@ -7,6 +7,7 @@
 //! The per-example objective terms and the importance weights are built from
 //! these pieces in one place, here, for every model.
 
+pub mod prior;
 pub mod vae;
 
 use crate::objective::{Terms, gaussian_kl};
@@ -41,6 +42,19 @@ impl GaussianPosterior {
     /// - eps: `[batch, latent]` -> `[batch]`
     pub fn log_prob_at_noise(&self, eps: Tensor<2>) -> Tensor<1> {
         (self.log_var.clone() + eps.square())
+            .mul_scalar(-0.5)
+            .sub_scalar(HALF_LN_2PI)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+    }
+
+    /// log q(z|x) at any z, summed over dimensions.
+    ///
+    /// # Shapes
+    /// - z: `[batch, latent]` -> `[batch]`
+    pub fn log_prob(&self, z: Tensor<2>) -> Tensor<1> {
+        let sq = (z - self.mean.clone()).square() * self.log_var.clone().neg().exp();
+        (sq + self.log_var.clone())
             .mul_scalar(-0.5)
             .sub_scalar(HALF_LN_2PI)
             .sum_dim(1)
@@ -112,6 +126,13 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
     fn kl(&self, posterior: &GaussianPosterior, z: Tensor<2>) -> Tensor<2> {
         let _ = z;
         gaussian_kl(posterior.mean.clone(), posterior.log_var.clone())
+    }
+
+    /// For mixture priors, the responsibilities p(k | z) of the components,
+    /// `[n, K]` (the monitor turns them into component usage); None otherwise.
+    fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
+        let _ = z;
+        None
     }
 
     /// The decoder's mean E[x|z] for latents `z` `[n, latent_dim]`, and its

@@ -1,7 +1,11 @@
 //! The Gaussian-posterior VAE (Kingma & Welling 2014) with MLP encoder and
-//! decoder and a standard-normal prior.
+//! decoder, and a prior chosen by `model.kind`: the standard normal (`vae`),
+//! a learned Gaussian mixture (`gmm`) or the VampPrior (`vamp`).
 
-use super::{GaussianPosterior, LatentModel};
+use super::prior::{
+    GmmPrior, VampPrior, diag_gaussian_log_prob_pairs, mixture_log_prob, responsibilities,
+};
+use super::{GaussianPosterior, LatentModel, standard_normal_log_prob};
 use crate::config::ModelConfig;
 use crate::nn::{LikelihoodHead, Mlp};
 use burn::module::Module;
@@ -17,6 +21,10 @@ pub struct Vae {
     pub decoder: Mlp,
     pub out: Linear,
     pub likelihood: LikelihoodHead,
+    /// Set for `model.kind = "gmm"`.
+    pub gmm: Option<GmmPrior>,
+    /// Set for `model.kind = "vamp"`.
+    pub vamp: Option<VampPrior>,
     #[module(skip)]
     pub data_dim: usize,
     #[module(skip)]
@@ -47,9 +55,25 @@ impl Vae {
                 cfg.min_log_var,
                 device,
             ),
+            gmm: (cfg.kind == "gmm").then(|| GmmPrior::new(cfg.components, z, device)),
+            vamp: (cfg.kind == "vamp").then(|| VampPrior::new(cfg.components, data_dim, device)),
             data_dim,
             latent: z,
         }
+    }
+
+    /// log π_k + log p_k(z) for each mixture component, `[n, K]`; None for
+    /// the standard normal prior.
+    fn prior_joint(&self, z: Tensor<2>) -> Option<Tensor<2>> {
+        if let Some(g) = &self.gmm {
+            return Some(g.joint(z));
+        }
+        let v = self.vamp.as_ref()?;
+        let q = self.encode(v.inputs());
+        let [n, _] = z.dims();
+        let k = q.mean.dims()[0];
+        let pairs = diag_gaussian_log_prob_pairs(z, q.mean, q.log_var);
+        Some(pairs.sub_scalar((k as f64).ln()).reshape([n, k]))
     }
 
     /// q(z|x).
@@ -90,6 +114,30 @@ impl LatentModel for Vae {
 
     fn log_likelihood(&self, x: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
         self.likelihood.log_prob(x, self.decode(z))
+    }
+
+    fn log_prior(&self, z: Tensor<2>) -> Tensor<1> {
+        match self.prior_joint(z.clone()) {
+            Some(joint) => mixture_log_prob(joint),
+            None => standard_normal_log_prob(z),
+        }
+    }
+
+    /// Analytic per dimension for the standard normal; for mixtures the
+    /// one-sample estimate log q(z|x) − log p(z) as a single group `[batch, 1]`.
+    fn kl(&self, posterior: &GaussianPosterior, z: Tensor<2>) -> Tensor<2> {
+        if self.gmm.is_none() && self.vamp.is_none() {
+            return crate::objective::gaussian_kl(
+                posterior.mean.clone(),
+                posterior.log_var.clone(),
+            );
+        }
+        let [b, _] = z.dims();
+        (posterior.log_prob(z.clone()) - self.log_prior(z)).reshape([b, 1])
+    }
+
+    fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
+        self.prior_joint(z).map(responsibilities)
     }
 
     fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {

@@ -34,6 +34,44 @@ pub struct CollapseStats {
     pub posterior_var: Vec<f64>,
     /// I(x;z) in nats, He et al. (2019) estimator over the held-out examples.
     pub mi: f64,
+    /// Mixture priors only: usage ū_k of each component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_usage: Option<Vec<f64>>,
+    /// Mixture priors only: exp(−Σ ū_k log ū_k), the effective number of components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components_effective: Option<f64>,
+}
+
+/// How the aggregate posterior uses a mixture prior's components.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentUsage {
+    /// ū_k = mean over examples of p(k | z_n), z_n ~ q(z|x_n).
+    pub usage: Vec<f64>,
+    /// exp(H(ū)), between 1 (all mass on one component) and K.
+    pub effective: f64,
+}
+
+impl ComponentUsage {
+    /// From row-major `[n, k]` responsibilities.
+    pub fn from_responsibilities(r: &[f32], k: usize) -> Self {
+        let n = (r.len() / k.max(1)).max(1);
+        let mut usage = vec![0f64; k];
+        for row in r.chunks(k) {
+            for (u, &p) in usage.iter_mut().zip(row) {
+                *u += p as f64;
+            }
+        }
+        usage.iter_mut().for_each(|u| *u /= n as f64);
+        let h: f64 = usage
+            .iter()
+            .filter(|&&u| u > 0.0)
+            .map(|u| -u * u.ln())
+            .sum();
+        Self {
+            usage,
+            effective: h.exp(),
+        }
+    }
 }
 
 /// Activity A_u (unbiased sample variance over examples, f64) per dimension.
@@ -129,6 +167,8 @@ pub fn collapse_stats(p: &Posteriors, eps: &[f32], threshold: f64) -> CollapseSt
         posterior_var: posterior_variance(p),
         mi: mutual_information(p, eps),
         activity,
+        component_usage: None,
+        components_effective: None,
     }
 }
 
@@ -141,6 +181,17 @@ pub struct CollapseAlarm {
     pub kl_floor: f64,
     streak: usize,
     raised: bool,
+    /// Mixture priors: warn when fewer than this many components are effectively used.
+    #[serde(default = "default_min_components")]
+    pub min_components: f64,
+    #[serde(default)]
+    mixture_streak: usize,
+    #[serde(default)]
+    mixture_raised: bool,
+}
+
+fn default_min_components() -> f64 {
+    2.0
 }
 
 impl CollapseAlarm {
@@ -150,7 +201,31 @@ impl CollapseAlarm {
             kl_floor,
             streak: 0,
             raised: false,
+            min_components: default_min_components(),
+            mixture_streak: 0,
+            mixture_raised: false,
         }
+    }
+
+    /// Feed the effective number of mixture components (None for other
+    /// priors); returns the warning the first time usage stays collapsed.
+    pub fn observe_mixture(&mut self, effective: Option<f64>) -> Option<String> {
+        let e = effective?;
+        if e < self.min_components {
+            self.mixture_streak += 1;
+        } else {
+            self.mixture_streak = 0;
+        }
+        if self.mixture_streak >= self.patience && !self.mixture_raised {
+            self.mixture_raised = true;
+            return Some(format!(
+                "warning: mixture posterior collapse — the aggregate posterior effectively uses \
+                 {e:.2} prior components for the last {} evaluations: the data has fallen onto \
+                 one or a few of them. Training continues.",
+                self.mixture_streak
+            ));
+        }
+        None
     }
 
     /// Feed one evaluation; returns the warning the first time the alarm trips.
@@ -275,6 +350,26 @@ mod tests {
         }
         let want = total / n as f64;
         assert!((mutual_information(&p, &eps) - want).abs() < 1e-10);
+    }
+
+    #[test]
+    fn component_usage_from_hand_made_responsibilities() {
+        // Two examples, three components.
+        let u = ComponentUsage::from_responsibilities(&[1.0, 0.0, 0.0, 0.0, 0.5, 0.5], 3);
+        assert_eq!(u.usage, vec![0.5, 0.25, 0.25]);
+        let h: f64 = -(0.5f64 * 0.5f64.ln() + 2.0 * 0.25 * 0.25f64.ln());
+        assert!((u.effective - h.exp()).abs() < 1e-12);
+        // All mass on one component: exactly one effective component.
+        let one = ComponentUsage::from_responsibilities(&[0.0, 1.0, 0.0, 1.0], 2);
+        assert!((one.effective - 1.0).abs() < 1e-12);
+        let mut a = CollapseAlarm::new(2, 0.1);
+        assert!(a.observe_mixture(Some(1.0)).is_none());
+        assert!(
+            a.observe_mixture(Some(1.1))
+                .unwrap()
+                .contains("mixture posterior collapse")
+        );
+        assert!(a.observe_mixture(None).is_none());
     }
 
     #[test]

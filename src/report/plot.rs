@@ -4,7 +4,8 @@
 //! plotters' pure-Rust `ab_glyph` path), so plotting needs no fontconfig or
 //! freetype on the machine.
 //!
-//! One run: `kl_per_dim`, `kl_heatmap`, `kl_bars`, `active_units`, `elbo`.
+//! One run: `kl_per_dim`, `kl_heatmap`, `kl_bars`, `active_units`, `elbo`,
+//! and `component_usage` for mixture priors.
 //! Several runs: also `overlay_elbo`, `overlay_kl` and `rate_distortion`.
 
 use super::runlog::RunLog;
@@ -592,6 +593,85 @@ impl Figure for Elbo<'_> {
     }
 }
 
+/// Mixture priors: usage of each component over training, and the
+/// effective number of components exp(H(ū)).
+struct Usage<'a> {
+    run: &'a RunLog,
+}
+
+impl Figure for Usage<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let v: Vec<_> = self
+            .run
+            .val
+            .iter()
+            .filter(|p| p.component_usage.is_some())
+            .collect();
+        let k = v
+            .last()
+            .and_then(|p| p.component_usage.as_ref())
+            .map_or(1, Vec::len);
+        let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Mixture component usage — {} (validation)", self.run.name),
+                text(30),
+            )
+            .margin(20)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .right_y_label_area_size(80)
+            .build_cartesian_2d(0f64..xmax, 0f64..1.0)?
+            .set_secondary_coord(0f64..xmax, 0f64..k as f64 + 0.5);
+        chart
+            .configure_mesh()
+            .x_desc("training step")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc("usage ū_k (mean responsibility)")
+            .label_style(text(18))
+            .axis_desc_style(text(22))
+            .draw()?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("effective components exp(H) (dashed)")
+            .label_style(text(18))
+            .axis_desc_style(text(22))
+            .draw()?;
+        for c in 0..k {
+            let col = color(c);
+            let s = chart.draw_series(LineSeries::new(
+                v.iter().filter_map(|p| {
+                    p.component_usage
+                        .as_ref()
+                        .and_then(|u| u.get(c))
+                        .map(|&u| (p.step as f64, u))
+                }),
+                col.stroke_width(2),
+            ))?;
+            if c < 10 {
+                s.label(format!("component {c}")).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(2))
+                });
+            }
+        }
+        chart
+            .draw_secondary_series(DashedLineSeries::new(
+                v.iter()
+                    .filter_map(|p| p.components_effective.map(|e| (p.step as f64, e))),
+                8,
+                5,
+                BLACK.stroke_width(3),
+            ))?
+            .label("exp(H)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], BLACK.stroke_width(3)));
+        legend(&mut chart, 16, SeriesLabelPosition::UpperRight)
+    }
+}
+
 /// Several runs' validation curves of one quantity, overlaid.
 struct Overlay<'a> {
     runs: &'a [RunLog],
@@ -817,6 +897,13 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
             &ActiveUnits { run: r },
         )?);
         files.extend(render_both(&out, &prefix(r, "elbo"), &Elbo { run: r })?);
+        if r.val.iter().any(|p| p.component_usage.is_some()) {
+            files.extend(render_both(
+                &out,
+                &prefix(r, "component_usage"),
+                &Usage { run: r },
+            )?);
+        }
     }
     if runs.len() > 1 {
         files.extend(render_both(

@@ -30,6 +30,10 @@ pub struct ValPoint {
     pub active_units: Option<usize>,
     #[serde(default)]
     pub mi: Option<f64>,
+    #[serde(default)]
+    pub component_usage: Option<Vec<f64>>,
+    #[serde(default)]
+    pub components_effective: Option<f64>,
 }
 
 /// A run's history.

@@ -55,6 +55,9 @@ pub struct TrainLine {
     pub kl: f64,
     pub kl_per_dim: Vec<f64>,
     pub lr: f64,
+    /// C(t) for `objective.kind = "capacity"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<f64>,
     pub images_per_s: f64,
     pub time_s: f64,
 }
@@ -76,6 +79,12 @@ pub struct ValLine {
     pub posterior_var: Vec<f64>,
     /// I(x;z), nats.
     pub mi: f64,
+    /// Mixture priors: average responsibility of each component under the
+    /// aggregate posterior, and exp(entropy) of that usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_usage: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components_effective: Option<f64>,
     /// Mean IWAE bound L_k on the validation set, when `train.val_iwae_k > 0`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iwae: Option<f64>,

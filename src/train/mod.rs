@@ -250,7 +250,8 @@ fn non_finite_term(loss: f64, rec: f64, kl: &[f64]) -> Option<String> {
 }
 
 /// The loss of one batch: forward and weigh the terms (β and free bits for
-/// the ELBO; the k-sample bound for IWAE). `eps` holds `[batch, latent]`
+/// the ELBO; the k-sample bound for IWAE; γ·|KL − C| for capacity annealing,
+/// with C = `capacity`). `eps` holds `[batch, latent]`
 /// noise for the ELBO and `[batch·k, latent]` for IWAE.
 pub fn batch_loss<M: LatentModel>(
     model: &M,
@@ -258,11 +259,16 @@ pub fn batch_loss<M: LatentModel>(
     eps: Tensor<2>,
     beta: f64,
     objective: &ObjectiveConfig,
+    capacity: f64,
 ) -> objective::Loss {
     match objective.kind {
         ObjectiveKind::Elbo => {
             let fwd = model.forward(x, eps);
             objective::loss(&fwd.terms, beta, objective.free_bits)
+        }
+        ObjectiveKind::Capacity => {
+            let fwd = model.forward(x, eps);
+            objective::capacity_loss(&fwd.terms, objective.gamma, capacity)
         }
         ObjectiveKind::Iwae => {
             let [b, zd] = [x.dims()[0], model.latent_dim()];
@@ -292,7 +298,7 @@ pub fn train_step<M: LatentModel>(
     objective: &ObjectiveConfig,
     lr: f64,
 ) -> (M, objective::Loss) {
-    let l = batch_loss(&model, x, eps, beta, objective);
+    let l = batch_loss(&model, x, eps, beta, objective, 0.0);
     let grads = GradientsParams::from_grads(l.loss.backward(), &model);
     (optim.step(lr, model, grads), l)
 }
@@ -300,7 +306,7 @@ pub fn train_step<M: LatentModel>(
 /// Noise rows a step needs per example: 1 for the ELBO, k for IWAE.
 pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
     match objective.kind {
-        ObjectiveKind::Elbo => 1,
+        ObjectiveKind::Elbo | ObjectiveKind::Capacity => 1,
         ObjectiveKind::Iwae => objective.k,
     }
 }
@@ -367,7 +373,8 @@ pub fn fit<M: LatentModel>(
                 &ad,
             );
             let beta = schedule.beta_at_step(step);
-            let mut l = batch_loss(&model, x, eps, beta, &cfg.objective);
+            let capacity = cfg.objective.capacity_at(step);
+            let mut l = batch_loss(&model, x, eps, beta, &cfg.objective, capacity);
             if cfg.train.debug_nan_at_step == step + 1 {
                 l.rec_ll = l.rec_ll.mul_scalar(f64::NAN);
                 l.loss = l.loss.mul_scalar(f64::NAN);
@@ -445,6 +452,8 @@ pub fn fit<M: LatentModel>(
                     kl,
                     kl_per_dim: kl_dims,
                     lr: state.lr,
+                    capacity: (cfg.objective.kind == ObjectiveKind::Capacity)
+                        .then(|| cfg.objective.capacity_at(step)),
                     images_per_s: ips,
                     time_s: elapsed(),
                 })?;
@@ -455,6 +464,12 @@ pub fn fit<M: LatentModel>(
                 let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
                 monitor.record(&mut metrics, &ho, step, &schedule, spe, elapsed())?;
                 if let Some(w) = state.alarm.observe(ho.elbo.kl, ho.collapse.active_units, z) {
+                    progress.epoch(&w);
+                }
+                if let Some(w) = state
+                    .alarm
+                    .observe_mixture(ho.collapse.components_effective)
+                {
                     progress.epoch(&w);
                 }
             }
@@ -481,6 +496,12 @@ pub fn fit<M: LatentModel>(
         ));
         if let Some(warning) = state.alarm.observe(ho.elbo.kl, ho.collapse.active_units, z) {
             progress.epoch(&warning);
+        }
+        if let Some(w) = state
+            .alarm
+            .observe_mixture(ho.collapse.components_effective)
+        {
+            progress.epoch(&w);
         }
         if !ho.elbo.elbo.is_finite() {
             progress.finish();
@@ -566,6 +587,16 @@ pub fn held_out<M: LatentModel>(
         .iter()
         .filter(|&&a| a > cfg.monitor.au_threshold)
         .count();
+    // Mixture priors: how the aggregate posterior spreads over the components.
+    let zs: Vec<f32> = (0..n * post.z)
+        .map(|i| sub.mean[i] + (0.5 * sub.log_var[i]).exp() * eps[i])
+        .collect();
+    if let Some(r) = model.prior_responsibilities(upload(zs, n, post.z, device)) {
+        let k = r.dims()[1];
+        let usage = crate::monitor::ComponentUsage::from_responsibilities(&crate::host::read(r), k);
+        collapse.component_usage = Some(usage.usage);
+        collapse.components_effective = Some(usage.effective);
+    }
     let iwae = (cfg.train.val_iwae_k > 0).then(|| {
         let k = cfg.train.val_iwae_k;
         let opts = IwaeOptions {
@@ -611,6 +642,8 @@ impl Monitor {
             activity: ho.collapse.activity.clone(),
             posterior_var: ho.collapse.posterior_var.clone(),
             mi: ho.collapse.mi,
+            component_usage: ho.collapse.component_usage.clone(),
+            components_effective: ho.collapse.components_effective,
             iwae: ho.iwae,
             iwae_k: ho.iwae.map(|_| self.iwae_k),
             time_s,
@@ -623,11 +656,32 @@ pub fn report(summary: &Summary, run: &Path) -> String {
     let mut dims: Vec<(usize, f64)> = summary.kl_per_dim.iter().copied().enumerate().collect();
     dims.sort_by(|a, b| b.1.total_cmp(&a.1));
 
+    let groups_note = if summary.kl_per_dim.len() != summary.test_monitor.activity.len() {
+        "  (mixture prior: the KL does not split by dimension; one Monte-Carlo total)\n"
+    } else {
+        ""
+    };
+    let usage_note = match (
+        &summary.test_monitor.component_usage,
+        summary.test_monitor.components_effective,
+    ) {
+        (Some(u), Some(e)) => format!(
+            "prior    {} components, effectively {:.2} used (exp of the usage entropy)\n",
+            u.len(),
+            e
+        ),
+        _ => String::new(),
+    };
     let bars: Vec<String> = dims
         .iter()
         .map(|(j, k)| {
             let n = ((k / dims[0].1.max(1e-9)) * 30.0).round() as usize;
-            format!("  z{j:<3} {k:>7.3} nats  {}", "█".repeat(n))
+            let name = if groups_note.is_empty() {
+                format!("z{j}")
+            } else {
+                "total".into()
+            };
+            format!("  {name:<5} {k:>7.3} nats  {}", "█".repeat(n))
         })
         .collect();
     format!(
@@ -645,10 +699,10 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         summary.rec_ll,
         summary.kl,
         summary.active_units,
-        summary.kl_per_dim.len(),
+        summary.test_monitor.activity.len(),
         summary.test_monitor.au_threshold,
         summary.mi,
-        bars.join("\n"),
+        format!("{groups_note}{}\n{usage_note}", bars.join("\n")).trim_end(),
         if summary.collapse_alarm {
             "the collapse alarm went off during training (see the log above)\n"
         } else {
