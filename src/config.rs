@@ -25,6 +25,16 @@ pub enum DeviceChoice {
     Wgpu,
 }
 
+impl DeviceChoice {
+    /// `cpu` or `wgpu`, as in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Wgpu => "wgpu",
+        }
+    }
+}
+
 /// The whole experiment. Written, resolved, into every run directory as
 /// `config.toml`, so `vaekit train --config RUN/config.toml` re-runs it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -177,7 +187,7 @@ pub enum ObjectiveKind {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObjectiveConfig {
-    /// `elbo` or `iwae`.
+    /// `elbo`, `iwae` or `capacity`.
     pub kind: ObjectiveKind,
     /// Number of importance samples for `kind = "iwae"`.
     pub k: usize,
@@ -418,36 +428,37 @@ impl ExperimentConfig {
         for item in overrides {
             apply_override(&mut table, item)?;
         }
-        let config = Self::from_table(table, file)?;
-        config.validate()?;
-        Ok(config)
+        Self::from_table(table, file)
     }
 
     fn from_table(table: toml::Table, file: Option<&Path>) -> Result<Self> {
-        // Every unknown key and every value of the wrong type, all at once;
-        // serde below would stop at the first.
+        // Every unknown key and every value of the wrong type, then every
+        // invalid value of the keys that remain: all reported at once.
         let known = toml::Value::try_from(Self::default()).expect("defaults serialize");
-        let mut problems = Vec::new();
-        schema_check(
-            &table,
-            known.as_table().expect("a table"),
-            "",
-            &mut problems,
-        );
-        if !problems.is_empty() {
-            if let Some(f) = file {
-                problems.push(format!("(in {} or a --set override)", f.display()));
-            }
-            return Err(Error::Config(problems));
+        let mut bad = Vec::new();
+        schema_check(&table, known.as_table().expect("a table"), "", &mut bad);
+        let mut pruned = table;
+        for (path, _) in &bad {
+            remove_path(&mut pruned, path);
         }
-        let value = toml::Value::Table(table);
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let origin = file
-                .map(|f| format!(" (in {} or a --set override)", f.display()))
-                .unwrap_or_default();
-            Error::Config(vec![format!("{path}: {}{origin}", e.inner())])
-        })
+        let mut problems: Vec<String> = bad.into_iter().map(|(_, msg)| msg).collect();
+        let parsed: std::result::Result<Self, _> =
+            serde_path_to_error::deserialize(toml::Value::Table(pruned));
+        match parsed {
+            Ok(cfg) => {
+                if let Err(Error::Config(more)) = cfg.validate() {
+                    problems.extend(more);
+                }
+                if problems.is_empty() {
+                    return Ok(cfg);
+                }
+            }
+            Err(e) => problems.push(format!("{}: {}", e.path(), e.inner())),
+        }
+        if let Some(f) = file {
+            problems.push(format!("(in {} or a --set override)", f.display()));
+        }
+        Err(Error::Config(problems))
     }
 
     /// Serialize as the TOML written into run directories.
@@ -633,17 +644,20 @@ impl ExperimentConfig {
 /// Compare a user table with the defaults' table: keys the defaults lack are
 /// unknown; a value whose TOML type differs from the default's is wrong
 /// (an integer where a float is expected is fine).
-fn schema_check(user: &toml::Table, known: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+fn schema_check(
+    user: &toml::Table,
+    known: &toml::Table,
+    prefix: &str,
+    out: &mut Vec<(String, String)>,
+) {
     use toml::Value as V;
     for (key, value) in user {
         let path = format!("{prefix}{key}");
         let Some(default) = known.get(key) else {
             let mut valid: Vec<&str> = known.keys().map(String::as_str).collect();
             valid.sort_unstable();
-            out.push(format!(
-                "{path}: unknown key; valid keys here: {}",
-                valid.join(", ")
-            ));
+            let msg = format!("{path}: unknown key; valid keys here: {}", valid.join(", "));
+            out.push((path, msg));
             continue;
         };
         match (value, default) {
@@ -653,22 +667,40 @@ fn schema_check(user: &toml::Table, known: &toml::Table, prefix: &str, out: &mut
                 if let Some(first) = k.first() {
                     for item in u {
                         if item.type_str() != first.type_str() {
-                            out.push(format!(
+                            let msg = format!(
                                 "{path}: expected an array of {}s, found a {} ({item})",
                                 first.type_str(),
                                 item.type_str()
-                            ));
+                            );
+                            out.push((path.clone(), msg));
                             break;
                         }
                     }
                 }
             }
-            (u, k) if u.type_str() != k.type_str() => out.push(format!(
-                "{path}: expected a {}, found a {} ({u})",
-                k.type_str(),
-                u.type_str()
-            )),
+            (u, k) if u.type_str() != k.type_str() => {
+                let msg = format!(
+                    "{path}: expected a {}, found a {} ({u})",
+                    k.type_str(),
+                    u.type_str()
+                );
+                out.push((path, msg));
+            }
             _ => {}
+        }
+    }
+}
+
+/// Remove the key at a dotted path from a table (if present).
+fn remove_path(table: &mut toml::Table, path: &str) {
+    match path.split_once('.') {
+        None => {
+            table.remove(path);
+        }
+        Some((head, rest)) => {
+            if let Some(toml::Value::Table(t)) = table.get_mut(head) {
+                remove_path(t, rest);
+            }
         }
     }
 }

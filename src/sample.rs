@@ -1,10 +1,11 @@
-//! Draw images from a trained model: z ~ p(z), then x ~ p(x|z) (or the mean
+//! Draw images from a trained model: z ~ p(z) (the model's own prior,
+//! mixtures included), then x ~ p(x|z) (or the mean
 //! E[x|z] when asked), tiled into a PNG grid.
 
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
 use crate::rng::{Purpose, stream};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use rand::Rng;
 use std::path::{Path, PathBuf};
 
@@ -19,12 +20,8 @@ pub fn draw(
     let loaded = crate::run::open(run, device)?;
     let model = loaded.model;
     let [rows, cols] = loaded.image_shape;
-    let zd = model.latent_dim();
-    let mut rng = stream(seed, Purpose::Eval, u64::MAX, 0);
-    let zs: Vec<f32> = (0..n * zd)
-        .map(|_| rng.sample(rand_distr::StandardNormal))
-        .collect();
-    let z = Tensor::<2>::from_data(TensorData::new(zs, [n, zd]), device);
+    let z = model.sample_prior(n, seed, device);
+    let mut rng = stream(seed, Purpose::Eval, u64::MAX, 2);
     let (mean, std) = model.decode_mean(z);
     let mean = crate::host::read(mean);
     let std = std.map(crate::host::read);

@@ -8,7 +8,7 @@
 //!
 //! Tolerances: f32 on both sides, different kernels and summation orders.
 //! Per-example terms agree to 1e-4 relative; gradients to 1e-3 relative of
-//! the largest entry; a 9-step training run to 1e-3 relative.
+//! the largest entry; a 10-step training run to 1e-3 relative.
 
 use burn::tensor::{Device, Tensor};
 use vaekit::config::{DeviceChoice, ExperimentConfig, ModelConfig};

@@ -288,6 +288,21 @@ fn bad_data_files_are_named() {
     .unwrap();
     let o = vaekit(&["train", "--data", "idx:mnist"], tmp.path());
     assert_clean_error(&o, &["train-images-idx3-ubyte", "magic"]);
+    // Train and test images of different sizes.
+    let write = |name: &str, dims: Vec<usize>| {
+        let n: usize = dims.iter().product();
+        let a = vaekit::data::idx::IdxArray {
+            dims,
+            data: vec![7; n],
+        };
+        std::fs::write(dir.join(name), vaekit::data::idx::encode(&a)).unwrap();
+    };
+    write("train-images-idx3-ubyte", vec![30, 4, 4]);
+    write("t10k-images-idx3-ubyte", vec![5, 3, 3]);
+    let o = vaekit(&["train", "--data", "idx:mnist"], tmp.path());
+    assert_clean_error(&o, &["4×4", "3×3", "do not belong together"]);
+    let o = vaekit(&["train", "--set", "data.val_fraction=0"], tmp.path());
+    assert_clean_error(&o, &["data.val_fraction", "no validation images"]);
 }
 
 #[test]

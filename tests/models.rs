@@ -131,3 +131,27 @@ fn iwae_bound_of_mixture_models_lies_above_their_elbo() {
         assert!(lk > elbo, "{kind}: L_200 {lk} vs ELBO {elbo}");
     }
 }
+
+#[test]
+fn sampling_from_a_gmm_prior_follows_its_mixing_weights() {
+    let dev = Device::flex();
+    let mut cfg = quick("gmm");
+    cfg.model.components = 2;
+    cfg.model.latent_dim = 1;
+    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev);
+    let g = model.gmm.as_mut().unwrap();
+    g.means = Param::from_tensor(Tensor::from_floats([[-10.0], [10.0]], &dev));
+    g.log_vars = Param::from_tensor(Tensor::from_floats([[0.0], [0.0]], &dev));
+    g.logits = Param::from_tensor(Tensor::from_floats([0.0, 3f32.ln()], &dev));
+    let z = vaekit::host::read(model.sample_prior(4000, 3, &dev));
+    let right = z.iter().filter(|&&v| v > 0.0).count() as f64 / 4000.0;
+    // Weights 1/4 and 3/4; the binomial standard error is 0.007.
+    assert!((right - 0.75).abs() < 0.03, "{right}");
+    let mean_right = z
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| v as f64)
+        .sum::<f64>()
+        / (right * 4000.0);
+    assert!((mean_right - 10.0).abs() < 0.1, "{mean_right}");
+}

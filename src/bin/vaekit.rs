@@ -146,13 +146,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             resume,
         } => {
             if let Some(run_dir) = resume {
-                let mut cfg = vaekit::run::load_config(&run_dir)?;
-                if let Some(d) = device {
-                    cfg.device = d.into();
-                }
-                let dev = device::resolve(cfg.device)?;
+                let cfg = vaekit::run::load_config(&run_dir)?;
+                let choice = device.map(DeviceChoice::from).unwrap_or(cfg.device);
+                let dev = device::resolve(choice)?;
                 println!("vaekit train --resume {}", run_dir.display());
-                let summary = train::resume(&run_dir, &dev, None)?;
+                let summary = train::resume(&run_dir, Some(choice), &dev, None)?;
                 println!("{}", train::report(&summary, &run_dir));
                 if plot {
                     plot::plot_runs(std::slice::from_ref(&run_dir), None, &Default::default())?;
@@ -163,11 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 set.push(format!("data.spec={d}"));
             }
             if let Some(d) = device {
-                let name = match d {
-                    DeviceArg::Cpu => "cpu",
-                    DeviceArg::Wgpu => "wgpu",
-                };
-                set.push(format!("device={name}"));
+                set.push(format!("device={}", DeviceChoice::from(d).as_str()));
             }
             let cfg = ExperimentConfig::load(config.as_deref(), &set)?;
             let dev = device::resolve(cfg.device)?;
@@ -190,15 +184,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             generic,
         } => {
             let dev = device::resolve(device.into())?;
-            let name = format!("{:?}", DeviceChoice::from(device)).to_lowercase();
+            let name = DeviceChoice::from(device).as_str();
             let report =
                 vaekit::eval::evaluate_run(&run, k, &split, chunk, seed, &dev, &name, generic)?;
             print!("{}", report.table());
-            let stem = if split == "test" {
-                format!("eval-k{k}")
-            } else {
-                format!("eval-k{k}-{split}")
-            };
+            let stem = vaekit::eval::report_stem(k, &split);
             println!("wrote {}", run.join(format!("{stem}.json")).display());
         }
         Command::Export { run, format, out } => {

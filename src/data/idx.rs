@@ -100,7 +100,7 @@ pub fn read(path: &Path) -> Result<IdxArray> {
     parse(path, &read_maybe_gz(path)?)
 }
 
-/// Encode an unsigned-byte IDX array (used by tests and `vaekit data`).
+/// Encode an unsigned-byte IDX array (used by the tests).
 pub fn encode(array: &IdxArray) -> Vec<u8> {
     let mut out = vec![0, 0, 0x08, array.dims.len() as u8];
     for &d in &array.dims {

@@ -122,6 +122,22 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
             cfg.spec
         )));
     }
+    if val.n == 0 {
+        return Err(Error::Config(vec![format!(
+            "data.val_fraction = {}: leaves no validation images from {} training images; \
+             the monitor needs some (0.05 or more is typical)",
+            cfg.val_fraction, train.n
+        )]));
+    }
+    if test.n == 0 {
+        return Err(Error::Usage(format!("{}: the test set is empty", cfg.spec)));
+    }
+    if (test.rows, test.cols) != (train.rows, train.cols) || val.dim() != train.dim() {
+        return Err(Error::Usage(format!(
+            "{}: training images are {}×{} but test images are {}×{}; the files do not belong together",
+            cfg.spec, train.rows, train.cols, test.rows, test.cols
+        )));
+    }
     let source = format!(
         "{} ({} train, {} val, {} test, {}×{})",
         cfg.spec, train.n, val.n, test.n, train.rows, train.cols

@@ -55,6 +55,7 @@ impl Dense {
 
     /// `y[rows, out] = x[rows, inp] W + b`.
     fn forward(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
+        assert_eq!(x.len(), rows * self.inp, "input does not match the layer");
         y.clear();
         for _ in 0..rows {
             y.extend_from_slice(&self.b);

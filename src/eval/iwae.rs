@@ -154,7 +154,7 @@ pub struct EvalReport {
     pub k: usize,
     pub split: String,
     pub n_examples: usize,
-    /// Examples whose log-weights were all non-finite; excluded from the means.
+    /// Examples with no finite L_k (a NaN or +∞ log-weight, or every log-weight −∞); excluded from the means.
     pub n_nonfinite: usize,
     /// Mean ELBO, nats (analytic KL where the model has one).
     pub elbo_nats: f64,

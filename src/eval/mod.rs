@@ -102,6 +102,16 @@ pub fn elbo_and_posteriors<M: LatentModel>(
     (stats, post)
 }
 
+/// File name stem of an evaluation report: `eval-k{K}` for the test split,
+/// `eval-k{K}-{split}` otherwise.
+pub fn report_stem(k: usize, split: &str) -> String {
+    if split == "test" {
+        format!("eval-k{k}")
+    } else {
+        format!("eval-k{k}-{split}")
+    }
+}
+
 /// `vaekit eval`: evaluate a run's newest checkpoint on a split with the
 /// k-sample bound, write `eval-k{K}.json` and `eval-k{K}.csv` into the run
 /// directory, and return the report.
@@ -139,6 +149,19 @@ pub fn evaluate_run(
             )));
         }
     };
+    let model_dim = loaded.image_shape[0] * loaded.image_shape[1];
+    if set.dim() != model_dim {
+        return Err(Error::Usage(format!(
+            "{}: the model was trained on {}×{} images but {} now gives {}×{}; \
+             evaluate it on the data it was trained on",
+            run.display(),
+            loaded.image_shape[0],
+            loaded.image_shape[1],
+            loaded.config.data.spec,
+            set.rows,
+            set.cols
+        )));
+    }
     let opts = iwae::IwaeOptions {
         k,
         chunk: chunk.unwrap_or(k.min(500)),
@@ -160,11 +183,7 @@ pub fn evaluate_run(
     report.seconds = t0.elapsed().as_secs_f64();
     report.device = device_name.into();
     report.checkpoint = loaded.checkpoint.display().to_string();
-    let stem = if split == "test" {
-        format!("eval-k{k}")
-    } else {
-        format!("eval-k{k}-{split}")
-    };
+    let stem = report_stem(k, split);
     let mut csv = String::from("index,elbo,log_px\n");
     for (i, (e, l)) in per.elbo.iter().zip(&per.log_px).enumerate() {
         csv.push_str(&format!("{i},{e},{l}\n"));

@@ -135,6 +135,14 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
         None
     }
 
+    /// `n` draws z ~ p(z), on the host from the stream `(seed, Eval, u64::MAX)`.
+    fn sample_prior(&self, n: usize, seed: u64, device: &burn::tensor::Device) -> Tensor<2> {
+        let z = self.latent_dim();
+        let draws =
+            crate::data::batches::host_normal(n, z, seed, crate::rng::Purpose::Eval, u64::MAX, 0);
+        crate::host::upload(draws, n, z, device)
+    }
+
     /// The decoder's mean E[x|z] for latents `z` `[n, latent_dim]`, and its
     /// per-pixel σ for Gaussian decoders (`None` means Bernoulli).
     fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>);

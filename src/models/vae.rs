@@ -136,6 +136,57 @@ impl LatentModel for Vae {
         (posterior.log_prob(z.clone()) - self.log_prior(z)).reshape([b, 1])
     }
 
+    /// Mixture priors: pick a component per draw (by the mixing weights, or
+    /// uniformly for the VampPrior), then z ~ N(μ_k, σ_k²).
+    fn sample_prior(&self, n: usize, seed: u64, device: &burn::tensor::Device) -> Tensor<2> {
+        let zd = self.latent;
+        let (means, log_vars, weights) = if let Some(g) = &self.gmm {
+            let w = crate::host::read(burn::tensor::activation::softmax(g.logits.val(), 0));
+            (
+                crate::host::read(g.means.val()),
+                crate::host::read(g.log_vars.val()),
+                w,
+            )
+        } else if let Some(v) = &self.vamp {
+            let q = self.encode(v.inputs());
+            let k = q.mean.dims()[0];
+            (
+                crate::host::read(q.mean),
+                crate::host::read(q.log_var),
+                vec![1.0 / k as f32; k],
+            )
+        } else {
+            let draws = crate::data::batches::host_normal(
+                n,
+                zd,
+                seed,
+                crate::rng::Purpose::Eval,
+                u64::MAX,
+                0,
+            );
+            return crate::host::upload(draws, n, zd, device);
+        };
+        use rand::Rng;
+        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, u64::MAX, 1);
+        let mut out = Vec::with_capacity(n * zd);
+        for _ in 0..n {
+            let mut u: f32 = rng.random();
+            let mut k = weights.len() - 1;
+            for (i, w) in weights.iter().enumerate() {
+                if u < *w {
+                    k = i;
+                    break;
+                }
+                u -= w;
+            }
+            for j in 0..zd {
+                let e: f32 = rng.sample(rand_distr::StandardNormal);
+                out.push(means[k * zd + j] + (0.5 * log_vars[k * zd + j]).exp() * e);
+            }
+        }
+        crate::host::upload(out, n, zd, device)
+    }
+
     fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
         self.prior_joint(z).map(responsibilities)
     }

@@ -249,6 +249,22 @@ impl CollapseAlarm {
         None
     }
 
+    /// Feed one held-out evaluation to both alarms; the warnings raised now.
+    pub fn observe_all(
+        &mut self,
+        elbo: &crate::eval::ElboStats,
+        stats: &CollapseStats,
+    ) -> Vec<String> {
+        let z = stats.activity.len();
+        [
+            self.observe(elbo.kl, stats.active_units, z),
+            self.observe_mixture(stats.components_effective),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     pub fn raised(&self) -> bool {
         self.raised
     }

@@ -284,9 +284,10 @@ impl Figure for Heatmap<'_> {
             .y_desc("latent dimension (by final KL)")
             .y_labels(nz.min(40))
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(r) if (0..nz as i32).contains(r) => {
-                    format!("z{}", order[nz - 1 - *r as usize])
-                }
+                SegmentValue::CenterOf(r) if (0..nz as i32).contains(r) => order
+                    .get(nz - 1 - *r as usize)
+                    .map(|j| format!("z{j}"))
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .label_style(text(16))
@@ -381,10 +382,9 @@ impl Figure for Bars<'_> {
             .x_labels(n.min(40))
             .x_label_formatter(&|v| {
                 let i = v.floor() as usize;
-                if (v - v.floor()).abs() < 1e-9 && i < n {
-                    format!("z{}", order[i])
-                } else {
-                    String::new()
+                match order.get(i) {
+                    Some(j) if (v - v.floor()).abs() < 1e-9 => format!("z{j}"),
+                    _ => String::new(),
                 }
             })
             .y_label_formatter(&|v| kl_label(v, log))

@@ -6,14 +6,31 @@ use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// JSON has no NaN: serde_json writes non-finite numbers as `null`. Read them back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn vec_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
 /// One `split = "train"` line.
 #[derive(Deserialize, Debug, Clone)]
 pub struct TrainPoint {
     pub step: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub beta: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub loss: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub rec_ll: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub kl: f64,
+    #[serde(deserialize_with = "vec_or_nan")]
     pub kl_per_dim: Vec<f64>,
 }
 
@@ -21,10 +38,15 @@ pub struct TrainPoint {
 #[derive(Deserialize, Debug, Clone)]
 pub struct ValPoint {
     pub step: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub beta: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub elbo: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub rec_ll: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub kl: f64,
+    #[serde(deserialize_with = "vec_or_nan")]
     pub kl_per_dim: Vec<f64>,
     #[serde(default)]
     pub active_units: Option<usize>,
@@ -135,6 +157,15 @@ impl RunLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn null_numbers_read_as_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = r#"{"split":"val","step":1,"beta":1.0,"elbo":null,"rec_ll":-2.0,"kl":null,"kl_per_dim":[null, 1.0]}"#;
+        std::fs::write(dir.path().join("metrics.jsonl"), format!("{l}\n")).unwrap();
+        let log = RunLog::read(dir.path()).unwrap();
+        assert!(log.val[0].elbo.is_nan() && log.val[0].kl_per_dim[0].is_nan());
+    }
 
     #[test]
     fn torn_last_line_is_skipped_but_bad_middle_line_is_named() {

@@ -44,7 +44,8 @@ impl Interval {
             i.rec = Some(Tensor::from_floats([s.rec], device));
             i.kl = Some(Tensor::from_floats(s.kl.as_slice(), device));
             i.steps = s.steps;
-            i.images = s.images;
+            // images/s measures this process only: the clock restarts on resume.
+            i.images = 0;
         }
         i
     }

@@ -14,7 +14,8 @@ pub mod metrics;
 pub mod progress;
 
 use crate::config::{
-    ExperimentConfig, Likelihood, NonFinitePolicy, ObjectiveConfig, ObjectiveKind, OptimizerKind,
+    DeviceChoice, ExperimentConfig, Likelihood, NonFinitePolicy, ObjectiveConfig, ObjectiveKind,
+    OptimizerKind,
 };
 use crate::data::batches::{batches_per_epoch, binarize_fixed, epoch_order, gather, host_normal};
 use crate::data::{self, Dataset, Splits};
@@ -177,14 +178,22 @@ pub fn train(
 /// checkpoint that fails to load is reported by name and the previous one is
 /// tried; with none left the run starts over. `metrics.jsonl` is cut back to
 /// the checkpoint's step (dropping a torn last line), so no line is repeated.
-pub fn resume(run: &Path, device: &Device, progress_mode: Option<Progress>) -> Result<Summary> {
+pub fn resume(
+    run: &Path,
+    device_choice: Option<DeviceChoice>,
+    device: &Device,
+    progress_mode: Option<Progress>,
+) -> Result<Summary> {
     if run.join("summary.json").is_file() {
         return Err(Error::Usage(format!(
             "{}: this run has finished (summary.json exists); nothing to resume",
             run.display()
         )));
     }
-    let cfg = crate::run::load_config(run)?;
+    let mut cfg = crate::run::load_config(run)?;
+    if let Some(d) = device_choice {
+        cfg.device = d;
+    }
     let data = PreparedData::load(&cfg)?;
     let ad = device.clone().autodiff();
     let dim = data.splits.train.dim();
@@ -206,6 +215,13 @@ pub fn resume(run: &Path, device: &Device, progress_mode: Option<Progress>) -> R
     }
     let (model, optim, state) = match loaded {
         Some(x) => x,
+        None if !checkpoint::list(run).is_empty() => {
+            return Err(Error::Usage(format!(
+                "{}: none of its checkpoints fits this run's config and data (see the warnings \
+                 above); nothing was changed. Start a new run, or restore the data it was trained on.",
+                run.display()
+            )));
+        }
         None => {
             eprintln!(
                 "warning: {} has no usable checkpoint; training starts over",
@@ -296,11 +312,22 @@ pub fn train_step<M: LatentModel>(
     eps: Tensor<2>,
     beta: f64,
     objective: &ObjectiveConfig,
+    capacity: f64,
     lr: f64,
 ) -> (M, objective::Loss) {
-    let l = batch_loss(&model, x, eps, beta, objective, 0.0);
-    let grads = GradientsParams::from_grads(l.loss.backward(), &model);
-    (optim.step(lr, model, grads), l)
+    let l = batch_loss(&model, x, eps, beta, objective, capacity);
+    (apply_update(model, optim, l.loss.clone(), lr), l)
+}
+
+/// Backward from `loss` and one optimizer step.
+pub fn apply_update<M: LatentModel>(
+    model: M,
+    optim: &mut ModuleOptimizer,
+    loss: Tensor<1>,
+    lr: f64,
+) -> M {
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    optim.step(lr, model, grads)
 }
 
 /// Noise rows a step needs per example: 1 for the ELBO, k for IWAE.
@@ -391,7 +418,7 @@ pub fn fit<M: LatentModel>(
                     .unwrap_or_else(|| format!("the loss became {loss_now}"));
                 let kept = checkpoint::list(run)
                     .pop()
-                    .map(|c| format!("The last good checkpoint, {}, is kept.", c.display()))
+                    .map(|c| format!("The newest checkpoint, {}, is kept.", c.display()))
                     .unwrap_or_else(|| "No checkpoint had been written yet.".into());
                 match cfg.train.on_nonfinite {
                     NonFinitePolicy::Stop => {
@@ -423,21 +450,19 @@ pub fn fit<M: LatentModel>(
                             step + 1,
                             state.lr
                         ));
-                        // The batch is skipped but counted, so data and noise stay aligned.
-                        state.step += 1;
-                        continue;
                     }
                 }
+            } else {
+                consecutive_skips = 0;
+                model = apply_update(model, &mut optim, l.loss.clone(), state.lr);
+                interval.add(l.loss, l.rec_ll, l.kl_per_dim, idx.len());
+                images_seen += idx.len();
             }
-            consecutive_skips = 0;
-            let grads = GradientsParams::from_grads(l.loss.backward(), &model);
-            model = optim.step(state.lr, model, grads);
-            interval.add(l.loss, l.rec_ll, l.kl_per_dim, idx.len());
-            images_seen += idx.len();
+            // A skipped batch is counted too, so data and noise stay aligned.
             state.step += 1;
             let step = state.step;
 
-            if step % cfg.train.log_every == 0 || step == total {
+            if (step % cfg.train.log_every == 0 || step == total) && interval.steps > 0 {
                 let secs = interval.start.elapsed().as_secs_f64();
                 let ips = interval.images as f64 / secs.max(1e-9);
                 let (loss, rec, kl_dims) = interval.means();
@@ -452,8 +477,7 @@ pub fn fit<M: LatentModel>(
                     kl,
                     kl_per_dim: kl_dims,
                     lr: state.lr,
-                    capacity: (cfg.objective.kind == ObjectiveKind::Capacity)
-                        .then(|| cfg.objective.capacity_at(step)),
+                    capacity: (cfg.objective.kind == ObjectiveKind::Capacity).then_some(capacity),
                     images_per_s: ips,
                     time_s: elapsed(),
                 })?;
@@ -463,17 +487,16 @@ pub fn fit<M: LatentModel>(
             if cfg.monitor.every > 0 && step % cfg.monitor.every == 0 && step % spe != 0 {
                 let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
                 monitor.record(&mut metrics, &ho, step, &schedule, spe, elapsed())?;
-                if let Some(w) = state.alarm.observe(ho.elbo.kl, ho.collapse.active_units, z) {
-                    progress.epoch(&w);
-                }
-                if let Some(w) = state
-                    .alarm
-                    .observe_mixture(ho.collapse.components_effective)
-                {
+                for w in state.alarm.observe_all(&ho.elbo, &ho.collapse) {
                     progress.epoch(&w);
                 }
             }
-            if cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0 {
+            // Epoch ends are checkpointed below, after the validation line.
+            if cfg.train.checkpoint_every > 0
+                && step % cfg.train.checkpoint_every == 0
+                && step % spe != 0
+                && step != total
+            {
                 save(&model, &optim, &mut state, &interval)?;
             }
         }
@@ -494,13 +517,7 @@ pub fn fit<M: LatentModel>(
             z,
             elapsed()
         ));
-        if let Some(warning) = state.alarm.observe(ho.elbo.kl, ho.collapse.active_units, z) {
-            progress.epoch(&warning);
-        }
-        if let Some(w) = state
-            .alarm
-            .observe_mixture(ho.collapse.components_effective)
-        {
+        for w in state.alarm.observe_all(&ho.elbo, &ho.collapse) {
             progress.epoch(&w);
         }
         if !ho.elbo.elbo.is_finite() {
@@ -512,6 +529,11 @@ pub fn fit<M: LatentModel>(
             )));
         }
         last_val = Some(ho);
+        save(&model, &optim, &mut state, &interval)?;
+    }
+    // A run cut short by train.max_steps ends between epochs: checkpoint it too.
+    let newest = checkpoint::list(run).pop();
+    if newest.is_none_or(|c| !c.ends_with(format!("step-{:08}", state.step))) {
         save(&model, &optim, &mut state, &interval)?;
     }
     progress.finish();
@@ -526,7 +548,7 @@ pub fn fit<M: LatentModel>(
     let summary = Summary {
         name: cfg.name.clone(),
         data: data.splits.source.clone(),
-        device: format!("{:?}", cfg.device).to_lowercase(),
+        device: cfg.device.as_str().into(),
         steps: state.step,
         epochs: state.epochs_done,
         skipped_steps: state.skipped_steps,
@@ -633,7 +655,7 @@ impl Monitor {
             split: "val",
             step,
             epoch: step as f64 / spe as f64,
-            beta: schedule.beta_at_step(step),
+            beta: schedule.beta_at_step(step.saturating_sub(1)),
             elbo: ho.elbo.elbo,
             rec_ll: ho.elbo.rec_ll,
             kl: ho.elbo.kl,
