@@ -1,36 +1,9 @@
 //! End-to-end behaviour of the `vaekit` command line, as a user sees it.
 
+mod common;
+
+use common::{assert_clean_error, text, vaekit};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn vaekit(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vaekit"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run vaekit")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A user mistake: exit code 1, one clear message, no panic or backtrace.
-fn assert_clean_error(o: &Output, needles: &[&str]) {
-    let t = text(o);
-    assert_eq!(o.status.code(), Some(1), "{t}");
-    assert!(
-        !t.contains("panicked") && !t.contains("RUST_BACKTRACE"),
-        "{t}"
-    );
-    for n in needles {
-        assert!(t.contains(n), "expected {n:?} in:\n{t}");
-    }
-}
 
 fn mnist_dir() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist-10k");

@@ -1,29 +1,12 @@
 //! Runs that survive: kill -9 and resume, damaged checkpoints, non-finite losses.
 
+mod common;
+
+use common::{bin, text, vaekit as run};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vaekit"))
-}
-
-fn run(args: &[&str], cwd: &Path) -> Output {
-    bin()
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run vaekit")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A run long enough (a second or two) for kills to land inside it.
 const CFG: &[&str] = &[
