@@ -40,6 +40,7 @@ pub mod rng;
 pub mod run;
 pub mod sample;
 pub mod schedule;
+pub mod sweep;
 pub mod train;
 
 pub use error::{Error, Result};

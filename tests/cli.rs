@@ -311,3 +311,65 @@ fn train_on_mnist_files() {
     // Bernoulli (784·log 2), far from the ~90 of a trained model.
     assert!(elbo > -400.0 && elbo < -90.0, "{elbo}");
 }
+
+#[test]
+fn sweep_runs_a_grid_skips_finished_runs_and_report_tabulates_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "sweep",
+        "--grid",
+        "schedule.beta=1,4",
+        "--seeds",
+        "0..1",
+        "--jobs",
+        "2",
+        "--out",
+        "sw",
+    ];
+    for s in QUICK.chunks(2) {
+        args.extend_from_slice(s);
+    }
+    let o = vaekit(&args, tmp.path());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("4 of 4 runs finished"), "{t}");
+    let dir = tmp.path().join("sw/vae-beta=4-seed1");
+    assert!(dir.join("summary.json").is_file());
+    // Each run is described by its own config: β and seed are in it.
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("seed = 1") && cfg.contains("beta = 4"),
+        "{cfg}"
+    );
+    // Again: nothing to do.
+    let o = vaekit(&args, tmp.path());
+    assert_eq!(
+        text(&o).matches("already finished").count(),
+        4,
+        "{}",
+        text(&o)
+    );
+
+    let runs: Vec<String> = [
+        "vae-beta=1-seed0",
+        "vae-beta=1-seed1",
+        "vae-beta=4-seed0",
+        "vae-beta=4-seed1",
+    ]
+    .iter()
+    .map(|r| format!("sw/{r}"))
+    .collect();
+    let o = vaekit(&["eval", &runs[0], "--k", "10"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let mut rep = vec!["report", "--group-by", "schedule.beta", "--format", "latex"];
+    rep.extend(runs.iter().map(String::as_str));
+    let o = vaekit(&rep, tmp.path());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("\\pm") && t.contains("1.0 & 2") && t.contains("4.0 & 2"),
+        "{t}"
+    );
+    // NLL exists for one β = 1 run only: shown as 1 of 2; for β = 4 as missing.
+    assert!(t.contains("(1/2)") && t.contains("---"), "{t}");
+}

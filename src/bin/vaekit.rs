@@ -92,6 +92,45 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Tables of mean ± std over runs (seeds), grouped by config keys, from summary.json and eval-k*.json.
+    Report {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Config keys defining a group, e.g. --group-by schedule.kind (repeatable; default: name).
+        #[arg(long = "group-by")]
+        group_by: Vec<String>,
+        /// Comma-separated metrics: nll, bits_per_dim, elbo, rec_ll, kl, active_units, mi, wall_time_s.
+        #[arg(long, default_value = "nll,elbo,kl,active_units,mi")]
+        metrics: String,
+        /// markdown, latex or csv.
+        #[arg(long, default_value = "markdown")]
+        format: String,
+        /// Use eval-k{K}.json (default: the largest k each run has).
+        #[arg(long)]
+        k: Option<usize>,
+    },
+    /// Run a grid of config values × seeds, N at a time; a re-run skips finished runs and resumes interrupted ones.
+    Sweep {
+        /// Base config (defaults fill the rest).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Fixed overrides for every run.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// One axis: KEY=V1,V2,... (repeatable; the grid is their product).
+        #[arg(long = "grid", value_name = "KEY=V1,V2")]
+        grid: Vec<String>,
+        /// Seeds: A..B (inclusive) or a list 0,1,2.
+        #[arg(long, default_value = "0")]
+        seeds: String,
+        /// Runs at a time.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Folder of the run directories.
+        #[arg(long, default_value = "runs/sweep")]
+        out: PathBuf,
+    },
     /// Print the resolved config (defaults + file + overrides) as TOML.
     Config {
         #[arg(long)]
@@ -205,6 +244,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .filter(|f| f.extension().is_some_and(|e| e == "png"))
             {
                 println!("wrote {} (+ .svg)", f.display());
+            }
+        }
+        Command::Report {
+            runs,
+            group_by,
+            metrics,
+            format,
+            k,
+        } => {
+            let opts = vaekit::report::table::ReportOptions {
+                group_by,
+                metrics: metrics
+                    .split(',')
+                    .map(|m| m.trim().to_string())
+                    .filter(|m| !m.is_empty())
+                    .collect(),
+                format: format.parse()?,
+                k,
+            };
+            print!("{}", vaekit::report::table::report(&runs, &opts)?);
+        }
+        Command::Sweep {
+            config,
+            set,
+            grid,
+            seeds,
+            jobs,
+            out,
+        } => {
+            let axes = grid
+                .iter()
+                .map(|g| g.parse())
+                .collect::<Result<Vec<vaekit::sweep::Axis>, _>>()?;
+            let seeds = vaekit::sweep::parse_seeds(&seeds)?;
+            let plan = vaekit::sweep::plan(config.as_deref(), &set, &axes, &seeds, &out)?;
+            println!(
+                "vaekit sweep: {} runs into {}, {} at a time",
+                plan.len(),
+                out.display(),
+                jobs
+            );
+            let exe = std::env::current_exe().context("locating the vaekit binary")?;
+            let results = vaekit::sweep::run(&exe, config.as_deref(), &plan, jobs);
+            let failed = results
+                .iter()
+                .filter(|r| matches!(r.1, vaekit::sweep::Outcome::Failed(_)))
+                .count();
+            println!(
+                "{} of {} runs finished; table: vaekit report {}/* --group-by KEY",
+                results.len() - failed,
+                results.len(),
+                out.display()
+            );
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} runs failed; see train.log in each failed run directory; re-run the same command to retry them"
+                );
             }
         }
         Command::Config { config, set } => {

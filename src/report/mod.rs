@@ -1,4 +1,6 @@
-//! Reading runs back and presenting them: figures ([`plot`]).
+//! Reading runs back and presenting them: figures ([`plot`]) and tables
+//! of mean ± std over seeds ([`table`]).
 
 pub mod plot;
 pub mod runlog;
+pub mod table;

@@ -1,0 +1,460 @@
+//! `vaekit report`: one row per group of runs, mean ± std (and n) over the
+//! runs of the group (typically seeds), as Markdown, LaTeX or CSV.
+//!
+//! Values come from each run's `summary.json` and, for likelihoods, its
+//! `eval-k*.json` (the largest k present, unless `--k` picks one). A run
+//! without the file a metric needs is counted as missing for that metric —
+//! shown as such, never filled in.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Latex,
+    Csv,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "markdown" | "md" => Ok(Format::Markdown),
+            "latex" | "tex" => Ok(Format::Latex),
+            "csv" => Ok(Format::Csv),
+            other => Err(Error::Usage(format!(
+                "--format {other}: expected markdown, latex or csv"
+            ))),
+        }
+    }
+}
+
+/// The metrics a report can show: name, source, and how to print it.
+pub const METRICS: &[(&str, &str)] = &[
+    ("nll", "eval: nll_nats (−L_k, nats)"),
+    ("bits_per_dim", "eval: bits_per_dim"),
+    ("elbo", "summary: test ELBO (nats)"),
+    ("rec_ll", "summary: test log p(x|z) (nats)"),
+    ("kl", "summary: test KL (nats)"),
+    ("active_units", "summary: active units"),
+    ("mi", "summary: I(x;z) (nats)"),
+    ("wall_time_s", "summary: training time (s)"),
+];
+
+/// What one run provides.
+#[derive(Debug, Clone)]
+struct RunValues {
+    group: String,
+    values: BTreeMap<String, f64>,
+    /// k of the eval file used, if any.
+    k: Option<usize>,
+}
+
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::bad_file(path, format!("not valid JSON: {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The eval file of a run: `eval-k{k}.json` if `k` is given, else the largest k.
+fn eval_file(run: &Path, k: Option<usize>) -> Option<(usize, PathBuf)> {
+    if let Some(k) = k {
+        let p = run.join(format!("eval-k{k}.json"));
+        return p.is_file().then_some((k, p));
+    }
+    std::fs::read_dir(run)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let k = name
+                .strip_prefix("eval-k")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((k, e.path()))
+        })
+        .max_by_key(|(k, _)| *k)
+}
+
+/// A dotted key's value in a run's `config.toml`, as text.
+fn config_value(config: &toml::Table, key: &str) -> Option<String> {
+    let mut node = config.get(key.split('.').next()?)?;
+    for part in key.split('.').skip(1) {
+        node = node.as_table()?.get(part)?;
+    }
+    Some(match node {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn read_run(run: &Path, group_by: &[String], k: Option<usize>) -> Result<RunValues> {
+    let cfg_path = run.join("config.toml");
+    let text = std::fs::read_to_string(&cfg_path).map_err(|_| {
+        Error::Usage(format!(
+            "{}: not a vaekit run directory (no config.toml)",
+            run.display()
+        ))
+    })?;
+    let config: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::bad_file(&cfg_path, format!("not valid TOML: {}", e.message())))?;
+    let group = group_by
+        .iter()
+        .map(|key| {
+            let v = config_value(&config, key).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--group-by {key}: {} has no such config key",
+                    cfg_path.display()
+                ))
+            })?;
+            Ok(if group_by.len() == 1 {
+                v
+            } else {
+                format!("{key}={v}")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(", ");
+    let mut values = BTreeMap::new();
+    if let Some(s) = read_json(&run.join("summary.json"))? {
+        for key in ["elbo", "rec_ll", "kl", "active_units", "mi", "wall_time_s"] {
+            if let Some(v) = s[key].as_f64() {
+                values.insert(key.to_string(), v);
+            }
+        }
+    }
+    let mut used_k = None;
+    if let Some((ek, path)) = eval_file(run, k) {
+        if let Some(e) = read_json(&path)? {
+            if let Some(v) = e["nll_nats"].as_f64() {
+                values.insert("nll".into(), v);
+            }
+            if let Some(v) = e["bits_per_dim"].as_f64() {
+                values.insert("bits_per_dim".into(), v);
+            }
+            used_k = Some(ek);
+        }
+    }
+    Ok(RunValues {
+        group,
+        values,
+        k: used_k,
+    })
+}
+
+/// Mean, sample standard deviation (n − 1) and n of finite values.
+pub fn mean_std(v: &[f64]) -> Option<(f64, f64, usize)> {
+    let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len();
+    let m = v.iter().sum::<f64>() / n as f64;
+    let sd = if n > 1 {
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some((m, sd, n))
+}
+
+/// Options of `vaekit report`.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Config keys that define a group (default: `name`).
+    pub group_by: Vec<String>,
+    /// Metrics to show, from [`METRICS`].
+    pub metrics: Vec<String>,
+    pub format: Format,
+    /// Use `eval-k{k}.json` (default: the largest k of each run).
+    pub k: Option<usize>,
+}
+
+/// One group's row.
+struct Row {
+    group: String,
+    runs: usize,
+    cells: Vec<Option<(f64, f64, usize)>>,
+}
+
+/// Build the table for `runs`.
+pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
+    if runs.is_empty() {
+        return Err(Error::Usage(
+            "vaekit report: name at least one run directory".into(),
+        ));
+    }
+    for m in &opts.metrics {
+        if !METRICS.iter().any(|(name, _)| name == m) {
+            let names: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
+            return Err(Error::Usage(format!(
+                "--metrics: unknown metric {m:?}; available: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    let group_by = if opts.group_by.is_empty() {
+        vec!["name".to_string()]
+    } else {
+        opts.group_by.clone()
+    };
+    let values: Vec<RunValues> = runs
+        .iter()
+        .map(|r| read_run(r, &group_by, opts.k))
+        .collect::<Result<_>>()?;
+    let mut groups: BTreeMap<String, Vec<&RunValues>> = BTreeMap::new();
+    for v in &values {
+        groups.entry(v.group.clone()).or_default().push(v);
+    }
+    let rows: Vec<Row> = groups
+        .iter()
+        .map(|(g, members)| Row {
+            group: g.clone(),
+            runs: members.len(),
+            cells: opts
+                .metrics
+                .iter()
+                .map(|m| {
+                    let v: Vec<f64> = members
+                        .iter()
+                        .filter_map(|r| r.values.get(m).copied())
+                        .collect();
+                    mean_std(&v)
+                })
+                .collect(),
+        })
+        .collect();
+    let ks: std::collections::BTreeSet<usize> = values.iter().filter_map(|v| v.k).collect();
+    let note = if ks.is_empty() {
+        String::new()
+    } else {
+        let ks: Vec<String> = ks.iter().map(|k| k.to_string()).collect();
+        format!("likelihoods: IWAE with k = {}", ks.join(", "))
+    };
+    Ok(match opts.format {
+        Format::Markdown => markdown(&group_by, &opts.metrics, &rows, &note),
+        Format::Latex => latex(&group_by, &opts.metrics, &rows, &note),
+        Format::Csv => csv(&opts.metrics, &rows),
+    })
+}
+
+fn cell_text(c: &Option<(f64, f64, usize)>, runs: usize, pm: &str) -> String {
+    match c {
+        None => "missing".into(),
+        Some((m, sd, n)) if *n < runs => format!("{m:.2} {pm} {sd:.2} (n={n} of {runs})"),
+        Some((m, sd, n)) => format!("{m:.2} {pm} {sd:.2} (n={n})"),
+    }
+}
+
+fn markdown(group_by: &[String], metrics: &[String], rows: &[Row], note: &str) -> String {
+    let mut s = format!(
+        "| {} | runs | {} |\n",
+        group_by.join(", "),
+        metrics.join(" | ")
+    );
+    s.push_str(&format!("|---|---|{}\n", "---|".repeat(metrics.len())));
+    for r in rows {
+        let cells: Vec<String> = r.cells.iter().map(|c| cell_text(c, r.runs, "±")).collect();
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            r.group,
+            r.runs,
+            cells.join(" | ")
+        ));
+    }
+    if !note.is_empty() {
+        s.push_str(&format!(
+            "\nMean ± sample standard deviation over runs; {note}.\n"
+        ));
+    }
+    s
+}
+
+fn latex_escape(s: &str) -> String {
+    s.replace('\\', "\\textbackslash{}")
+        .replace('_', "\\_")
+        .replace('%', "\\%")
+        .replace('&', "\\&")
+        .replace('#', "\\#")
+}
+
+fn latex(group_by: &[String], metrics: &[String], rows: &[Row], note: &str) -> String {
+    let mut s = String::from("% generated by vaekit report; needs \\usepackage{booktabs}\n");
+    s.push_str(&format!(
+        "\\begin{{tabular}}{{l{}}}\n\\toprule\n",
+        "r".repeat(metrics.len() + 1)
+    ));
+    let head: Vec<String> = metrics.iter().map(|m| latex_escape(m)).collect();
+    s.push_str(&format!(
+        "{} & runs & {} \\\\\n\\midrule\n",
+        latex_escape(&group_by.join(", ")),
+        head.join(" & ")
+    ));
+    for r in rows {
+        let cells: Vec<String> = r
+            .cells
+            .iter()
+            .map(|c| match c {
+                None => "---".into(),
+                Some((m, sd, n)) if *n < r.runs => {
+                    format!("${m:.2} \\pm {sd:.2}$ ({n}/{})", r.runs)
+                }
+                Some((m, sd, _)) => format!("${m:.2} \\pm {sd:.2}$"),
+            })
+            .collect();
+        s.push_str(&format!(
+            "{} & {} & {} \\\\\n",
+            latex_escape(&r.group),
+            r.runs,
+            cells.join(" & ")
+        ));
+    }
+    s.push_str("\\bottomrule\n\\end{tabular}\n");
+    if !note.is_empty() {
+        s.push_str(&format!("% mean $\\pm$ sample std over runs; {note}\n"));
+    }
+    s
+}
+
+fn csv(metrics: &[String], rows: &[Row]) -> String {
+    let mut s = String::from("group,runs");
+    for m in metrics {
+        s.push_str(&format!(",{m}_mean,{m}_std,{m}_n"));
+    }
+    s.push('\n');
+    for r in rows {
+        s.push_str(&format!("\"{}\",{}", r.group.replace('"', "\"\""), r.runs));
+        for c in &r.cells {
+            match c {
+                Some((m, sd, n)) => s.push_str(&format!(",{m},{sd},{n}")),
+                None => s.push_str(",,,0"),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_run(
+        root: &Path,
+        name: &str,
+        beta: f64,
+        elbo: Option<f64>,
+        nll: Option<f64>,
+    ) -> PathBuf {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("config.toml"),
+            format!("name = \"x\"\n[schedule]\nbeta = {beta:?}\n"),
+        )
+        .unwrap();
+        if let Some(e) = elbo {
+            std::fs::write(
+                d.join("summary.json"),
+                format!("{{\"elbo\": {e}, \"kl\": 3.0}}"),
+            )
+            .unwrap();
+        }
+        if let Some(n) = nll {
+            std::fs::write(
+                d.join("eval-k100.json"),
+                format!("{{\"nll_nats\": {n}, \"bits_per_dim\": 0.1}}"),
+            )
+            .unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn groups_means_standard_deviations_and_missing_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = vec![
+            fake_run(tmp.path(), "a0", 1.0, Some(-100.0), Some(95.0)),
+            fake_run(tmp.path(), "a1", 1.0, Some(-102.0), Some(97.0)),
+            fake_run(tmp.path(), "a2", 1.0, None, None),
+            fake_run(tmp.path(), "b0", 4.0, None, None),
+        ];
+        let opts = ReportOptions {
+            group_by: vec!["schedule.beta".into()],
+            metrics: vec!["elbo".into(), "nll".into()],
+            format: Format::Csv,
+            k: None,
+        };
+        let out = report(&runs, &opts).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "group,runs,elbo_mean,elbo_std,elbo_n,nll_mean,nll_std,nll_n"
+        );
+        // β = 1: mean −101, sample std √2, from 2 of 3 runs.
+        assert_eq!(
+            lines[1],
+            format!("\"1.0\",3,-101,{},2,96,{},2", 2f64.sqrt(), 2f64.sqrt())
+        );
+        // β = 4: nothing finished: shown as missing, never filled in.
+        assert_eq!(lines[2], "\"4.0\",1,,,0,,,0");
+        let md = report(
+            &runs,
+            &ReportOptions {
+                format: Format::Markdown,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert!(
+            md.contains("-101.00 ± 1.41 (n=2 of 3)") && md.contains("missing"),
+            "{md}"
+        );
+        let tex = report(
+            &runs,
+            &ReportOptions {
+                format: Format::Latex,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert!(
+            tex.contains("$-101.00 \\pm 1.41$ (2/3)") && tex.contains("---"),
+            "{tex}"
+        );
+        assert!(tex.contains("\\toprule") && tex.contains("k = 100"));
+    }
+
+    #[test]
+    fn unknown_metric_or_key_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = vec![fake_run(tmp.path(), "a", 1.0, Some(-1.0), None)];
+        let mut opts = ReportOptions {
+            group_by: vec![],
+            metrics: vec!["elbow".into()],
+            format: Format::Markdown,
+            k: None,
+        };
+        assert!(
+            report(&runs, &opts)
+                .unwrap_err()
+                .to_string()
+                .contains("elbow")
+        );
+        opts.metrics = vec!["elbo".into()];
+        opts.group_by = vec!["model.nope".into()];
+        assert!(
+            report(&runs, &opts)
+                .unwrap_err()
+                .to_string()
+                .contains("model.nope")
+        );
+    }
+}
