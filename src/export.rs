@@ -30,5 +30,37 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
         .map_err(|e| Error::bad_file(&target, format!("could not encode safetensors: {e}")))?;
     crate::fsutil::write_atomic(&target, &bytes)?;
     crate::fsutil::write_atomic(&dir.join("config.toml"), loaded.config.to_toml().as_bytes())?;
+    write_reference(&loaded, &dir.join("reference.json"))?;
     Ok(target)
+}
+
+/// `reference.json`: the first test images exactly as vaekit evaluates them
+/// (binarized with the run's fixed draw for Bernoulli decoders), with their
+/// posterior means and log-variances and log p(x | z = μ(x)) computed by
+/// vaekit, so a reimplementation elsewhere can check itself against ours.
+fn write_reference(loaded: &crate::run::LoadedRun, path: &Path) -> Result<()> {
+    use crate::models::LatentModel;
+    let data = crate::train::PreparedData::load(&loaded.config)?;
+    let test = &data.splits.test;
+    let n = test.n.min(8);
+    let device = burn::tensor::Device::flex();
+    let x = crate::host::upload(
+        test.images[..n * test.dim()].to_vec(),
+        n,
+        test.dim(),
+        &device,
+    );
+    let q = loaded.model.encode(x.clone());
+    let log_px = loaded.model.log_likelihood(x, q.mean.clone());
+    let rows =
+        |v: Vec<f32>, w: usize| -> Vec<Vec<f32>> { v.chunks(w).map(<[f32]>::to_vec).collect() };
+    let z = loaded.model.latent_dim();
+    let json = serde_json::json!({
+        "description": "first test images as vaekit evaluates them; posterior mean/log-variance; log p(x | z = mean)",
+        "x": rows(test.images[..n * test.dim()].to_vec(), test.dim()),
+        "mean": rows(crate::host::read(q.mean), z),
+        "log_var": rows(crate::host::read(q.log_var), z),
+        "log_px_given_mean": crate::host::read(log_px),
+    });
+    crate::fsutil::write_atomic(path, serde_json::to_string(&json).unwrap().as_bytes())
 }

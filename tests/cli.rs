@@ -167,6 +167,11 @@ fn train_on_synthetic_fills_the_run_directory() {
     let header: serde_json::Value = serde_json::from_slice(&st[8..8 + header_len]).unwrap();
     assert_eq!(header["mean.weight"]["shape"], serde_json::json!([64, 4]));
     assert!(run.join("export/config.toml").is_file());
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("export/reference.json")).unwrap())
+            .unwrap();
+    assert_eq!(reference["x"].as_array().unwrap().len(), 8);
+    assert_eq!(reference["mean"][0].as_array().unwrap().len(), 4);
 
     // A second run into the same directory is refused, and nothing is lost.
     let o = vaekit(&args, tmp.path());
