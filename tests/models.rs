@@ -155,3 +155,19 @@ fn sampling_from_a_gmm_prior_follows_its_mixing_weights() {
         / (right * 4000.0);
     assert!((mean_right - 10.0).abs() < 0.1, "{mean_right}");
 }
+
+#[test]
+fn iwae_objective_trains_and_validation_iwae_is_logged() {
+    let mut cfg = quick("vae");
+    cfg.objective.kind = ObjectiveKind::Iwae;
+    cfg.objective.k = 4;
+    cfg.train.val_iwae_k = 20;
+    let (first, last, val) = loss_first_last(&cfg);
+    assert!(last < first - 20.0, "loss {first} → {last}");
+    assert_eq!(val["iwae_k"], 20);
+    // On the same validation images the 20-sample bound lies above the ELBO.
+    assert!(
+        val["iwae"].as_f64().unwrap() > val["elbo"].as_f64().unwrap(),
+        "{val}"
+    );
+}
