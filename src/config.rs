@@ -442,18 +442,30 @@ impl ExperimentConfig {
             remove_path(&mut pruned, path);
         }
         let mut problems: Vec<String> = bad.into_iter().map(|(_, msg)| msg).collect();
-        let parsed: std::result::Result<Self, _> =
-            serde_path_to_error::deserialize(toml::Value::Table(pruned));
-        match parsed {
-            Ok(cfg) => {
-                if let Err(Error::Config(more)) = cfg.validate() {
-                    problems.extend(more);
+        // Parse; a value the parser rejects (a misspelt choice) is reported
+        // and removed, and parsing goes on, so every problem shows at once.
+        for _ in 0..64 {
+            let parsed: std::result::Result<Self, _> =
+                serde_path_to_error::deserialize(toml::Value::Table(pruned.clone()));
+            match parsed {
+                Ok(cfg) => {
+                    if let Err(Error::Config(more)) = cfg.validate() {
+                        problems.extend(more);
+                    }
+                    if problems.is_empty() {
+                        return Ok(cfg);
+                    }
+                    break;
                 }
-                if problems.is_empty() {
-                    return Ok(cfg);
+                Err(e) => {
+                    let path = e.path().to_string();
+                    problems.push(format!("{path}: {}", e.inner()));
+                    let key = path.split('[').next().unwrap_or(&path).to_string();
+                    if !remove_path(&mut pruned, &key) {
+                        break;
+                    }
                 }
             }
-            Err(e) => problems.push(format!("{}: {}", e.path(), e.inner())),
         }
         if let Some(f) = file {
             problems.push(format!("(in {} or a --set override)", f.display()));
@@ -691,17 +703,14 @@ fn schema_check(
     }
 }
 
-/// Remove the key at a dotted path from a table (if present).
-fn remove_path(table: &mut toml::Table, path: &str) {
+/// Remove the key at a dotted path from a table; whether it was there.
+fn remove_path(table: &mut toml::Table, path: &str) -> bool {
     match path.split_once('.') {
-        None => {
-            table.remove(path);
-        }
-        Some((head, rest)) => {
-            if let Some(toml::Value::Table(t)) = table.get_mut(head) {
-                remove_path(t, rest);
-            }
-        }
+        None => table.remove(path).is_some(),
+        Some((head, rest)) => match table.get_mut(head) {
+            Some(toml::Value::Table(t)) => remove_path(t, rest),
+            _ => false,
+        },
     }
 }
 

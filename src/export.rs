@@ -30,7 +30,10 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
         .map_err(|e| Error::bad_file(&target, format!("could not encode safetensors: {e}")))?;
     crate::fsutil::write_atomic(&target, &bytes)?;
     crate::fsutil::write_atomic(&dir.join("config.toml"), loaded.config.to_toml().as_bytes())?;
-    write_reference(&loaded, &dir.join("reference.json"))?;
+    // The reference needs the run's data; without it the weights still export.
+    if let Err(e) = write_reference(&loaded, &dir.join("reference.json")) {
+        eprintln!("warning: no reference.json ({e}); the weights and config are exported");
+    }
     Ok(target)
 }
 
@@ -42,6 +45,12 @@ fn write_reference(loaded: &crate::run::LoadedRun, path: &Path) -> Result<()> {
     use crate::models::LatentModel;
     let data = crate::train::PreparedData::load(&loaded.config)?;
     let test = &data.splits.test;
+    if test.dim() != loaded.model.data_dim {
+        return Err(Error::Usage(format!(
+            "{}: gives {}×{} images, but the model was trained on {} pixels",
+            loaded.config.data.spec, test.rows, test.cols, loaded.model.data_dim
+        )));
+    }
     let n = test.n.min(8);
     let device = burn::tensor::Device::flex();
     let x = crate::host::upload(

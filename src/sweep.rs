@@ -1,8 +1,10 @@
 //! `vaekit sweep`: a grid of config values × seeds, run locally N at a time,
 //! one run directory each. A re-run skips finished runs and resumes
-//! interrupted ones. Each run is fully described by its own `config.toml`,
-//! so the same grid can be submitted to a cluster as a job array of
-//! `vaekit train --config RUN/config.toml --out RUN`.
+//! interrupted ones. Each run is fully described by its own `config.toml`;
+//! `--plan-only` writes those configs without training, so the same grid can
+//! go to a cluster as a job array of `vaekit train --resume RUN` (which
+//! starts a run that has a config and no checkpoint yet). Do not run two
+//! sweeps on the same folder at once.
 
 use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
@@ -83,8 +85,10 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
 #[derive(Clone, Debug)]
 pub struct PlannedRun {
     pub dir: PathBuf,
-    /// `--set` overrides that define it (grid values and the seed).
+    /// `--set` overrides that define it (grid values, name and seed).
     pub overrides: Vec<String>,
+    /// The resolved config.
+    pub config: ExperimentConfig,
 }
 
 /// A directory-name-safe rendering of a value.
@@ -101,6 +105,8 @@ fn slug(v: &str) -> String {
 }
 
 /// Every combination of the axes, for every seed, each validated as a config.
+/// Each run's `name` is its grid point (`vae-beta=4`), shared by its seeds, so
+/// `vaekit report` groups seeds together by default.
 pub fn plan(
     base: Option<&Path>,
     fixed: &[String],
@@ -108,6 +114,11 @@ pub fn plan(
     seeds: &[u64],
     out: &Path,
 ) -> Result<Vec<PlannedRun>> {
+    if axes.iter().any(|a| a.key == "seed" || a.key == "name") {
+        return Err(Error::Usage(
+            "--grid seed=... / name=...: seeds go in --seeds; names are made from the grid".into(),
+        ));
+    }
     let mut combos: Vec<Vec<(String, String)>> = vec![vec![]];
     for axis in axes {
         combos = combos
@@ -121,27 +132,50 @@ pub fn plan(
             })
             .collect();
     }
-    let mut runs = Vec::new();
+    let base_name = ExperimentConfig::load(base, fixed)?.name;
+    let mut runs: Vec<PlannedRun> = Vec::new();
     for combo in &combos {
+        let mut name = base_name.clone();
+        for (k, v) in combo {
+            let short = k.rsplit('.').next().unwrap_or(k);
+            name.push_str(&format!("-{short}={}", slug(v)));
+        }
         for &seed in seeds {
             let mut overrides = fixed.to_vec();
             overrides.extend(combo.iter().map(|(k, v)| format!("{k}={v}")));
+            overrides.push(format!("name={name}"));
             overrides.push(format!("seed={seed}"));
             // Fail before anything runs if any combination is invalid.
-            let cfg = ExperimentConfig::load(base, &overrides)?;
-            let mut name = cfg.name.clone();
-            for (k, v) in combo {
-                let short = k.rsplit('.').next().unwrap_or(k);
-                name.push_str(&format!("-{short}={}", slug(v)));
+            let config = ExperimentConfig::load(base, &overrides)?;
+            let dir = out.join(format!("{name}-seed{seed}"));
+            if runs.iter().any(|r| r.dir == dir) {
+                return Err(Error::Usage(format!(
+                    "the grid names {} twice (a repeated value or seed, or two values that \
+                     read the same in a folder name); make every grid point distinct",
+                    dir.display()
+                )));
             }
-            name.push_str(&format!("-seed{seed}"));
             runs.push(PlannedRun {
-                dir: out.join(name),
+                dir,
                 overrides,
+                config,
             });
         }
     }
     Ok(runs)
+}
+
+/// `--plan-only`: write each run's resolved `config.toml` without training,
+/// for a cluster job array (`vaekit train --resume RUN` starts such a run).
+pub fn write_configs(runs: &[PlannedRun]) -> Result<()> {
+    for r in runs {
+        crate::fsutil::create_dir_all(&r.dir)?;
+        let path = r.dir.join("config.toml");
+        if !path.is_file() {
+            crate::fsutil::write_atomic(&path, r.config.to_toml().as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// What happened to one run.
@@ -191,6 +225,20 @@ pub fn run(
 }
 
 fn run_one(exe: &Path, base: Option<&Path>, r: &PlannedRun) -> Outcome {
+    // A folder from an earlier sweep must hold this very config.
+    let cfg_path = r.dir.join("config.toml");
+    if cfg_path.is_file() {
+        match ExperimentConfig::load(Some(&cfg_path), &[]) {
+            Ok(existing) if existing == r.config => {}
+            Ok(_) => {
+                return Outcome::Failed(format!(
+                    "{} holds a different config than this sweep plans; remove the folder or use another --out",
+                    cfg_path.display()
+                ));
+            }
+            Err(e) => return Outcome::Failed(e.to_string()),
+        }
+    }
     if r.dir.join("summary.json").is_file() {
         return Outcome::AlreadyDone;
     }
@@ -256,6 +304,22 @@ mod tests {
         assert_eq!(plan.len(), 3 * 2 * 2);
         assert_eq!(plan[0].dir, Path::new("out/vae-beta=1-free_bits=0-seed0"));
         assert!(plan[0].overrides.contains(&"seed=0".to_string()));
+        // Seeds of one grid point share a name, so reports group them.
+        assert_eq!(plan[0].config.name, "vae-beta=1-free_bits=0");
+        assert_eq!(plan[1].config.name, plan[0].config.name);
+        // Repeated values or a seed axis are refused.
+        let twice: Axis = "schedule.beta=1,1".parse().unwrap();
+        assert!(super::plan(None, &[], &[twice], &[0], Path::new("o")).is_err());
+        assert!(
+            super::plan(
+                None,
+                &[],
+                &["seed=1,2".parse().unwrap()],
+                &[0],
+                Path::new("o")
+            )
+            .is_err()
+        );
         // An invalid value anywhere in the grid fails the whole plan up front.
         let bad: Axis = "schedule.beta=1,-1".parse().unwrap();
         assert!(super::plan(None, &[], &[bad], &[0], Path::new("o")).is_err());

@@ -377,4 +377,39 @@ fn sweep_runs_a_grid_skips_finished_runs_and_report_tabulates_it() {
     );
     // NLL exists for one β = 1 run only: shown as 1 of 2; for β = 4 as missing.
     assert!(t.contains("(1/2)") && t.contains("---"), "{t}");
+    // By default, rows are grid points (the run name), seeds pooled.
+    let mut rep = vec!["report", "--format", "csv", "--metrics", "elbo"];
+    rep.extend(runs.iter().map(String::as_str));
+    let t = text(&vaekit(&rep, tmp.path()));
+    assert!(
+        t.contains("\"vae-beta=1\",2,") && t.contains("\"vae-beta=4\",2,"),
+        "{t}"
+    );
+
+    // --plan-only writes configs; `train --resume` starts such a run.
+    let mut plan = vec![
+        "sweep",
+        "--plan-only",
+        "--grid",
+        "schedule.beta=2",
+        "--out",
+        "plan",
+    ];
+    for s in QUICK.chunks(2) {
+        plan.extend_from_slice(s);
+    }
+    let o = vaekit(&plan, tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !tmp.path()
+            .join("plan/vae-beta=2-seed0/metrics.jsonl")
+            .exists()
+    );
+    let o = vaekit(&["train", "--resume", "plan/vae-beta=2-seed0"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        tmp.path()
+            .join("plan/vae-beta=2-seed0/summary.json")
+            .is_file()
+    );
 }

@@ -130,6 +130,9 @@ enum Command {
         /// Folder of the run directories.
         #[arg(long, default_value = "runs/sweep")]
         out: PathBuf,
+        /// Only write each run's config.toml (for a cluster job array of `vaekit train --resume RUN`).
+        #[arg(long)]
+        plan_only: bool,
     },
     /// Print the resolved config (defaults + file + overrides) as TOML.
     Config {
@@ -272,6 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seeds,
             jobs,
             out,
+            plan_only,
         } => {
             let axes = grid
                 .iter()
@@ -279,6 +283,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<Result<Vec<vaekit::sweep::Axis>, _>>()?;
             let seeds = vaekit::sweep::parse_seeds(&seeds)?;
             let plan = vaekit::sweep::plan(config.as_deref(), &set, &axes, &seeds, &out)?;
+            if plan_only {
+                vaekit::sweep::write_configs(&plan)?;
+                for r in &plan {
+                    println!("{}", r.dir.display());
+                }
+                println!(
+                    "{} run configs written; start each with `vaekit train --resume RUN`",
+                    plan.len()
+                );
+                return Ok(());
+            }
             println!(
                 "vaekit sweep: {} runs into {}, {} at a time",
                 plan.len(),

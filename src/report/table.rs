@@ -48,9 +48,10 @@ pub const METRICS: &[(&str, &str)] = &[
 #[derive(Debug, Clone)]
 struct RunValues {
     group: String,
+    /// From `summary.json`.
     values: BTreeMap<String, f64>,
-    /// k of the eval file used, if any.
-    k: Option<usize>,
+    /// From each `eval-k{k}.json`: k → (nll, bits/dim).
+    evals: BTreeMap<usize, BTreeMap<String, f64>>,
 }
 
 fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
@@ -62,14 +63,11 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     }
 }
 
-/// The eval file of a run: `eval-k{k}.json` if `k` is given, else the largest k.
-fn eval_file(run: &Path, k: Option<usize>) -> Option<(usize, PathBuf)> {
-    if let Some(k) = k {
-        let p = run.join(format!("eval-k{k}.json"));
-        return p.is_file().then_some((k, p));
-    }
+/// A run's test-split eval files, by k.
+fn eval_files(run: &Path) -> Vec<(usize, PathBuf)> {
     std::fs::read_dir(run)
-        .ok()?
+        .into_iter()
+        .flatten()
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -80,7 +78,7 @@ fn eval_file(run: &Path, k: Option<usize>) -> Option<(usize, PathBuf)> {
                 .ok()?;
             Some((k, e.path()))
         })
-        .max_by_key(|(k, _)| *k)
+        .collect()
 }
 
 /// A dotted key's value in a run's `config.toml`, as text.
@@ -95,7 +93,7 @@ fn config_value(config: &toml::Table, key: &str) -> Option<String> {
     })
 }
 
-fn read_run(run: &Path, group_by: &[String], k: Option<usize>) -> Result<RunValues> {
+fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
     let cfg_path = run.join("config.toml");
     let text = std::fs::read_to_string(&cfg_path).map_err(|_| {
         Error::Usage(format!(
@@ -130,22 +128,22 @@ fn read_run(run: &Path, group_by: &[String], k: Option<usize>) -> Result<RunValu
             }
         }
     }
-    let mut used_k = None;
-    if let Some((ek, path)) = eval_file(run, k) {
+    let mut evals = BTreeMap::new();
+    for (k, path) in eval_files(run) {
         if let Some(e) = read_json(&path)? {
-            if let Some(v) = e["nll_nats"].as_f64() {
-                values.insert("nll".into(), v);
+            let mut m = BTreeMap::new();
+            for (key, field) in [("nll", "nll_nats"), ("bits_per_dim", "bits_per_dim")] {
+                if let Some(v) = e[field].as_f64() {
+                    m.insert(key.to_string(), v);
+                }
             }
-            if let Some(v) = e["bits_per_dim"].as_f64() {
-                values.insert("bits_per_dim".into(), v);
-            }
-            used_k = Some(ek);
+            evals.insert(k, m);
         }
     }
     Ok(RunValues {
         group,
         values,
-        k: used_k,
+        evals,
     })
 }
 
@@ -173,7 +171,7 @@ pub struct ReportOptions {
     /// Metrics to show, from [`METRICS`].
     pub metrics: Vec<String>,
     pub format: Format,
-    /// Use `eval-k{k}.json` (default: the largest k of each run).
+    /// Use `eval-k{k}.json` (default: per group, the largest k every evaluated run has).
     pub k: Option<usize>,
 }
 
@@ -207,31 +205,58 @@ pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
     };
     let values: Vec<RunValues> = runs
         .iter()
-        .map(|r| read_run(r, &group_by, opts.k))
+        .map(|r| read_run(r, &group_by))
         .collect::<Result<_>>()?;
     let mut groups: BTreeMap<String, Vec<&RunValues>> = BTreeMap::new();
     for v in &values {
         groups.entry(v.group.clone()).or_default().push(v);
     }
+    // Likelihoods of one group come from one k: `--k`, else the largest k
+    // that every run of the group with an eval has.
+    let mut ks = std::collections::BTreeSet::new();
     let rows: Vec<Row> = groups
         .iter()
-        .map(|(g, members)| Row {
-            group: g.clone(),
-            runs: members.len(),
-            cells: opts
-                .metrics
-                .iter()
-                .map(|m| {
-                    let v: Vec<f64> = members
-                        .iter()
-                        .filter_map(|r| r.values.get(m).copied())
-                        .collect();
-                    mean_std(&v)
-                })
-                .collect(),
+        .map(|(g, members)| {
+            let k = opts.k.or_else(|| {
+                let with: Vec<_> = members.iter().filter(|r| !r.evals.is_empty()).collect();
+                let first = with.first()?;
+                first
+                    .evals
+                    .keys()
+                    .rev()
+                    .find(|k| with.iter().all(|r| r.evals.contains_key(k)))
+                    .copied()
+            });
+            Row {
+                group: g.clone(),
+                runs: members.len(),
+                cells: opts
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        let v: Vec<f64> = members
+                            .iter()
+                            .filter_map(|r| {
+                                if m == "nll" || m == "bits_per_dim" {
+                                    let got = k
+                                        .and_then(|k| r.evals.get(&k))
+                                        .and_then(|e| e.get(m))
+                                        .copied();
+                                    if got.is_some() {
+                                        ks.insert(k.unwrap_or(0));
+                                    }
+                                    got
+                                } else {
+                                    r.values.get(m).copied()
+                                }
+                            })
+                            .collect();
+                        mean_std(&v)
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    let ks: std::collections::BTreeSet<usize> = values.iter().filter_map(|v| v.k).collect();
     let note = if ks.is_empty() {
         String::new()
     } else {
@@ -248,6 +273,7 @@ pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
 fn cell_text(c: &Option<(f64, f64, usize)>, runs: usize, pm: &str) -> String {
     match c {
         None => "missing".into(),
+        Some((m, _, 1)) => format!("{m:.2} (n=1 of {runs})"),
         Some((m, sd, n)) if *n < runs => format!("{m:.2} {pm} {sd:.2} (n={n} of {runs})"),
         Some((m, sd, n)) => format!("{m:.2} {pm} {sd:.2} (n={n})"),
     }
@@ -303,6 +329,7 @@ fn latex(group_by: &[String], metrics: &[String], rows: &[Row], note: &str) -> S
             .iter()
             .map(|c| match c {
                 None => "---".into(),
+                Some((m, _, 1)) => format!("${m:.2}$ (1/{})", r.runs),
                 Some((m, sd, n)) if *n < r.runs => {
                     format!("${m:.2} \\pm {sd:.2}$ ({n}/{})", r.runs)
                 }
@@ -333,6 +360,7 @@ fn csv(metrics: &[String], rows: &[Row]) -> String {
         s.push_str(&format!("\"{}\",{}", r.group.replace('"', "\"\""), r.runs));
         for c in &r.cells {
             match c {
+                Some((m, _, 1)) => s.push_str(&format!(",{m},,1")),
                 Some((m, sd, n)) => s.push_str(&format!(",{m},{sd},{n}")),
                 None => s.push_str(",,,0"),
             }

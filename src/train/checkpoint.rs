@@ -27,8 +27,10 @@ pub struct TrainState {
     pub image_shape: [usize; 2],
     /// The learning rate in force (lowered by skipped non-finite batches).
     pub lr: f64,
-    /// Batches skipped for a non-finite loss so far.
+    /// Batches skipped for a non-finite loss so far, and in a row at the end.
     pub skipped_steps: usize,
+    #[serde(default)]
+    pub consecutive_skips: usize,
     /// The logging interval's sums when the checkpoint was taken.
     pub interval: Option<super::interval::IntervalState>,
     /// The collapse alarm's state.

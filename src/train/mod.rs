@@ -224,7 +224,7 @@ pub fn resume(
         }
         None => {
             eprintln!(
-                "warning: {} has no usable checkpoint; training starts over",
+                "{} has no checkpoint yet: training starts from the beginning",
                 run.display()
             );
             let state = TrainState::initial(&cfg, &data.splits.train);
@@ -245,6 +245,7 @@ impl TrainState {
             image_shape: [train.rows, train.cols],
             lr: cfg.optimizer.lr,
             skipped_steps: 0,
+            consecutive_skips: 0,
             interval: None,
             alarm: CollapseAlarm::new(cfg.monitor.alarm_patience, cfg.monitor.alarm_kl),
             vaekit_version: env!("CARGO_PKG_VERSION").into(),
@@ -370,7 +371,6 @@ pub fn fit<M: LatentModel>(
     let mut images_seen = 0usize;
     let mut interval = Interval::restore(state.interval.as_ref(), device);
     let mut last_val: Option<HeldOut> = None;
-    let mut consecutive_skips = 0usize;
     let monitor = Monitor {
         iwae_k: cfg.train.val_iwae_k,
     };
@@ -432,16 +432,16 @@ pub fn fit<M: LatentModel>(
                         )));
                     }
                     NonFinitePolicy::Skip => {
-                        consecutive_skips += 1;
+                        state.consecutive_skips += 1;
                         state.skipped_steps += 1;
                         state.lr *= cfg.train.nonfinite_lr_factor;
-                        if consecutive_skips > cfg.train.max_skips {
+                        if state.consecutive_skips > cfg.train.max_skips {
                             progress.finish();
                             return Err(Error::NonFinite(format!(
                                 "training stopped at step {}: {what}, {} batches in a row \
                                  (train.max_skips = {}). {kept}",
                                 step + 1,
-                                consecutive_skips,
+                                state.consecutive_skips,
                                 cfg.train.max_skips
                             )));
                         }
@@ -453,7 +453,7 @@ pub fn fit<M: LatentModel>(
                     }
                 }
             } else {
-                consecutive_skips = 0;
+                state.consecutive_skips = 0;
                 model = apply_update(model, &mut optim, l.loss.clone(), state.lr);
                 interval.add(l.loss, l.rec_ll, l.kl_per_dim, idx.len());
                 images_seen += idx.len();
