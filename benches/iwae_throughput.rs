@@ -4,8 +4,9 @@
 //!
 //! `cargo bench --bench iwae_throughput [-- --k 5000 --images 20 --path generic|fast|both]`
 
+mod common;
+
 use std::time::Instant;
-use vaekit::config::{Activation, ExperimentConfig};
 use vaekit::data::Dataset;
 use vaekit::eval::iwae::{IwaeOptions, evaluate};
 use vaekit::rng::{Purpose, stream};
@@ -15,20 +16,10 @@ use vaekit::train::build_model;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let k: usize = arg("--k").and_then(|v| v.parse().ok()).unwrap_or(5000);
-    let n: usize = arg("--images").and_then(|v| v.parse().ok()).unwrap_or(20);
-    let path = arg("--path").unwrap_or_else(|| "both".into());
-    let mut cfg = ExperimentConfig::default();
-    cfg.model.hidden = vec![400];
-    cfg.model.latent_dim = 20;
-    cfg.model.activation = Activation::Relu;
+    let k = common::num_arg("--k", 5000);
+    let n = common::num_arg("--images", 20);
+    let path = common::arg("--path").unwrap_or_else(|| "both".into());
+    let cfg = common::canonical();
     let device = burn::tensor::Device::flex();
     let model = build_model(&cfg, 784, &device);
     let mut rng = stream(0, Purpose::Init, 1, 0);
@@ -47,7 +38,7 @@ fn main() {
         chunk: 500,
         seed: 0,
     };
-    let mut report = |name: &str, f: &dyn Fn() -> Vec<f64>| {
+    let report = |name: &str, f: &dyn Fn() -> Vec<f64>| {
         let t = Instant::now();
         let lp = f();
         let dt = t.elapsed().as_secs_f64();

@@ -8,8 +8,9 @@
 //! `cargo bench --bench train_throughput [-- --backend flex|wgpu|ndarray --steps N --batch B]`
 //! (`ndarray` needs `--features ndarray`).
 
+mod common;
+
 use std::time::Instant;
-use vaekit::config::{Activation, ExperimentConfig};
 use vaekit::data::batches::host_normal;
 use vaekit::host::upload;
 use vaekit::rng::{Purpose, stream};
@@ -19,23 +20,12 @@ use vaekit::train::{build_model, build_optimizer, train_step};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<usize>().ok())
-    };
-    let batches: Vec<usize> = match arg("--batch") {
+    let batches: Vec<usize> = match common::arg("--batch").and_then(|b| b.parse().ok()) {
         Some(b) => vec![b],
         None => vec![128, 1024],
     };
-    let backend = args
-        .iter()
-        .position(|a| a == "--backend")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-        .unwrap_or("flex");
+    let backend_arg = common::arg("--backend").unwrap_or_else(|| "flex".into());
+    let backend = backend_arg.as_str();
     let device = match backend {
         "flex" => burn::tensor::Device::flex(),
         "wgpu" => vaekit::device::resolve(vaekit::config::DeviceChoice::Wgpu)
@@ -48,17 +38,14 @@ fn main() {
         }
     };
     let ad = device.clone().autodiff();
-    let mut cfg = ExperimentConfig::default();
-    cfg.model.hidden = vec![400];
-    cfg.model.latent_dim = 20;
-    cfg.model.activation = Activation::Relu;
+    let cfg = common::canonical();
     for batch in batches {
         let default_steps = match (backend, batch >= 1024) {
             ("wgpu", _) => 20,
             (_, true) => 40,
             (_, false) => 200,
         };
-        let steps = arg("--steps").unwrap_or(default_steps);
+        let steps = common::num_arg("--steps", default_steps);
         let mut model = build_model(&cfg, 784, &ad);
         let mut optim = build_optimizer(&cfg);
         // Eight fixed binary batches, as in the PyTorch reference.

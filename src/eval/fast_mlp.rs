@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn each_log_weight_matches_the_generic_computation() {
-        use crate::models::{LatentModel, log_weights};
+        use crate::models::log_weights;
         let mut cfg = ExperimentConfig::default();
         cfg.model = ModelConfig {
             latent_dim: 4,
