@@ -143,7 +143,11 @@ pub struct ModelConfig {
     pub components: usize,
     /// Number of latent dimensions.
     pub latent_dim: usize,
-    /// Hidden layer widths of the encoder; the decoder mirrors them.
+    /// `mlp` or `conv` (two stride-2 convolutions each way; square images
+    /// whose side is a multiple of 4, such as 28×28).
+    pub arch: String,
+    /// Hidden layer widths of the MLP encoder; the decoder mirrors them.
+    /// With `arch = "conv"`, extra layers between the convolutions and the latents.
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub likelihood: Likelihood,
@@ -160,6 +164,7 @@ impl Default for ModelConfig {
             kind: "vae".into(),
             components: 10,
             latent_dim: 10,
+            arch: "mlp".into(),
             hidden: vec![400],
             activation: Activation::Gelu,
             likelihood: Likelihood::Bernoulli,
@@ -512,6 +517,10 @@ impl ExperimentConfig {
                 "model.kind = {:?}: the available models are: vae, gmm, vamp",
                 m.kind
             ),
+        );
+        check(
+            m.arch == "mlp" || m.arch == "conv",
+            format!("model.arch = {:?}: expected mlp or conv", m.arch),
         );
         check(
             m.components > 0,

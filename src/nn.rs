@@ -120,3 +120,97 @@ impl LikelihoodHead {
         self.log_var_row().map(|lv| lv.mul_scalar(0.5).exp())
     }
 }
+
+/// A convolutional encoder for square single-channel images whose side is a
+/// multiple of 4: two stride-2 convolutions (4×4 kernels, padding 1; 28 → 14 → 7)
+/// with 32 and 64 channels, then flattened.
+#[derive(Module, Debug)]
+pub struct ConvEncoder {
+    pub conv1: burn::nn::conv::Conv2d,
+    pub conv2: burn::nn::conv::Conv2d,
+    #[module(skip)]
+    pub side: usize,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+/// Channels of the second convolution, and so of the decoder's first map.
+pub const CONV_CHANNELS: usize = 64;
+
+impl ConvEncoder {
+    pub fn new(side: usize, activation: Activation, device: &Device) -> Self {
+        use burn::nn::PaddingConfig2d;
+        use burn::nn::conv::Conv2dConfig;
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [4, 4])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Self {
+            conv1: conv(1, 32),
+            conv2: conv(32, CONV_CHANNELS),
+            side,
+            activation,
+        }
+    }
+
+    /// Width of the flattened output.
+    pub fn out_dim(&self) -> usize {
+        CONV_CHANNELS * (self.side / 4) * (self.side / 4)
+    }
+
+    /// # Shapes
+    /// - x: `[batch, side·side]` -> `[batch, 64·(side/4)²]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let x = x.reshape([b, 1, self.side, self.side]);
+        let h = activate(self.conv1.forward(x), self.activation);
+        let h = activate(self.conv2.forward(h), self.activation);
+        h.reshape([b, self.out_dim()])
+    }
+}
+
+/// The mirror of [`ConvEncoder`]: a linear layer to a 64×(side/4)² map,
+/// then two stride-2 transposed convolutions back to `side × side`.
+#[derive(Module, Debug)]
+pub struct ConvDecoder {
+    pub input: Linear,
+    pub deconv1: burn::nn::conv::ConvTranspose2d,
+    pub deconv2: burn::nn::conv::ConvTranspose2d,
+    #[module(skip)]
+    pub side: usize,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl ConvDecoder {
+    pub fn new(latent: usize, side: usize, activation: Activation, device: &Device) -> Self {
+        use burn::nn::conv::ConvTranspose2dConfig;
+        let deconv = |i, o| {
+            ConvTranspose2dConfig::new([i, o], [4, 4])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .init(device)
+        };
+        Self {
+            input: LinearConfig::new(latent, CONV_CHANNELS * (side / 4) * (side / 4)).init(device),
+            deconv1: deconv(CONV_CHANNELS, 32),
+            deconv2: deconv(32, 1),
+            side,
+            activation,
+        }
+    }
+
+    /// The decoder's raw output (logits or means), flattened.
+    ///
+    /// # Shapes
+    /// - z: `[batch, latent]` -> `[batch, side·side]`
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        let [b, _] = z.dims();
+        let q = self.side / 4;
+        let h = activate(self.input.forward(z), self.activation).reshape([b, CONV_CHANNELS, q, q]);
+        let h = activate(self.deconv1.forward(h), self.activation);
+        self.deconv2.forward(h).reshape([b, self.side * self.side])
+    }
+}

@@ -83,8 +83,8 @@ fn same_weights_inputs_and_noise_give_the_same_terms_and_gradients() {
             g(model.mean.weight.val()),
             g(model.log_var.weight.val()),
             g(model.decoder.layers[0].weight.val()),
-            g(model.out.weight.val()),
-            gb(model.out.bias.as_ref().unwrap().val()),
+            g(model.out.as_ref().unwrap().weight.val()),
+            gb(model.out.as_ref().unwrap().bias.as_ref().unwrap().val()),
         ];
         (terms, gradients)
     };

@@ -279,6 +279,14 @@ fn bad_data_files_are_named() {
     write("t10k-images-idx3-ubyte", vec![5, 3, 3]);
     let o = vaekit(&["train", "--data", "idx:mnist"], tmp.path());
     assert_clean_error(&o, &["4×4", "3×3", "do not belong together"]);
+    // The conv architecture needs square images with a side divisible by 4.
+    write("train-images-idx3-ubyte", vec![30, 6, 6]);
+    write("t10k-images-idx3-ubyte", vec![5, 6, 6]);
+    let o = vaekit(
+        &["train", "--data", "idx:mnist", "--set", "model.arch=conv"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["model.arch", "multiple of 4", "6×6"]);
     let o = vaekit(&["train", "--set", "data.val_fraction=0"], tmp.path());
     assert_clean_error(&o, &["data.val_fraction", "no validation images"]);
 }

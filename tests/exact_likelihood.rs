@@ -43,7 +43,7 @@ fn linear_gaussian(exact_posterior: bool, dev: &Device) -> Vae {
     };
     let mut vae = Vae::new(&cfg, D, dev);
     let wflat: Vec<f64> = W.iter().flatten().copied().collect();
-    vae.out = linear(wflat, Z, D, B.to_vec(), dev);
+    vae.out = Some(linear(wflat, Z, D, B.to_vec(), dev));
     vae.likelihood.log_var = Some(Param::from_tensor(Tensor::from_floats(
         [SIGMA2.ln() as f32],
         dev,
@@ -228,7 +228,8 @@ fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
     model.mean = linear(vec![0.0; 8], 8, 1, vec![0.0], &dev);
     model.log_var = linear(vec![0.0; 8], 8, 1, vec![0.0], &dev);
     // Sharpen the decoder so log p(x|z) varies strongly with z.
-    model.out.weight = Param::from_tensor(model.out.weight.val().mul_scalar(6.0));
+    let out = model.out.as_mut().unwrap();
+    out.weight = Param::from_tensor(out.weight.val().mul_scalar(6.0));
     let xs: Vec<f32> = vec![
         1., 0., 1., 1., 0., 0., 0., 0., 0., 1., 1., 1., 1., 1., 1., 0., 1., 0.,
     ];

@@ -5,7 +5,8 @@ first test images and log p(x | z = mean), compared with reference.json.
     vaekit export RUN_DIR
     python docs/python/check_export.py RUN_DIR/export
 
-Works for the MLP VAE (model.kind = "vae") with a Bernoulli or Gaussian decoder.
+Works for the MLP VAE (model.kind = "vae", model.arch = "mlp") with a
+Bernoulli or Gaussian decoder.
 """
 import json, sys, tomllib
 import numpy as np
@@ -16,6 +17,8 @@ d = sys.argv[1]
 w = load_file(f"{d}/model.safetensors")
 cfg = tomllib.load(open(f"{d}/config.toml", "rb"))
 ref = json.load(open(f"{d}/reference.json"))
+if cfg["model"].get("arch", "mlp") != "mlp" or cfg["model"]["kind"] != "vae":
+    sys.exit("check_export.py reimplements the MLP VAE with a standard normal prior only")
 act = {
     "gelu": lambda a: 0.5 * a * (1 + erf(a / np.sqrt(2))),
     "relu": lambda a: np.maximum(a, 0),

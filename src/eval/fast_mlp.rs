@@ -201,11 +201,13 @@ pub struct HostVae {
 }
 
 impl HostVae {
-    /// None when the model has no fast path (a Gaussian decoder, a mixture prior).
+    /// None when the model has no fast path (a Gaussian decoder, a mixture
+    /// prior, convolutions).
     pub fn from(model: &Vae) -> Option<Self> {
         if model.likelihood.kind != Likelihood::Bernoulli
             || model.gmm.is_some()
             || model.vamp.is_some()
+            || model.conv_enc.is_some()
         {
             return None;
         }
@@ -214,7 +216,7 @@ impl HostVae {
             mean: Dense::from(&model.mean),
             log_var: Dense::from(&model.log_var),
             decoder: model.decoder.layers.iter().map(Dense::from).collect(),
-            out: Dense::from(&model.out),
+            out: Dense::from(model.out.as_ref()?),
             activation: model.encoder.activation,
             z: model.latent,
             d: model.data_dim,

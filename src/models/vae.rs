@@ -7,7 +7,7 @@ use super::prior::{
 };
 use super::{GaussianPosterior, LatentModel, standard_normal_log_prob};
 use crate::config::ModelConfig;
-use crate::nn::{LikelihoodHead, Mlp};
+use crate::nn::{ConvDecoder, ConvEncoder, LikelihoodHead, Mlp};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, assert_shape};
@@ -19,7 +19,11 @@ pub struct Vae {
     pub mean: Linear,
     pub log_var: Linear,
     pub decoder: Mlp,
-    pub out: Linear,
+    /// The MLP decoder's output layer (None with `arch = "conv"`).
+    pub out: Option<Linear>,
+    /// `arch = "conv"`: convolutions before the encoder MLP and after the decoder MLP.
+    pub conv_enc: Option<ConvEncoder>,
+    pub conv_dec: Option<ConvDecoder>,
     pub likelihood: LikelihoodHead,
     /// Set for `model.kind = "gmm"`.
     pub gmm: Option<GmmPrior>,
@@ -34,20 +38,44 @@ pub struct Vae {
 impl Vae {
     /// Build a VAE for images of `data_dim` pixels. Weights are drawn from
     /// the device's RNG: seed it first (`device.seed(s)`) for reproducibility.
+    ///
+    /// `arch = "conv"` needs square images whose side is a multiple of 4
+    /// ([`Vae::conv_side`] says whether `data_dim` qualifies).
     pub fn new(cfg: &ModelConfig, data_dim: usize, device: &Device) -> Self {
         let z = cfg.latent_dim;
-        let mut enc_sizes = vec![data_dim];
+        let conv = (cfg.arch == "conv").then(|| {
+            let side = Self::conv_side(data_dim).expect("checked by the trainer");
+            (
+                ConvEncoder::new(side, cfg.activation, device),
+                ConvDecoder::new(
+                    cfg.hidden.first().copied().unwrap_or(z),
+                    side,
+                    cfg.activation,
+                    device,
+                ),
+            )
+        });
+        let enc_in = conv.as_ref().map_or(data_dim, |(e, _)| e.out_dim());
+        let mut enc_sizes = vec![enc_in];
         enc_sizes.extend(&cfg.hidden);
         let mut dec_sizes = vec![z];
         dec_sizes.extend(cfg.hidden.iter().rev());
         let last_enc = *enc_sizes.last().unwrap();
         let last_dec = *dec_sizes.last().unwrap();
+        let (conv_enc, conv_dec) = match conv {
+            Some((e, d)) => (Some(e), Some(d)),
+            None => (None, None),
+        };
         Self {
             encoder: Mlp::new(&enc_sizes, cfg.activation, device),
             mean: LinearConfig::new(last_enc, z).init(device),
             log_var: LinearConfig::new(last_enc, z).init(device),
             decoder: Mlp::new(&dec_sizes, cfg.activation, device),
-            out: LinearConfig::new(last_dec, data_dim).init(device),
+            out: conv_dec
+                .is_none()
+                .then(|| LinearConfig::new(last_dec, data_dim).init(device)),
+            conv_enc,
+            conv_dec,
             likelihood: LikelihoodHead::new(
                 cfg.likelihood,
                 cfg.variance,
@@ -60,6 +88,13 @@ impl Vae {
             data_dim,
             latent: z,
         }
+    }
+
+    /// The side of a square image of `data_dim` pixels that the conv
+    /// architecture can take (a multiple of 4), if any.
+    pub fn conv_side(data_dim: usize) -> Option<usize> {
+        let side = (data_dim as f64).sqrt().round() as usize;
+        (side * side == data_dim && side % 4 == 0 && side > 0).then_some(side)
     }
 
     /// log π_k + log p_k(z) for each mixture component, `[n, K]`; None for
@@ -82,6 +117,10 @@ impl Vae {
     /// - x: `[batch, data_dim]` -> mean, log_var `[batch, latent]`
     pub fn encode(&self, x: Tensor<2>) -> GaussianPosterior {
         assert_shape!(x, [.., self.data_dim]);
+        let x = match &self.conv_enc {
+            Some(c) => c.forward(x),
+            None => x,
+        };
         let h = self.encoder.forward(x);
         GaussianPosterior {
             mean: self.mean.forward(h.clone()),
@@ -95,7 +134,12 @@ impl Vae {
     /// - z: `[batch, latent]` -> `[batch, data_dim]`
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         assert_shape!(z, [.., self.latent]);
-        self.out.forward(self.decoder.forward(z))
+        let h = self.decoder.forward(z);
+        match (&self.conv_dec, &self.out) {
+            (Some(c), _) => c.forward(h),
+            (None, Some(out)) => out.forward(h),
+            (None, None) => unreachable!("a Vae has an output layer or a conv decoder"),
+        }
     }
 }
 

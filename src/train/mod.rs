@@ -114,6 +114,12 @@ impl PreparedData {
             splits.val = binarize_fixed(&splits.val, cfg.seed, 1);
             splits.test = binarize_fixed(&splits.test, cfg.seed, 2);
         }
+        if cfg.model.arch == "conv" && Vae::conv_side(splits.train.dim()).is_none() {
+            return Err(Error::Config(vec![format!(
+                "model.arch = \"conv\": needs square images whose side is a multiple of 4; {} gives {}×{}",
+                cfg.data.spec, splits.train.rows, splits.train.cols
+            )]));
+        }
         Ok(Self {
             dynamic_binarize: bernoulli && !splits.train.binary,
             splits,
