@@ -108,6 +108,12 @@ where
     Ok(())
 }
 
+/// A legend key: a short line in the series' style.
+fn line_key(style: impl Into<ShapeStyle>) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    let style = style.into();
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style)
+}
+
 /// Dimensions ordered by final KL, largest first.
 fn order_by_final(kl: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..kl.len()).collect();
@@ -226,13 +232,11 @@ impl Figure for KlPerDim<'_> {
             if rank < labelled {
                 series
                     .label(format!("z{j}  ({:.2})", fin[j]))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                    });
+                    .legend(line_key(c.stroke_width(3)));
             } else if rank == labelled {
                 series
                     .label(format!("… {} more dimensions", fin.len() - labelled))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c));
+                    .legend(line_key(c));
             }
         }
         chart.draw_secondary_series(DashedLineSeries::new(
@@ -449,7 +453,7 @@ impl Figure for ActiveUnits<'_> {
         chart
             .draw_series(LineSeries::new(au.clone(), color(0).stroke_width(3)))?
             .label("active units")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color(0).stroke_width(3)));
+            .legend(line_key(color(0).stroke_width(3)));
         chart.draw_series(au.iter().map(|&p| Circle::new(p, 4, color(0).filled())))?;
         chart
             .draw_secondary_series(DashedLineSeries::new(
@@ -459,7 +463,7 @@ impl Figure for ActiveUnits<'_> {
                 color(3).stroke_width(2),
             ))?
             .label("I(x;z)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color(3).stroke_width(2)));
+            .legend(line_key(color(3).stroke_width(2)));
         legend(&mut chart, 18, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
@@ -547,7 +551,7 @@ impl Figure for Elbo<'_> {
                 c.stroke_width(w),
             ))?
             .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(w)));
+            .legend(line_key(c.stroke_width(w)));
             if marker {
                 c1.draw_series(
                     pts.into_iter()
@@ -581,13 +585,13 @@ impl Figure for Elbo<'_> {
             color(2).stroke_width(1),
         ))?
         .label("KL (train)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color(2)));
+        .legend(line_key(color(2)));
         c2.draw_series(LineSeries::new(
             v.iter().map(|p| (p.step as f64, p.kl)),
             color(2).stroke_width(3),
         ))?
         .label("KL (val)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color(2).stroke_width(3)));
+        .legend(line_key(color(2).stroke_width(3)));
         legend(&mut c2, 16, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
@@ -653,9 +657,8 @@ impl Figure for Usage<'_> {
                 col.stroke_width(2),
             ))?;
             if c < 10 {
-                s.label(format!("component {c}")).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(2))
-                });
+                s.label(format!("component {c}"))
+                    .legend(line_key(col.stroke_width(2)));
             }
         }
         chart
@@ -667,7 +670,7 @@ impl Figure for Usage<'_> {
                 BLACK.stroke_width(3),
             ))?
             .label("exp(H)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], BLACK.stroke_width(3)));
+            .legend(line_key(BLACK.stroke_width(3)));
         legend(&mut chart, 16, SeriesLabelPosition::UpperRight)
     }
 }
@@ -737,9 +740,7 @@ impl Figure for Overlay<'_> {
                     c.stroke_width(3),
                 ))?
                 .label(r.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
-                });
+                .legend(line_key(c.stroke_width(3)));
         }
         legend(&mut chart, 16, SeriesLabelPosition::LowerRight)?;
         Ok(())
