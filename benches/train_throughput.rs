@@ -71,7 +71,18 @@ fn main() {
                 20,
                 &ad,
             );
-            let (m, l) = train_step(model, &mut optim, x, eps, 1.0, &cfg.objective, 0.0, 1e-3);
+            let (m, l) = train_step(
+                model,
+                &mut optim,
+                x,
+                eps,
+                1.0,
+                &cfg.objective,
+                0.0,
+                1e-3,
+                i + 1,
+                0,
+            );
             model = m;
             last = Some(l.loss);
         }

@@ -132,12 +132,17 @@ pub enum VarianceSharing {
     PerPixel,
 }
 
+/// The values `model.kind` takes.
+pub const MODEL_KINDS: [&str; 4] = ["vae", "gmm", "vamp", "vq_vae"];
+
 /// Model architecture.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// `vae` (standard normal prior), `gmm` (learned Gaussian-mixture prior)
-    /// or `vamp` (VampPrior); all with a Gaussian posterior and MLP encoder/decoder.
+    /// or `vamp` (VampPrior), all with a Gaussian posterior; or `vq_vae`
+    /// (van den Oord et al. 2017: a convolutional encoder and decoder around a
+    /// codebook of `codes` vectors of size `code_dim`).
     pub kind: String,
     /// Mixture components K (`gmm`) or pseudo-inputs (`vamp`).
     pub components: usize,
@@ -156,6 +161,33 @@ pub struct ModelConfig {
     /// Gaussian decoders only: lower bound on log σ² (keeps the density
     /// finite on pixels that never vary, such as MNIST's borders).
     pub min_log_var: f64,
+    /// `vq_vae`: codebook size K.
+    pub codes: usize,
+    /// `vq_vae`: size D of each code vector (channels of the quantised map).
+    pub code_dim: usize,
+    /// `vq_vae`: commitment cost β in β‖z_e − sg(e)‖².
+    pub commitment: f64,
+    /// `vq_vae`: how the codebook learns: `ema` (exponential moving averages
+    /// of the assigned encoder outputs) or `loss` (the codebook loss ‖sg(z_e) − e‖²).
+    pub codebook_update: CodebookUpdate,
+    /// `vq_vae`, `codebook_update = "ema"`: decay γ of the moving averages.
+    pub ema_decay: f64,
+    /// `vq_vae`: move dead codes onto encoder outputs of the current batch.
+    pub dead_code_restart: bool,
+    /// `vq_vae`: a code is dead when its moving-average count of assignments
+    /// per batch falls below this.
+    pub restart_threshold: f64,
+}
+
+/// How a VQ-VAE's codebook is learned.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CodebookUpdate {
+    /// Exponential moving averages (van den Oord et al. 2017, appendix A.1).
+    #[default]
+    Ema,
+    /// Gradient descent on the codebook loss ‖sg(z_e) − e‖².
+    Loss,
 }
 
 impl Default for ModelConfig {
@@ -170,6 +202,13 @@ impl Default for ModelConfig {
             likelihood: Likelihood::Bernoulli,
             variance: VarianceSharing::Shared,
             min_log_var: -6.0,
+            codes: 128,
+            code_dim: 16,
+            commitment: 0.25,
+            codebook_update: CodebookUpdate::Ema,
+            ema_decay: 0.99,
+            dead_code_restart: false,
+            restart_threshold: 1.0,
         }
     }
 }
@@ -512,12 +551,45 @@ impl ExperimentConfig {
         );
         let m = &self.model;
         check(
-            ["vae", "gmm", "vamp"].contains(&m.kind.as_str()),
+            MODEL_KINDS.contains(&m.kind.as_str()),
             format!(
-                "model.kind = {:?}: the available models are: vae, gmm, vamp",
-                m.kind
+                "model.kind = {:?}: the available models are: {}",
+                m.kind,
+                MODEL_KINDS.join(", ")
             ),
         );
+        if m.kind == "vq_vae" {
+            check(
+                m.codes >= 2 && m.code_dim > 0,
+                format!(
+                    "model.codes = {}, model.code_dim = {}: a codebook needs at least 2 codes of size ≥ 1",
+                    m.codes, m.code_dim
+                ),
+            );
+            check(
+                m.commitment >= 0.0 && m.commitment.is_finite(),
+                format!("model.commitment = {}: must be ≥ 0", m.commitment),
+            );
+            check(
+                m.ema_decay > 0.0 && m.ema_decay < 1.0,
+                format!("model.ema_decay = {}: must be in (0, 1)", m.ema_decay),
+            );
+            check(
+                m.restart_threshold >= 0.0 && m.restart_threshold.is_finite(),
+                format!(
+                    "model.restart_threshold = {}: must be ≥ 0 assignments per batch",
+                    m.restart_threshold
+                ),
+            );
+            check(
+                self.objective.kind == ObjectiveKind::Elbo,
+                format!(
+                    "objective.kind = \"{}\" with model.kind = \"vq_vae\": a VQ-VAE's posterior is \
+                     one-hot, so only `elbo` applies (its KL is the constant P·log K)",
+                    format!("{:?}", self.objective.kind).to_lowercase()
+                ),
+            );
+        }
         check(
             m.arch == "mlp" || m.arch == "conv",
             format!("model.arch = {:?}: expected mlp or conv", m.arch),

@@ -21,10 +21,12 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
         .metadata("vaekit_version", env!("CARGO_PKG_VERSION"))
         .metadata("checkpoint", loaded.checkpoint.display().to_string());
     let target = dir.join("model.safetensors");
-    loaded
-        .model
-        .save_into(&mut store)
-        .map_err(|e| Error::bad_file(&target, format!("could not collect the weights: {e}")))?;
+    // The variant's own module, so tensor names carry no enum prefix.
+    let saved = match &loaded.model {
+        crate::models::AnyModel::Vae(m) => m.save_into(&mut store),
+        crate::models::AnyModel::VqVae(m) => m.save_into(&mut store),
+    };
+    saved.map_err(|e| Error::bad_file(&target, format!("could not collect the weights: {e}")))?;
     let bytes = store
         .get_bytes()
         .map_err(|e| Error::bad_file(&target, format!("could not encode safetensors: {e}")))?;
@@ -42,13 +44,16 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
 /// posterior means and log-variances and log p(x | z = μ(x)) computed by
 /// vaekit, so a reimplementation elsewhere can check itself against ours.
 fn write_reference(loaded: &crate::run::LoadedRun, path: &Path) -> Result<()> {
-    use crate::models::LatentModel;
+    use crate::models::{LatentModel, Posterior};
     let data = crate::train::PreparedData::load(&loaded.config)?;
     let test = &data.splits.test;
-    if test.dim() != loaded.model.data_dim {
+    if test.dim() != loaded.model.data_dim() {
         return Err(Error::Usage(format!(
             "{}: gives {}×{} images, but the model was trained on {} pixels",
-            loaded.config.data.spec, test.rows, test.cols, loaded.model.data_dim
+            loaded.config.data.spec,
+            test.rows,
+            test.cols,
+            loaded.model.data_dim()
         )));
     }
     let n = test.n.min(8);
@@ -59,17 +64,32 @@ fn write_reference(loaded: &crate::run::LoadedRun, path: &Path) -> Result<()> {
         test.dim(),
         &device,
     );
-    let q = loaded.model.encode(x.clone());
-    let log_px = loaded.model.log_likelihood(x, q.mean.clone());
     let rows =
         |v: Vec<f32>, w: usize| -> Vec<Vec<f32>> { v.chunks(w).map(<[f32]>::to_vec).collect() };
     let z = loaded.model.latent_dim();
-    let json = serde_json::json!({
-        "description": "first test images as vaekit evaluates them; posterior mean/log-variance; log p(x | z = mean)",
-        "x": rows(test.images[..n * test.dim()].to_vec(), test.dim()),
-        "mean": rows(crate::host::read(q.mean), z),
-        "log_var": rows(crate::host::read(q.log_var), z),
-        "log_px_given_mean": crate::host::read(log_px),
-    });
+    let images = rows(test.images[..n * test.dim()].to_vec(), test.dim());
+    let json = match loaded.model.encode(x.clone()) {
+        Posterior::Gaussian(q) => {
+            let log_px = loaded.model.log_likelihood(x, q.mean.clone());
+            serde_json::json!({
+                "description": "first test images as vaekit evaluates them; posterior mean/log-variance; log p(x | z = mean)",
+                "x": images,
+                "mean": rows(crate::host::read(q.mean), z),
+                "log_var": rows(crate::host::read(q.log_var), z),
+                "log_px_given_mean": crate::host::read(log_px),
+            })
+        }
+        Posterior::Codes(c) => {
+            let log_px = loaded.model.log_likelihood(x, c.z);
+            let p = c.index.dims()[1];
+            let codes = crate::models::vq::read_indices(c.index);
+            serde_json::json!({
+                "description": "first test images as vaekit evaluates them; the code chosen at each grid position (row-major); log p(x | z_q)",
+                "x": images,
+                "codes": codes.chunks(p).map(<[usize]>::to_vec).collect::<Vec<_>>(),
+                "log_px_given_codes": crate::host::read(log_px),
+            })
+        }
+    };
     crate::fsutil::write_atomic(path, serde_json::to_string(&json).unwrap().as_bytes())
 }

@@ -164,18 +164,27 @@ impl ConvEncoder {
     /// - x: `[batch, side·side]` -> `[batch, 64·(side/4)²]`
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [b, _] = x.dims();
+        self.forward_map(x).reshape([b, self.out_dim()])
+    }
+
+    /// The feature map before flattening.
+    ///
+    /// # Shapes
+    /// - x: `[batch, side·side]` -> `[batch, 64, side/4, side/4]`
+    pub fn forward_map(&self, x: Tensor<2>) -> Tensor<4> {
+        let [b, _] = x.dims();
         let x = x.reshape([b, 1, self.side, self.side]);
         let h = activate(self.conv1.forward(x), self.activation);
-        let h = activate(self.conv2.forward(h), self.activation);
-        h.reshape([b, self.out_dim()])
+        activate(self.conv2.forward(h), self.activation)
     }
 }
 
-/// The mirror of [`ConvEncoder`]: a linear layer to a 64×(side/4)² map,
-/// then two stride-2 transposed convolutions back to `side × side`.
+/// The mirror of [`ConvEncoder`]: a linear layer to a 64×(side/4)² map
+/// (none when the input already is a map, as in the VQ-VAE), then two
+/// stride-2 transposed convolutions back to `side × side`.
 #[derive(Module, Debug)]
 pub struct ConvDecoder {
-    pub input: Linear,
+    pub input: Option<Linear>,
     pub deconv1: burn::nn::conv::ConvTranspose2d,
     pub deconv2: burn::nn::conv::ConvTranspose2d,
     #[module(skip)]
@@ -185,7 +194,13 @@ pub struct ConvDecoder {
 }
 
 impl ConvDecoder {
-    pub fn new(latent: usize, side: usize, activation: Activation, device: &Device) -> Self {
+    /// `latent = None`: no input layer; use [`ConvDecoder::forward_map`].
+    pub fn new(
+        latent: Option<usize>,
+        side: usize,
+        activation: Activation,
+        device: &Device,
+    ) -> Self {
         use burn::nn::conv::ConvTranspose2dConfig;
         let deconv = |i, o| {
             ConvTranspose2dConfig::new([i, o], [4, 4])
@@ -194,7 +209,9 @@ impl ConvDecoder {
                 .init(device)
         };
         Self {
-            input: LinearConfig::new(latent, CONV_CHANNELS * (side / 4) * (side / 4)).init(device),
+            input: latent.map(|l| {
+                LinearConfig::new(l, CONV_CHANNELS * (side / 4) * (side / 4)).init(device)
+            }),
             deconv1: deconv(CONV_CHANNELS, 32),
             deconv2: deconv(32, 1),
             side,
@@ -209,7 +226,20 @@ impl ConvDecoder {
     pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
         let [b, _] = z.dims();
         let q = self.side / 4;
-        let h = activate(self.input.forward(z), self.activation).reshape([b, CONV_CHANNELS, q, q]);
+        let input = self
+            .input
+            .as_ref()
+            .expect("a decoder built with an input layer");
+        let h = activate(input.forward(z), self.activation).reshape([b, CONV_CHANNELS, q, q]);
+        self.forward_map(h)
+    }
+
+    /// From a 64×(side/4)² feature map.
+    ///
+    /// # Shapes
+    /// - h: `[batch, 64, side/4, side/4]` -> `[batch, side·side]`
+    pub fn forward_map(&self, h: Tensor<4>) -> Tensor<2> {
+        let [b, _, _, _] = h.dims();
         let h = activate(self.deconv1.forward(h), self.activation);
         self.deconv2.forward(h).reshape([b, self.side * self.side])
     }

@@ -33,6 +33,19 @@ pub struct Terms {
     /// normal), a single group holding the total otherwise (mixture priors,
     /// whose KL is a one-sample Monte-Carlo estimate). Free bits apply per group.
     pub kl: Tensor<2>,
+    /// Per-example loss terms outside the bound (the VQ-VAE's commitment and
+    /// codebook losses), `[batch]`, added to the loss unweighted by β.
+    pub penalty: Option<Tensor<1>>,
+}
+
+impl Terms {
+    /// The batch mean of the penalty added to `loss`, if any.
+    fn add_penalty(&self, loss: Tensor<1>) -> Tensor<1> {
+        match &self.penalty {
+            Some(p) => loss + p.clone().mean(),
+            None => loss,
+        }
+    }
 }
 
 /// The scalar loss and the pieces of it worth logging, all still on device.
@@ -56,7 +69,7 @@ pub fn loss(terms: &Terms, beta: f64, free_bits: f64) -> Loss {
         kl_per_dim.clone().sum()
     };
     Loss {
-        loss: kl_term.mul_scalar(beta) - rec_ll.clone(),
+        loss: terms.add_penalty(kl_term.mul_scalar(beta) - rec_ll.clone()),
         rec_ll,
         kl_per_dim,
     }
@@ -69,7 +82,7 @@ pub fn capacity_loss(terms: &Terms, gamma: f64, capacity: f64) -> Loss {
     let kl_per_dim = terms.kl.clone().mean_dim(0).squeeze_dim::<1>(0);
     let gap = kl_per_dim.clone().sum().sub_scalar(capacity).abs();
     Loss {
-        loss: gap.mul_scalar(gamma) - rec_ll.clone(),
+        loss: terms.add_penalty(gap.mul_scalar(gamma) - rec_ll.clone()),
         rec_ll,
         kl_per_dim,
     }
@@ -150,6 +163,7 @@ mod tests {
         let terms = Terms {
             rec_ll: Tensor::from_floats([-10.0, -20.0], &Device::flex()),
             kl: t2(vec![0.0, 1.0, 0.2, 3.0], 2, 2),
+            penalty: None,
         };
         let plain = loss(&terms, 1.0, 0.0).loss.into_scalar::<f32>();
         assert!((plain - (15.0 + 2.1)).abs() < 1e-5, "{plain}");
@@ -157,6 +171,18 @@ mod tests {
         assert!((fb - (15.0 + 2.5)).abs() < 1e-5, "{fb}");
         let weighted = loss(&terms, 0.25, 0.5).loss.into_scalar::<f32>();
         assert!((weighted - (15.0 + 0.25 * 2.5)).abs() < 1e-5, "{weighted}");
+    }
+
+    #[test]
+    fn penalty_is_added_unweighted_by_beta() {
+        let terms = Terms {
+            rec_ll: Tensor::from_floats([-10.0, -20.0], &Device::flex()),
+            kl: t2(vec![1.0, 3.0], 2, 1),
+            penalty: Some(Tensor::from_floats([4.0, 6.0], &Device::flex())),
+        };
+        // 15 (−rec) + β·2 (KL) + 5 (mean penalty).
+        let l = loss(&terms, 0.5, 0.0).loss.into_scalar::<f32>();
+        assert!((l - (15.0 + 1.0 + 5.0)).abs() < 1e-5, "{l}");
     }
 
     #[test]
@@ -176,6 +202,7 @@ mod tests {
         let terms = Terms {
             rec_ll: Tensor::from_floats([-10.0, -20.0], &Device::flex()),
             kl: t2(vec![1.0, 2.0, 3.0, 4.0], 2, 2),
+            penalty: None,
         };
         // mean KL total = 5; C = 2 → |5 − 2| = 3; C = 8 → 3 as well.
         for c in [2.0, 8.0] {
@@ -192,6 +219,7 @@ mod tests {
         let terms = Terms {
             rec_ll: Tensor::zeros([1], &device),
             kl: kl.clone(),
+            penalty: None,
         };
         let grads = loss(&terms, 1.0, 0.5).loss.backward();
         let g = crate::host::read(kl.grad(&grads).unwrap());

@@ -21,6 +21,8 @@ pub enum Purpose {
     Noise = 5,
     Synthetic = 6,
     Eval = 7,
+    /// VQ-VAE dead-code restarts.
+    Restart = 8,
 }
 
 /// SplitMix64 finaliser: a bijective mix of 64 bits.

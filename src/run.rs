@@ -3,7 +3,7 @@
 
 use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
-use crate::models::vae::Vae;
+use crate::models::AnyModel;
 use crate::train::{build_model, checkpoint};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -17,7 +17,7 @@ pub struct LoadedRun {
     /// Image shape (rows, cols) the model was trained on.
     pub image_shape: [usize; 2],
     /// In evaluation mode (no autodiff), on the device asked for.
-    pub model: Vae,
+    pub model: AnyModel,
 }
 
 /// Read a run directory's resolved `config.toml`.

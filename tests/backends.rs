@@ -67,10 +67,10 @@ fn same_weights_inputs_and_noise_give_the_same_terms_and_gradients() {
     let (n, d) = (8, 16);
     let per_device = |dev: &Device| {
         let ad = dev.clone().autodiff();
-        let model = build_model(&cfg, d, &ad);
+        let model = build_model(&cfg, d, &ad).into_vae();
         let x = upload(binary_data(n, d), n, d, &ad);
         let eps = upload(host_normal(n, 4, 1, Purpose::Noise, 0, 0), n, 4, &ad);
-        let l = batch_loss(&model, x, eps, 0.7, &cfg.objective, 0.0);
+        let (l, _) = batch_loss(&model, x, eps, 0.7, &cfg.objective, 0.0);
         let terms = read(Tensor::cat(
             vec![l.loss.clone(), l.rec_ll.clone(), l.kl_per_dim.clone()],
             0,

@@ -89,7 +89,7 @@ fn vamp_prior_with_the_image_as_its_only_pseudo_input_has_zero_kl() {
     let dev = Device::flex();
     let mut cfg = quick("vamp");
     cfg.model.components = 1;
-    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev);
+    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev).into_vae();
     let x = [0.2f32, 0.7, 0.5, 0.9, 0.1, 0.4];
     let logits: Vec<f32> = x.iter().map(|p| (p / (1.0 - p)).ln()).collect();
     model.vamp.as_mut().unwrap().pseudo =
@@ -138,7 +138,7 @@ fn sampling_from_a_gmm_prior_follows_its_mixing_weights() {
     let mut cfg = quick("gmm");
     cfg.model.components = 2;
     cfg.model.latent_dim = 1;
-    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev);
+    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev).into_vae();
     let g = model.gmm.as_mut().unwrap();
     g.means = Param::from_tensor(Tensor::from_floats([[-10.0], [10.0]], &dev));
     g.log_vars = Param::from_tensor(Tensor::from_floats([[0.0], [0.0]], &dev));

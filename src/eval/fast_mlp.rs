@@ -20,7 +20,7 @@
 use super::iwae::{IwaeOptions, PerExample, StreamingLse};
 use crate::config::{Activation, Likelihood};
 use crate::data::Dataset;
-use crate::models::vae::Vae;
+use crate::models::AnyModel;
 use crate::rng::{Purpose, stream};
 use burn::nn::Linear;
 use rand::Rng;
@@ -202,8 +202,11 @@ pub struct HostVae {
 
 impl HostVae {
     /// None when the model has no fast path (a Gaussian decoder, a mixture
-    /// prior, convolutions).
-    pub fn from(model: &Vae) -> Option<Self> {
+    /// prior, convolutions, a VQ-VAE).
+    pub fn from(model: &AnyModel) -> Option<Self> {
+        let AnyModel::Vae(model) = model else {
+            return None;
+        };
         if model.likelihood.kind != Likelihood::Bernoulli
             || model.gmm.is_some()
             || model.vamp.is_some()
@@ -304,7 +307,7 @@ impl HostVae {
 
 /// L_k and the ELBO for every example, as [`super::iwae::evaluate`] computes
 /// them; None when the model has no fast path.
-pub fn evaluate(model: &Vae, data: &Dataset, opts: &IwaeOptions) -> Option<PerExample> {
+pub fn evaluate(model: &AnyModel, data: &Dataset, opts: &IwaeOptions) -> Option<PerExample> {
     let host = HostVae::from(model)?;
     let k = opts.k.max(1);
     let per: Vec<(f64, f64)> = (0..data.n)
@@ -322,12 +325,13 @@ pub fn evaluate(model: &Vae, data: &Dataset, opts: &IwaeOptions) -> Option<PerEx
     Some(PerExample {
         elbo: per.iter().map(|p| p.0).collect(),
         log_px: per.iter().map(|p| p.1).collect(),
+        one_hot_kl: None,
     })
 }
 
 /// Log-weights of one image from the fast path (for tests).
 pub fn log_weights_of(
-    model: &Vae,
+    model: &AnyModel,
     x: &[f32],
     index: usize,
     opts: &IwaeOptions,
@@ -400,7 +404,7 @@ mod tests {
 
     #[test]
     fn each_log_weight_matches_the_generic_computation() {
-        use crate::models::log_weights;
+        use crate::models::{LatentModel, log_weights};
         let mut cfg = ExperimentConfig::default();
         cfg.model = ModelConfig {
             latent_dim: 4,

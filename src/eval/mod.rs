@@ -7,7 +7,7 @@ pub mod iwae;
 use crate::data::Dataset;
 use crate::data::batches::{gather, host_normal};
 use crate::host::upload;
-use crate::models::LatentModel;
+use crate::models::{LatentModel, Posterior};
 use crate::monitor::Posteriors;
 use crate::rng::Purpose;
 use burn::tensor::{Device, Tensor};
@@ -52,6 +52,7 @@ pub fn elbo_and_posteriors<M: LatentModel>(
     device: &Device,
 ) -> (ElboStats, Posteriors) {
     let z = model.latent_dim();
+    let noise = model.noise_dim();
     let mut post = Posteriors {
         n: data.n,
         z,
@@ -63,31 +64,43 @@ pub fn elbo_and_posteriors<M: LatentModel>(
     for (b, idx) in all.chunks(batch.max(1)).enumerate() {
         let x = upload(gather(data, idx, None), idx.len(), data.dim(), device);
         let eps = upload(
-            host_normal(idx.len(), z, seed, Purpose::Eval, b as u64, 0),
+            host_normal(idx.len(), noise, seed, Purpose::Eval, b as u64, 0),
             idx.len(),
-            z,
+            noise,
             device,
         );
         let f = model.forward(x, eps);
         let b = idx.len();
         let g = f.terms.kl.dims()[1];
         kl.resize(g, 0.0);
-        let sums = Tensor::cat(
-            vec![
-                f.terms.rec_ll.sum(),
-                f.terms.kl.sum_dim(0).squeeze_dim::<1>(0),
-                f.posterior.mean.reshape([b * z]),
-                f.posterior.log_var.reshape([b * z]),
-            ],
-            0,
-        );
-        let v = crate::host::read(sums);
+        let mut parts = vec![
+            f.terms.rec_ll.sum(),
+            f.terms.kl.sum_dim(0).squeeze_dim::<1>(0),
+        ];
+        match &f.posterior {
+            Posterior::Gaussian(q) => {
+                parts.push(q.mean.clone().reshape([b * z]));
+                parts.push(q.log_var.clone().reshape([b * z]));
+            }
+            Posterior::Codes(c) => {
+                post.n_codes = c.codes;
+                post.codes
+                    .extend(crate::models::vq::read_indices(c.index.clone()));
+            }
+        }
+        let v = crate::host::read(Tensor::cat(parts, 0));
         rec += v[0] as f64;
         for (k, s) in kl.iter_mut().zip(&v[1..=g]) {
             *k += *s as f64;
         }
-        post.mean.extend_from_slice(&v[1 + g..1 + g + b * z]);
-        post.log_var.extend_from_slice(&v[1 + g + b * z..]);
+        if v.len() > 1 + g {
+            post.mean.extend_from_slice(&v[1 + g..1 + g + b * z]);
+            post.log_var.extend_from_slice(&v[1 + g + b * z..]);
+        }
+    }
+    if post.n_codes > 0 {
+        // A one-hot posterior has no means or variances to report.
+        post.z = 0;
     }
     let n = data.n.max(1) as f64;
     let kl_per_dim: Vec<f64> = kl.iter().map(|k| k / n).collect();

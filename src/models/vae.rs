@@ -5,7 +5,7 @@
 use super::prior::{
     GmmPrior, VampPrior, diag_gaussian_log_prob_pairs, mixture_log_prob, responsibilities,
 };
-use super::{GaussianPosterior, LatentModel, standard_normal_log_prob};
+use super::{GaussianPosterior, LatentModel, Posterior, standard_normal_log_prob};
 use crate::config::ModelConfig;
 use crate::nn::{ConvDecoder, ConvEncoder, LikelihoodHead, Mlp};
 use burn::module::Module;
@@ -48,7 +48,7 @@ impl Vae {
             (
                 ConvEncoder::new(side, cfg.activation, device),
                 ConvDecoder::new(
-                    cfg.hidden.first().copied().unwrap_or(z),
+                    Some(cfg.hidden.first().copied().unwrap_or(z)),
                     side,
                     cfg.activation,
                     device,
@@ -152,8 +152,8 @@ impl LatentModel for Vae {
         self.data_dim
     }
 
-    fn encode(&self, x: Tensor<2>) -> GaussianPosterior {
-        Vae::encode(self, x)
+    fn encode(&self, x: Tensor<2>) -> Posterior {
+        Posterior::Gaussian(Vae::encode(self, x))
     }
 
     fn log_likelihood(&self, x: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
@@ -169,12 +169,10 @@ impl LatentModel for Vae {
 
     /// Analytic per dimension for the standard normal; for mixtures the
     /// one-sample estimate log q(z|x) − log p(z) as a single group `[batch, 1]`.
-    fn kl(&self, posterior: &GaussianPosterior, z: Tensor<2>) -> Tensor<2> {
+    fn kl(&self, posterior: &Posterior, z: Tensor<2>) -> Tensor<2> {
+        let posterior = posterior.gaussian().expect("a Vae's posterior is Gaussian");
         if self.gmm.is_none() && self.vamp.is_none() {
-            return crate::objective::gaussian_kl(
-                posterior.mean.clone(),
-                posterior.log_var.clone(),
-            );
+            return super::standard_normal_kl(posterior);
         }
         let [b, _] = z.dims();
         (posterior.log_prob(z.clone()) - self.log_prior(z)).reshape([b, 1])
@@ -182,7 +180,7 @@ impl LatentModel for Vae {
 
     /// Mixture priors: pick a component per draw (by the mixing weights, or
     /// uniformly for the VampPrior), then z ~ N(μ_k, σ_k²).
-    fn sample_prior(&self, n: usize, seed: u64, device: &burn::tensor::Device) -> Tensor<2> {
+    fn sample_prior(&self, n: usize, seed: u64, device: &Device) -> Tensor<2> {
         let zd = self.latent;
         let (means, log_vars, weights) = if let Some(g) = &self.gmm {
             let w = crate::host::read(burn::tensor::activation::softmax(g.logits.val(), 0));

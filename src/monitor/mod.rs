@@ -18,7 +18,13 @@ pub struct Posteriors {
     /// `n * z` posterior log-variances.
     pub log_var: Vec<f32>,
     pub n: usize,
+    /// Latent width of `mean` and `log_var` (0 for one-hot posteriors).
     pub z: usize,
+    /// One-hot posteriors (VQ-VAE): the code chosen at each position of each
+    /// example, `n * positions`.
+    pub codes: Vec<usize>,
+    /// Codebook size K; 0 for Gaussian posteriors.
+    pub n_codes: usize,
 }
 
 /// What the monitor reports at one evaluation.
@@ -37,9 +43,16 @@ pub struct CollapseStats {
     /// Mixture priors only: usage ū_k of each component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_usage: Option<Vec<f64>>,
-    /// Mixture priors only: exp(−Σ ū_k log ū_k), the effective number of components.
+    /// Mixture priors only: exp(−Σ ū_k log ū_k), the effective number of
+    /// components. For a VQ-VAE: the codebook perplexity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components_effective: Option<f64>,
+    /// VQ-VAE only: codes chosen at least once on the held-out set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes_used: Option<usize>,
+    /// VQ-VAE only: codes never chosen on the held-out set (K − codes_used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_codes: Option<usize>,
 }
 
 /// How the aggregate posterior uses a mixture prior's components.
@@ -52,6 +65,30 @@ pub struct ComponentUsage {
 }
 
 impl ComponentUsage {
+    /// From hard assignments (codes in `0..k`): p̄_k is the fraction of
+    /// assignments to code k, and `effective` the codebook perplexity
+    /// exp(−Σ p̄_k log p̄_k).
+    pub fn from_codes(codes: &[usize], k: usize) -> Self {
+        let mut counts = vec![0f64; k];
+        for &c in codes {
+            counts[c] += 1.0;
+        }
+        let n = (codes.len() as f64).max(1.0);
+        Self::from_usage(counts.into_iter().map(|c| c / n).collect())
+    }
+
+    fn from_usage(usage: Vec<f64>) -> Self {
+        let h: f64 = usage
+            .iter()
+            .filter(|&&u| u > 0.0)
+            .map(|u| -u * u.ln())
+            .sum();
+        Self {
+            usage,
+            effective: h.exp(),
+        }
+    }
+
     /// From row-major `[n, k]` responsibilities.
     pub fn from_responsibilities(r: &[f32], k: usize) -> Self {
         let n = (r.len() / k.max(1)).max(1);
@@ -62,15 +99,7 @@ impl ComponentUsage {
             }
         }
         usage.iter_mut().for_each(|u| *u /= n as f64);
-        let h: f64 = usage
-            .iter()
-            .filter(|&&u| u > 0.0)
-            .map(|u| -u * u.ln())
-            .sum();
-        Self {
-            usage,
-            effective: h.exp(),
-        }
+        Self::from_usage(usage)
     }
 }
 
@@ -159,7 +188,26 @@ pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
 }
 
 /// All statistics at once.
+///
+/// One-hot posteriors (VQ-VAE) get codebook statistics instead: usage p̄_k,
+/// perplexity, codes used and dead; no activity, and no I(x;z) (NaN, written
+/// as `null`: the Gaussian estimator does not apply).
 pub fn collapse_stats(p: &Posteriors, eps: &[f32], threshold: f64) -> CollapseStats {
+    if p.n_codes > 0 {
+        let usage = ComponentUsage::from_codes(&p.codes, p.n_codes);
+        let used = usage.usage.iter().filter(|&&u| u > 0.0).count();
+        return CollapseStats {
+            active_units: 0,
+            au_threshold: threshold,
+            activity: Vec::new(),
+            posterior_var: Vec::new(),
+            mi: f64::NAN,
+            components_effective: Some(usage.effective),
+            component_usage: Some(usage.usage),
+            codes_used: Some(used),
+            dead_codes: Some(p.n_codes - used),
+        };
+    }
     let activity = activity(p);
     CollapseStats {
         active_units: activity.iter().filter(|&&a| a > threshold).count(),
@@ -169,6 +217,8 @@ pub fn collapse_stats(p: &Posteriors, eps: &[f32], threshold: f64) -> CollapseSt
         activity,
         component_usage: None,
         components_effective: None,
+        codes_used: None,
+        dead_codes: None,
     }
 }
 
@@ -210,6 +260,12 @@ impl CollapseAlarm {
     /// Feed the effective number of mixture components (None for other
     /// priors); returns the warning the first time usage stays collapsed.
     pub fn observe_mixture(&mut self, effective: Option<f64>) -> Option<String> {
+        self.observe_usage(effective, false)
+    }
+
+    /// [`CollapseAlarm::observe_mixture`] for a mixture prior's components
+    /// (`codebook = false`) or a VQ-VAE's codes (its perplexity).
+    pub fn observe_usage(&mut self, effective: Option<f64>, codebook: bool) -> Option<String> {
         let e = effective?;
         if e < self.min_components {
             self.mixture_streak += 1;
@@ -218,6 +274,15 @@ impl CollapseAlarm {
         }
         if self.mixture_streak >= self.patience && !self.mixture_raised {
             self.mixture_raised = true;
+            if codebook {
+                return Some(format!(
+                    "warning: codebook collapse — the encoder's codes have perplexity {e:.2} for \
+                     the last {} evaluations: nearly every position maps to one or a few codes. \
+                     Remedies: --set model.dead_code_restart=true, or model.codebook_update=ema. \
+                     Training continues.",
+                    self.mixture_streak
+                ));
+            }
             return Some(format!(
                 "warning: mixture posterior collapse — the aggregate posterior effectively uses \
                  {e:.2} prior components for the last {} evaluations: the data has fallen onto \
@@ -256,9 +321,13 @@ impl CollapseAlarm {
         stats: &CollapseStats,
     ) -> Vec<String> {
         let z = stats.activity.len();
+        let codebook = stats.codes_used.is_some();
         [
-            self.observe(elbo.kl, stats.active_units, z),
-            self.observe_mixture(stats.components_effective),
+            // A one-hot posterior has no latent dimensions to go inactive.
+            (!codebook)
+                .then(|| self.observe(elbo.kl, stats.active_units, z))
+                .flatten(),
+            self.observe_usage(stats.components_effective, codebook),
         ]
         .into_iter()
         .flatten()
@@ -280,6 +349,7 @@ mod tests {
             log_var,
             n,
             z,
+            ..Default::default()
         }
     }
 

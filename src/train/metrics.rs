@@ -85,6 +85,13 @@ pub struct ValLine {
     pub component_usage: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components_effective: Option<f64>,
+    /// VQ-VAE: codes chosen at least once on the validation set, and the rest.
+    /// (`component_usage` is then the codebook usage, `components_effective`
+    /// its perplexity.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codes_used: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_codes: Option<usize>,
     /// Mean IWAE bound L_k on the validation set, when `train.val_iwae_k > 0`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iwae: Option<f64>,

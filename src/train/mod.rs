@@ -24,8 +24,7 @@ use crate::eval::iwae::{self, IwaeOptions, mean_se};
 use crate::eval::{ElboStats, elbo_and_posteriors};
 use crate::fsutil::{create_dir_all, write_atomic};
 use crate::host::upload;
-use crate::models::vae::Vae;
-use crate::models::{LatentModel, log_weights};
+use crate::models::{AnyModel, LatentModel, Posterior, log_weights};
 use crate::monitor::{CollapseAlarm, CollapseStats, Posteriors, collapse_stats};
 use crate::objective;
 use crate::rng::Purpose;
@@ -114,9 +113,16 @@ impl PreparedData {
             splits.val = binarize_fixed(&splits.val, cfg.seed, 1);
             splits.test = binarize_fixed(&splits.test, cfg.seed, 2);
         }
-        if cfg.model.arch == "conv" && Vae::conv_side(splits.train.dim()).is_none() {
+        if AnyModel::needs_square_images(&cfg.model)
+            && crate::models::vae::Vae::conv_side(splits.train.dim()).is_none()
+        {
+            let which = if cfg.model.kind == "vq_vae" {
+                "model.kind = \"vq_vae\""
+            } else {
+                "model.arch = \"conv\""
+            };
             return Err(Error::Config(vec![format!(
-                "model.arch = \"conv\": needs square images whose side is a multiple of 4; {} gives {}×{}",
+                "{which}: needs square images whose side is a multiple of 4; {} gives {}×{}",
                 cfg.data.spec, splits.train.rows, splits.train.cols
             )]));
         }
@@ -130,11 +136,11 @@ impl PreparedData {
 /// Build the model a config names, for images of `data_dim` pixels, on
 /// `device`. Weights are drawn on the CPU from the run's seed and then
 /// copied, so the same seed gives the same initial weights on every device.
-pub fn build_model(cfg: &ExperimentConfig, data_dim: usize, device: &Device) -> Vae {
+pub fn build_model(cfg: &ExperimentConfig, data_dim: usize, device: &Device) -> AnyModel {
     let host = Device::flex();
     host.seed(cfg.seed);
-    let record = Vae::new(&cfg.model, data_dim, &host).into_record();
-    Vae::new(&cfg.model, data_dim, device).load_record(record)
+    let record = AnyModel::new(&cfg.model, data_dim, &host).into_record();
+    AnyModel::new(&cfg.model, data_dim, device).load_record(record)
 }
 
 pub fn build_optimizer(cfg: &ExperimentConfig) -> ModuleOptimizer {
@@ -274,8 +280,9 @@ fn non_finite_term(loss: f64, rec: f64, kl: &[f64]) -> Option<String> {
 
 /// The loss of one batch: forward and weigh the terms (β and free bits for
 /// the ELBO; the k-sample bound for IWAE; γ·|KL − C| for capacity annealing,
-/// with C = `capacity`). `eps` holds `[batch, latent]`
-/// noise for the ELBO and `[batch·k, latent]` for IWAE.
+/// with C = `capacity`). `eps` holds `[batch, noise]`
+/// noise for the ELBO and `[batch·k, noise]` for IWAE. Also returns the
+/// batch's posterior, for [`LatentModel::after_step`].
 pub fn batch_loss<M: LatentModel>(
     model: &M,
     x: Tensor<2>,
@@ -283,18 +290,20 @@ pub fn batch_loss<M: LatentModel>(
     beta: f64,
     objective: &ObjectiveConfig,
     capacity: f64,
-) -> objective::Loss {
+) -> (objective::Loss, Posterior) {
     match objective.kind {
         ObjectiveKind::Elbo => {
             let fwd = model.forward(x, eps);
-            objective::loss(&fwd.terms, beta, objective.free_bits)
+            let l = objective::loss(&fwd.terms, beta, objective.free_bits);
+            (l, fwd.posterior)
         }
         ObjectiveKind::Capacity => {
             let fwd = model.forward(x, eps);
-            objective::capacity_loss(&fwd.terms, objective.gamma, capacity)
+            let l = objective::capacity_loss(&fwd.terms, objective.gamma, capacity);
+            (l, fwd.posterior)
         }
         ObjectiveKind::Iwae => {
-            let [b, zd] = [x.dims()[0], model.latent_dim()];
+            let [b, zd] = [x.dims()[0], model.noise_dim()];
             let k = objective.k;
             let posterior = model.encode(x.clone());
             let z0 = posterior.sample(
@@ -305,13 +314,15 @@ pub fn batch_loss<M: LatentModel>(
             );
             let kl = model.kl(&posterior, z0);
             let (log_w, log_px) = log_weights(model, &posterior, x, eps, k);
-            objective::iwae_loss(log_w, log_px, kl)
+            (objective::iwae_loss(log_w, log_px, kl), posterior)
         }
     }
 }
 
-/// One optimizer step on batch `x`: [`batch_loss`], backward, update.
+/// One optimizer step on batch `x`: [`batch_loss`], backward, update, and
+/// the model's own [`LatentModel::after_step`] (`step` counts from 1).
 /// Returns the updated model and the (still on-device) loss pieces.
+#[allow(clippy::too_many_arguments)]
 pub fn train_step<M: LatentModel>(
     model: M,
     optim: &mut ModuleOptimizer,
@@ -321,9 +332,12 @@ pub fn train_step<M: LatentModel>(
     objective: &ObjectiveConfig,
     capacity: f64,
     lr: f64,
+    step: usize,
+    seed: u64,
 ) -> (M, objective::Loss) {
-    let l = batch_loss(&model, x, eps, beta, objective, capacity);
-    (apply_update(model, optim, l.loss.clone(), lr), l)
+    let (l, posterior) = batch_loss(&model, x, eps, beta, objective, capacity);
+    let model = apply_update(model, optim, l.loss.clone(), lr);
+    (model.after_step(&posterior, step, seed), l)
 }
 
 /// Backward from `loss` and one optimizer step.
@@ -363,7 +377,7 @@ pub fn fit<M: LatentModel>(
     let elapsed = || time_before + t0.elapsed().as_secs_f64();
     let ad = device.clone().autodiff();
     let train_set: &Dataset = &data.splits.train;
-    let (bs, z, dim) = (cfg.train.batch_size, model.latent_dim(), train_set.dim());
+    let (bs, z, dim) = (cfg.train.batch_size, model.noise_dim(), train_set.dim());
     let spe = batches_per_epoch(train_set.n, bs);
     let mut total = spe * cfg.train.epochs;
     if cfg.train.max_steps > 0 {
@@ -407,7 +421,7 @@ pub fn fit<M: LatentModel>(
             );
             let beta = schedule.beta_at_step(step);
             let capacity = cfg.objective.capacity_at(step);
-            let mut l = batch_loss(&model, x, eps, beta, &cfg.objective, capacity);
+            let (mut l, posterior) = batch_loss(&model, x, eps, beta, &cfg.objective, capacity);
             if cfg.train.debug_nan_at_step == step + 1 {
                 l.rec_ll = l.rec_ll.mul_scalar(f64::NAN);
                 l.loss = l.loss.mul_scalar(f64::NAN);
@@ -460,7 +474,11 @@ pub fn fit<M: LatentModel>(
                 }
             } else {
                 state.consecutive_skips = 0;
-                model = apply_update(model, &mut optim, l.loss.clone(), state.lr);
+                model = apply_update(model, &mut optim, l.loss.clone(), state.lr).after_step(
+                    &posterior,
+                    step + 1,
+                    seed,
+                );
                 interval.add(l.loss, l.rec_ll, l.kl_per_dim, idx.len());
                 images_seen += idx.len();
             }
@@ -510,17 +528,25 @@ pub fn fit<M: LatentModel>(
         let step = state.step;
         let ho = held_out(cfg, &model.valid(), &data.splits.val, seed, device);
         monitor.record(&mut metrics, &ho, step, &schedule, spe, elapsed())?;
+        let latents = match ho.collapse.codes_used {
+            Some(used) => format!(
+                "perplexity {:>6.1}  codes used {used}/{}",
+                ho.collapse.components_effective.unwrap_or(f64::NAN),
+                ho.collapse.component_usage.as_ref().map_or(0, Vec::len)
+            ),
+            None => format!(
+                "MI {:>5.2}  active units {}/{}",
+                ho.collapse.mi, ho.collapse.active_units, z
+            ),
+        };
         progress.epoch(&format!(
-            "epoch {:>3}/{}  step {:>6}  val ELBO {:>9.2}  rec {:>9.2}  KL {:>7.2}  MI {:>5.2}  active units {}/{}  {:.0}s",
+            "epoch {:>3}/{}  step {:>6}  val ELBO {:>9.2}  rec {:>9.2}  KL {:>7.2}  {latents}  {:.0}s",
             state.epochs_done,
             cfg.train.epochs,
             step,
             ho.elbo.elbo,
             ho.elbo.rec_ll,
             ho.elbo.kl,
-            ho.collapse.mi,
-            ho.collapse.active_units,
-            z,
             elapsed()
         ));
         for w in state.alarm.observe_all(&ho.elbo, &ho.collapse) {
@@ -604,6 +630,9 @@ pub fn held_out<M: LatentModel>(
         log_var: post.log_var[..n * post.z].to_vec(),
         n,
         z: post.z,
+        // Codebook usage over every example.
+        codes: post.codes.clone(),
+        n_codes: post.n_codes,
     };
     let eps = host_normal(n, post.z, seed, Purpose::Eval, u64::MAX - 1, 0);
     let mut collapse = collapse_stats(&sub, &eps, cfg.monitor.au_threshold);
@@ -619,7 +648,10 @@ pub fn held_out<M: LatentModel>(
     let zs: Vec<f32> = (0..n * post.z)
         .map(|i| sub.mean[i] + (0.5 * sub.log_var[i]).exp() * eps[i])
         .collect();
-    if let Some(r) = model.prior_responsibilities(upload(zs, n, post.z, device)) {
+    let responsibilities = (post.z > 0)
+        .then(|| model.prior_responsibilities(upload(zs, n, post.z, device)))
+        .flatten();
+    if let Some(r) = responsibilities {
         let k = r.dims()[1];
         let usage = crate::monitor::ComponentUsage::from_responsibilities(&crate::host::read(r), k);
         collapse.component_usage = Some(usage.usage);
@@ -672,6 +704,8 @@ impl Monitor {
             mi: ho.collapse.mi,
             component_usage: ho.collapse.component_usage.clone(),
             components_effective: ho.collapse.components_effective,
+            codes_used: ho.collapse.codes_used,
+            dead_codes: ho.collapse.dead_codes,
             iwae: ho.iwae,
             iwae_k: ho.iwae.map(|_| self.iwae_k),
             time_s,
@@ -681,6 +715,33 @@ impl Monitor {
 
 /// A short, readable end-of-run report.
 pub fn report(summary: &Summary, run: &Path) -> String {
+    let m = &summary.test_monitor;
+    if let (Some(used), Some(usage)) = (m.codes_used, &m.component_usage) {
+        return format!(
+            "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} images/s\n\
+             test     ELBO {:.2}   log p(x|z_q) {:.2}   KL {:.2} nats (= P·ln K: uniform prior over codes)\n\
+             codebook {} codes, {} used on the test set, {} dead, perplexity {:.1}\n{}",
+            run.display(),
+            summary.data,
+            summary.device,
+            summary.steps,
+            summary.epochs,
+            summary.wall_time_s,
+            summary.train_images_per_s,
+            summary.elbo,
+            summary.rec_ll,
+            summary.kl,
+            usage.len(),
+            used,
+            m.dead_codes.unwrap_or(0),
+            m.components_effective.unwrap_or(f64::NAN),
+            if summary.collapse_alarm {
+                "the collapse alarm went off during training (see the log above)\n"
+            } else {
+                ""
+            }
+        );
+    }
     let mut dims: Vec<(usize, f64)> = summary.kl_per_dim.iter().copied().enumerate().collect();
     dims.sort_by(|a, b| b.1.total_cmp(&a.1));
 

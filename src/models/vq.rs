@@ -1,0 +1,338 @@
+//! VQ-VAE (van den Oord et al. 2017): a convolutional encoder maps an image
+//! to a grid of P = (side/4)² vectors z_e of size D; each is replaced by its
+//! nearest code e_k in a learned K×D codebook, and the decoder reconstructs
+//! the image from the grid of codes.
+//!
+//! - Gradients pass the quantiser straight through: z_q = z_e + sg(e − z_e).
+//! - Commitment cost β·‖z_e − sg(e)‖², summed over the grid, per example.
+//! - The codebook learns by exponential moving averages of the encoder
+//!   outputs assigned to each code (`codebook_update = "ema"`, decay γ;
+//!   appendix A.1 of the paper, with Laplace smoothing of the counts) or by
+//!   the codebook loss ‖sg(z_e) − e‖² (`"loss"`).
+//! - Optionally, dead codes (moving-average count of assignments per batch
+//!   below `restart_threshold`) are moved onto encoder outputs of the
+//!   current batch (as in Dhariwal et al. 2020, Jukebox).
+//!
+//! As a latent-variable model, q(z|x) is one-hot at each position and the
+//! prior is uniform over the K codes, so KL(q ‖ p) = P·ln K exactly and the
+//! ELBO is log p(x|z_q) − P·ln K: the bound `vaekit eval` reports, in nats
+//! and bits/dim. A learned prior over codes (a PixelCNN, as in the paper)
+//! would give a tighter bound; it is not part of vaekit.
+
+use super::{CodePosterior, LatentModel, Posterior};
+use crate::config::{CodebookUpdate, ModelConfig};
+use crate::nn::{CONV_CHANNELS, ConvDecoder, ConvEncoder, LikelihoodHead, activate};
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+
+/// Encoder → 1×1 conv to D channels → nearest code → 1×1 conv → decoder.
+#[derive(Module, Debug)]
+pub struct VqVae {
+    pub encoder: ConvEncoder,
+    pub pre_quant: Conv2d,
+    /// The codes e_k, `[K, D]`.
+    pub codebook: Param<Tensor<2>>,
+    /// Moving average N_k of the assignments to each code per batch, `[K]`
+    /// (kept in both update modes: it decides which codes are dead).
+    pub ema_count: Param<Tensor<1>>,
+    /// Moving average m_k of the sum of encoder outputs assigned to each code, `[K, D]`.
+    pub ema_sum: Param<Tensor<2>>,
+    pub post_quant: Conv2d,
+    pub decoder: ConvDecoder,
+    pub likelihood: LikelihoodHead,
+    #[module(skip)]
+    pub settings: VqSettings,
+}
+
+/// The fixed shape and training settings of a [`VqVae`].
+#[derive(Clone, Debug)]
+pub struct VqSettings {
+    pub side: usize,
+    pub codes: usize,
+    pub code_dim: usize,
+    pub commitment: f64,
+    pub update: CodebookUpdate,
+    pub decay: f64,
+    pub restart: bool,
+    pub restart_threshold: f64,
+}
+
+impl VqSettings {
+    /// Positions P in the latent grid.
+    pub fn positions(&self) -> usize {
+        (self.side / 4) * (self.side / 4)
+    }
+}
+
+/// Replace a parameter's value, keeping its id (so optimizer state stays
+/// attached) and its gradient setting.
+fn replace<const D: usize>(
+    p: Param<Tensor<D>>,
+    values: Vec<f32>,
+    shape: [usize; D],
+) -> Param<Tensor<D>> {
+    p.map(|old| {
+        let t = Tensor::from_data(TensorData::new(values, shape), &old.device());
+        if old.is_require_grad() {
+            t.require_grad()
+        } else {
+            t
+        }
+    })
+}
+
+impl VqVae {
+    /// Build a VQ-VAE for square images of `data_dim` pixels whose side is a
+    /// multiple of 4. Weights and codes are drawn from the device's RNG.
+    pub fn new(cfg: &ModelConfig, data_dim: usize, device: &Device) -> Self {
+        let side = super::vae::Vae::conv_side(data_dim).expect("checked by the trainer");
+        let (k, d) = (cfg.codes, cfg.code_dim);
+        let bound = 1.0 / k as f64;
+        let codebook = Tensor::<2>::random([k, d], Distribution::Uniform(-bound, bound), device);
+        Self {
+            encoder: ConvEncoder::new(side, cfg.activation, device),
+            pre_quant: Conv2dConfig::new([CONV_CHANNELS, d], [1, 1]).init(device),
+            ema_count: Param::from_tensor(Tensor::ones([k], device)),
+            ema_sum: Param::from_tensor(codebook.clone()),
+            codebook: Param::from_tensor(codebook),
+            post_quant: Conv2dConfig::new([d, CONV_CHANNELS], [1, 1]).init(device),
+            decoder: ConvDecoder::new(None, side, cfg.activation, device),
+            likelihood: LikelihoodHead::new(
+                cfg.likelihood,
+                cfg.variance,
+                data_dim,
+                cfg.min_log_var,
+                device,
+            ),
+            settings: VqSettings {
+                side,
+                codes: k,
+                code_dim: d,
+                commitment: cfg.commitment,
+                update: cfg.codebook_update,
+                decay: cfg.ema_decay,
+                restart: cfg.dead_code_restart,
+                restart_threshold: cfg.restart_threshold,
+            },
+        }
+    }
+
+    /// Encoder outputs z_e, one row per grid position, example 0's first.
+    ///
+    /// # Shapes
+    /// - x: `[batch, side²]` -> `[batch·P, D]`
+    pub fn encode_rows(&self, x: Tensor<2>) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let h = self.pre_quant.forward(self.encoder.forward_map(x));
+        let d = self.settings.code_dim;
+        h.permute([0, 2, 3, 1])
+            .reshape([b * self.settings.positions(), d])
+    }
+
+    /// Index of the nearest code (squared Euclidean distance) for each row.
+    ///
+    /// # Shapes
+    /// - rows: `[n, D]` -> `[n]`
+    pub fn nearest(&self, rows: Tensor<2>) -> Tensor<1, Int> {
+        let e = self.codebook.val().detach();
+        let rows = rows.detach();
+        let [n, _] = rows.dims();
+        let dist = rows.clone().square().sum_dim(1)
+            - rows.matmul(e.clone().transpose()).mul_scalar(2.0)
+            + e.square().sum_dim(1).transpose();
+        dist.argmin(1).reshape([n])
+    }
+
+    /// The decoder's raw output from a flattened grid of codes.
+    ///
+    /// # Shapes
+    /// - z: `[batch, P·D]` -> `[batch, side²]`
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        let [b, _] = z.dims();
+        let (q, d) = (self.settings.side / 4, self.settings.code_dim);
+        let h = z.reshape([b, q, q, d]).permute([0, 3, 1, 2]);
+        let h = activate(self.post_quant.forward(h), self.encoder.activation);
+        self.decoder.forward_map(h)
+    }
+
+    /// The usage counts that drive the moving averages and restarts: the
+    /// new (N, m, codebook) after one batch with assignments `index` of the
+    /// encoder outputs `rows` (`[n·D]` row-major), and the dead codes to restart.
+    pub fn ema_update(&self, index: &[usize], rows: &[f32], step: usize, seed: u64) -> EmaState {
+        let s = &self.settings;
+        let (k, d) = (s.codes, s.code_dim);
+        let mut state = EmaState {
+            count: crate::host::read(self.ema_count.val()),
+            sum: crate::host::read(self.ema_sum.val()),
+            codebook: crate::host::read(self.codebook.val()),
+            restarted: 0,
+        };
+        let mut n_k = vec![0f32; k];
+        let mut s_k = vec![0f32; k * d];
+        for (i, &c) in index.iter().enumerate() {
+            n_k[c] += 1.0;
+            for j in 0..d {
+                s_k[c * d + j] += rows[i * d + j];
+            }
+        }
+        let g = s.decay as f32;
+        for c in 0..k {
+            state.count[c] = g * state.count[c] + (1.0 - g) * n_k[c];
+        }
+        if s.update == CodebookUpdate::Ema {
+            for (m, s) in state.sum.iter_mut().zip(&s_k) {
+                *m = g * *m + (1.0 - g) * s;
+            }
+            // Laplace smoothing keeps e_k = m_k / N_k finite for unused codes.
+            let total: f32 = state.count.iter().sum();
+            let eps = 1e-5f32;
+            for c in 0..k {
+                let n = (state.count[c] + eps) / (total + k as f32 * eps) * total;
+                for j in 0..d {
+                    state.codebook[c * d + j] = state.sum[c * d + j] / n;
+                }
+            }
+        }
+        if s.restart && !index.is_empty() {
+            use rand::Rng;
+            let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Restart, step as u64, 0);
+            for c in 0..k {
+                if (state.count[c] as f64) < s.restart_threshold {
+                    let r = rng.random_range(0..index.len());
+                    let row = &rows[r * d..(r + 1) * d];
+                    state.codebook[c * d..(c + 1) * d].copy_from_slice(row);
+                    state.sum[c * d..(c + 1) * d].copy_from_slice(row);
+                    state.count[c] = 1.0;
+                    state.restarted += 1;
+                }
+            }
+        }
+        state
+    }
+}
+
+/// Codebook state after one moving-average update.
+#[derive(Clone, Debug)]
+pub struct EmaState {
+    pub count: Vec<f32>,
+    pub sum: Vec<f32>,
+    pub codebook: Vec<f32>,
+    /// Codes restarted at this step.
+    pub restarted: usize,
+}
+
+/// Read an Int tensor as indices.
+pub fn read_indices<const D: usize>(t: Tensor<D, Int>) -> Vec<usize> {
+    t.into_data().iter::<i64>().map(|i| i as usize).collect()
+}
+
+impl LatentModel for VqVae {
+    /// P·D: the width of the flattened grid of codes.
+    fn latent_dim(&self) -> usize {
+        self.settings.positions() * self.settings.code_dim
+    }
+
+    fn noise_dim(&self) -> usize {
+        1
+    }
+
+    fn data_dim(&self) -> usize {
+        self.settings.side * self.settings.side
+    }
+
+    fn encode(&self, x: Tensor<2>) -> Posterior {
+        let [b, _] = x.dims();
+        let s = &self.settings;
+        let p = s.positions();
+        let z_e = self.encode_rows(x);
+        let index = self.nearest(z_e.clone());
+        let e = self.codebook.val().select(0, index.clone());
+        // Straight-through: the forward value is e, the gradient goes to z_e.
+        let z_q = z_e.clone() + (e.clone() - z_e.clone()).detach();
+        let per_example = |t: Tensor<2>| t.sum_dim(1).reshape([b, p]).sum_dim(1).reshape([b]);
+        let mut penalty =
+            per_example((z_e.clone() - e.clone().detach()).square()).mul_scalar(s.commitment);
+        if s.update == CodebookUpdate::Loss {
+            penalty = penalty + per_example((z_e.clone().detach() - e).square());
+        }
+        Posterior::Codes(CodePosterior {
+            index: index.reshape([b, p]),
+            z: z_q.reshape([b, p * s.code_dim]),
+            encoded: z_e.detach(),
+            codes: s.codes,
+            penalty,
+        })
+    }
+
+    fn log_likelihood(&self, x: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
+        self.likelihood.log_prob(x, self.decode(z))
+    }
+
+    /// The uniform prior over codes: −P·ln K for every grid of codes.
+    fn log_prior(&self, z: Tensor<2>) -> Tensor<1> {
+        let [n, _] = z.dims();
+        Tensor::full([n], -self.kl_nats(), &z.device())
+    }
+
+    /// P·ln K for every example, one group `[batch, 1]`.
+    fn kl(&self, posterior: &Posterior, z: Tensor<2>) -> Tensor<2> {
+        let _ = posterior;
+        let [n, _] = z.dims();
+        Tensor::full([n, 1], self.kl_nats(), &z.device())
+    }
+
+    fn penalty(&self, posterior: &Posterior) -> Option<Tensor<1>> {
+        match posterior {
+            Posterior::Codes(c) => Some(c.penalty.clone()),
+            Posterior::Gaussian(_) => None,
+        }
+    }
+
+    /// Moving averages of the codebook and dead-code restarts, on the host.
+    fn after_step(mut self, posterior: &Posterior, step: usize, seed: u64) -> Self {
+        let s = &self.settings;
+        if s.update == CodebookUpdate::Loss && !s.restart {
+            return self;
+        }
+        let Posterior::Codes(c) = posterior else {
+            return self;
+        };
+        let index = read_indices(c.index.clone());
+        let rows = crate::host::read(c.encoded.clone());
+        let (k, d) = (s.codes, s.code_dim);
+        let new = self.ema_update(&index, &rows, step, seed);
+        self.ema_count = replace(self.ema_count, new.count, [k]);
+        self.ema_sum = replace(self.ema_sum, new.sum, [k, d]);
+        if s.update == CodebookUpdate::Ema || new.restarted > 0 {
+            self.codebook = replace(self.codebook, new.codebook, [k, d]);
+        }
+        self
+    }
+
+    /// Codes drawn uniformly at each position (the prior the bound uses).
+    fn sample_prior(&self, n: usize, seed: u64, device: &Device) -> Tensor<2> {
+        use rand::Rng;
+        let s = &self.settings;
+        let (p, d) = (s.positions(), s.code_dim);
+        let book = crate::host::read(self.codebook.val());
+        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, u64::MAX, 2);
+        let mut out = Vec::with_capacity(n * p * d);
+        for _ in 0..n * p {
+            let c = rng.random_range(0..s.codes);
+            out.extend_from_slice(&book[c * d..(c + 1) * d]);
+        }
+        crate::host::upload(out, n, p * d, device)
+    }
+
+    fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
+        (self.likelihood.mean(self.decode(z)), self.likelihood.std())
+    }
+}
+
+impl VqVae {
+    /// KL(one-hot ‖ uniform) over the grid: P·ln K nats.
+    pub fn kl_nats(&self) -> f64 {
+        self.settings.positions() as f64 * (self.settings.codes as f64).ln()
+    }
+}
