@@ -171,3 +171,36 @@ fn short_training_runs_match_and_checkpoints_cross_devices() {
         1e-4,
     );
 }
+
+#[test]
+fn vq_vae_picks_the_same_codes_and_terms_on_both_devices() {
+    use vaekit::models::{LatentModel, Posterior};
+    let Some(gpu) = wgpu() else { return };
+    let mut cfg = tiny();
+    cfg.model.kind = "vq_vae".into();
+    cfg.model.codes = 16;
+    cfg.model.code_dim = 4;
+    let (n, d) = (4, 64);
+    let per_device = |dev: &Device| {
+        let ad = dev.clone().autodiff();
+        let model = build_model(&cfg, d, &ad);
+        let x = upload(binary_data(n, d), n, d, &ad);
+        let f = model.forward(x, Tensor::zeros([n, 1], &ad));
+        let Posterior::Codes(c) = &f.posterior else {
+            panic!("a VQ-VAE's posterior is one-hot")
+        };
+        let codes = vaekit::models::vq::read_indices(c.index.clone());
+        let terms = read(Tensor::cat(
+            vec![f.terms.rec_ll, c.penalty.clone(), f.terms.kl.reshape([n])],
+            0,
+        ));
+        // One moving-average update: the codebook after it.
+        let model = model.after_step(&f.posterior, 1, 3).into_vq();
+        (codes, terms, read(model.codebook.val()))
+    };
+    let (cc, tc, bc) = per_device(&Device::flex());
+    let (cg, tg, bg) = per_device(&gpu);
+    assert_eq!(cc, cg, "nearest codes");
+    assert_close("rec, penalty, KL", &tc, &tg, 1e-4);
+    assert_close("codebook after one EMA step", &bc, &bg, 1e-4);
+}

@@ -325,6 +325,81 @@ fn train_on_mnist_files() {
     assert!(elbo > -400.0 && elbo < -90.0, "{elbo}");
 }
 
+/// Train a VQ-VAE from the command line, evaluate it and plot it.
+fn vq_end_to_end(tmp: &Path, data: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "train",
+        "--data",
+        data,
+        "--out",
+        "vq",
+        "--set",
+        "model.kind=vq_vae",
+        "--set",
+        "train.epochs=1",
+    ];
+    args.extend_from_slice(extra);
+    let o = vaekit(&args, tmp);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("codebook 128 codes"), "{}", text(&o));
+    let o = vaekit(&["eval", "vq", "--k", "3"], tmp);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("uniform prior over the codes"),
+        "{}",
+        text(&o)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.join("vq/eval-k3.json")).unwrap())
+            .unwrap();
+    let f = |k: &str| r[k].as_f64().unwrap();
+    // One-hot q: L_k is the ELBO; the NLL bound is reconstruction + P·ln K.
+    let kl = 49.0 * 128f64.ln();
+    assert!((f("nll_nats") + f("elbo_nats")).abs() < 1e-6, "{r}");
+    // (log w is summed in f32: ~1e-5 relative.)
+    assert!(
+        (f("reconstruction_nats") + kl - f("nll_nats")).abs() < 1e-3,
+        "{r}"
+    );
+    let bpd = f("nll_nats") / (784.0 * std::f64::consts::LN_2);
+    assert!((f("bits_per_dim") - bpd).abs() < 1e-9);
+    assert!(f("reconstruction_nats") > 0.0 && f("reconstruction_nats") < 543.5);
+    let o = vaekit(&["plot", "vq"], tmp);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp.join("vq/plots/codebook.png").is_file());
+    assert!(!tmp.join("vq/plots/active_units.png").exists());
+    serde_json::from_str(&std::fs::read_to_string(tmp.join("vq/summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn vq_vae_trains_evaluates_and_plots_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = vq_end_to_end(
+        tmp.path(),
+        "synthetic",
+        &["--set", "data.synthetic_size=600"],
+    );
+    assert!(s["test_monitor"]["codes_used"].as_u64().unwrap() >= 1);
+    if let Some(dir) = mnist_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = format!("idx:{}", dir.display());
+        let s = vq_end_to_end(tmp.path(), &spec, &["--set", "data.limit=600"]);
+        assert!(s["data"].as_str().unwrap().contains("mnist"), "{s}");
+    }
+    // Bounds that do not apply to a one-hot posterior are refused up front.
+    let o = vaekit(
+        &[
+            "train",
+            "--set",
+            "model.kind=vq_vae",
+            "--set",
+            "objective.kind=iwae",
+        ],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["objective.kind = \"iwae\"", "vq_vae"]);
+}
+
 #[test]
 fn sweep_runs_a_grid_skips_finished_runs_and_report_tabulates_it() {
     let tmp = tempfile::tempdir().unwrap();

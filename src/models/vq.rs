@@ -336,3 +336,208 @@ impl VqVae {
         self.settings.positions() as f64 * (self.settings.codes as f64).ln()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::{ComponentUsage, Posteriors, collapse_stats};
+
+    fn cfg(update: CodebookUpdate, restart: bool) -> ModelConfig {
+        ModelConfig {
+            kind: "vq_vae".into(),
+            codes: 8,
+            code_dim: 3,
+            codebook_update: update,
+            dead_code_restart: restart,
+            ..ModelConfig::default()
+        }
+    }
+
+    fn image(device: &Device, b: usize) -> Tensor<2> {
+        let v: Vec<f32> = (0..b * 64)
+            .map(|i| ((i * 7 % 5) == 0) as u8 as f32)
+            .collect();
+        crate::host::upload(v, b, 64, device)
+    }
+
+    #[test]
+    fn nearest_code_is_the_brute_force_argmin() {
+        let dev = Device::flex();
+        dev.seed(1);
+        let m = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
+        let rows = Tensor::<2>::random([50, 3], Distribution::Normal(0.0, 0.05), &dev);
+        let got = read_indices(m.nearest(rows.clone()));
+        let (r, e) = (crate::host::read(rows), crate::host::read(m.codebook.val()));
+        for (i, &g) in got.iter().enumerate() {
+            let d =
+                |c: usize| -> f32 { (0..3).map(|j| (r[i * 3 + j] - e[c * 3 + j]).powi(2)).sum() };
+            let best = (0..8).min_by(|&a, &b| d(a).total_cmp(&d(b))).unwrap();
+            assert!(d(g) <= d(best) + 1e-7, "row {i}: {g} vs {best}");
+        }
+    }
+
+    #[test]
+    fn straight_through_passes_the_reconstruction_gradient_to_the_encoder() {
+        for update in [CodebookUpdate::Ema, CodebookUpdate::Loss] {
+            let dev = Device::flex().autodiff();
+            dev.seed(2);
+            let m = VqVae::new(&cfg(update, false), 64, &dev);
+            let x = image(&dev, 4);
+            let Posterior::Codes(c) = m.encode(x.clone()) else {
+                unreachable!()
+            };
+            // The decoder sees exactly the chosen codes.
+            let book = crate::host::read(m.codebook.val());
+            let z = crate::host::read(c.z.clone());
+            for (i, &k) in read_indices(c.index.clone()).iter().enumerate() {
+                for j in 0..3 {
+                    assert!((z[i * 3 + j] - book[k * 3 + j]).abs() < 1e-6);
+                }
+            }
+            // The reconstruction term alone reaches the encoder through z_q.
+            let rec = m.log_likelihood(x, c.z.clone()).sum().neg();
+            let grads = rec.backward();
+            let g = crate::host::read(m.encoder.conv1.weight.val().grad(&grads).unwrap());
+            assert!(
+                g.iter().any(|v| v.abs() > 0.0),
+                "{update:?}: no encoder gradient"
+            );
+            // ... and not the codebook: only the codebook loss may move it by gradient.
+            assert!(
+                m.codebook
+                    .val()
+                    .grad(&grads)
+                    .is_none_or(|t| { crate::host::read(t).iter().all(|v| *v == 0.0) })
+            );
+            // Burn keeps no graph after a backward pass: encode again.
+            let Posterior::Codes(c) = m.encode(image(&dev, 4)) else {
+                unreachable!()
+            };
+            let pen = c.penalty.sum().backward();
+            let book_grad = m.codebook.val().grad(&pen);
+            let moved =
+                book_grad.is_some_and(|t| crate::host::read(t).iter().any(|v| v.abs() > 0.0));
+            assert_eq!(moved, update == CodebookUpdate::Loss, "{update:?}");
+        }
+    }
+
+    #[test]
+    fn ema_moves_codes_toward_their_assigned_encoder_outputs() {
+        let dev = Device::flex();
+        dev.seed(3);
+        let mut m = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
+        m.settings.decay = 0.9;
+        let before = crate::host::read(m.codebook.val());
+        // Rows 0,1 → code 2; row 2 → code 5; the others unused.
+        let rows = vec![1.0f32, 2.0, 3.0, 3.0, 2.0, 1.0, -1.0, 0.0, 1.0];
+        let index = [2usize, 2, 5];
+        let s = m.ema_update(&index, &rows, 1, 0);
+        // Closed form from N = 1, m = e at initialisation, ignoring the 1e-5 smoothing.
+        let g = 0.9f32;
+        for (code, n, sum) in [
+            (2usize, 2.0f32, [4.0f32, 4.0, 4.0]),
+            (5, 1.0, [-1.0, 0.0, 1.0]),
+        ] {
+            let nk = g + (1.0 - g) * n;
+            for j in 0..3 {
+                let want = (g * before[code * 3 + j] + (1.0 - g) * sum[j]) / nk;
+                let got = s.codebook[code * 3 + j];
+                assert!((got - want).abs() < 1e-3, "code {code}: {got} vs {want}");
+            }
+        }
+        // Repeated updates converge to the mean of the assigned outputs.
+        for step in 0..300 {
+            let s = m.ema_update(&index, &rows, step, 0);
+            m.ema_count = replace(m.ema_count, s.count, [8]);
+            m.ema_sum = replace(m.ema_sum, s.sum, [8, 3]);
+            m.codebook = replace(m.codebook, s.codebook, [8, 3]);
+        }
+        let e = crate::host::read(m.codebook.val());
+        for (j, want) in [2.0f32, 2.0, 2.0].iter().enumerate() {
+            assert!((e[2 * 3 + j] - want).abs() < 1e-2, "{:?}", &e[6..9]);
+        }
+        assert!((e[15] + 1.0).abs() < 1e-2 && e[16].abs() < 1e-2 && (e[17] - 1.0).abs() < 1e-2);
+    }
+
+    #[test]
+    fn dead_code_restart_revives_unused_codes() {
+        let dev = Device::flex();
+        dev.seed(4);
+        let mut m = VqVae::new(&cfg(CodebookUpdate::Ema, true), 64, &dev);
+        m.settings.restart_threshold = 0.5;
+        let rows: Vec<f32> = (0..30).map(|i| i as f32).collect(); // 10 rows of 3
+        let index = [0usize; 10]; // everything on code 0
+        // With decay 0.99, unused codes fall from 1 below 0.5 after 69 updates.
+        let mut restarted_at = None;
+        for step in 1..=100 {
+            let s = m.ema_update(&index, &rows, step, 7);
+            m.ema_count = replace(m.ema_count, s.count.clone(), [8]);
+            m.ema_sum = replace(m.ema_sum, s.sum, [8, 3]);
+            m.codebook = replace(m.codebook, s.codebook.clone(), [8, 3]);
+            if s.restarted > 0 {
+                restarted_at = Some(step);
+                assert_eq!(s.restarted, 7, "every unused code");
+                for c in 1..8 {
+                    let code = &s.codebook[c * 3..c * 3 + 3];
+                    assert!(rows.chunks(3).any(|r| r == code), "code {c} = {code:?}");
+                    assert_eq!(s.count[c], 1.0);
+                }
+                break;
+            }
+        }
+        let want = (0.5f64.ln() / 0.99f64.ln()).ceil() as usize;
+        assert_eq!(restarted_at, Some(want));
+        // Without restarts the same codes stay where they were.
+        let mut off = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
+        off.settings.restart_threshold = 0.5;
+        off.ema_count = replace(off.ema_count, vec![0.1; 8], [8]);
+        assert_eq!(off.ema_update(&index, &rows, 1, 7).restarted, 0);
+    }
+
+    #[test]
+    fn perplexity_and_usage_on_hand_made_assignments() {
+        let u = ComponentUsage::from_codes(&[0, 0, 1, 1], 4);
+        assert_eq!(u.usage, vec![0.5, 0.5, 0.0, 0.0]);
+        assert!((u.effective - 2.0).abs() < 1e-12);
+        let all: Vec<usize> = (0..400).map(|i| i % 8).collect();
+        assert!((ComponentUsage::from_codes(&all, 8).effective - 8.0).abs() < 1e-9);
+        assert!((ComponentUsage::from_codes(&[3; 50], 8).effective - 1.0).abs() < 1e-12);
+        // Skewed: p = (3/4, 1/4) → exp(−¾ ln ¾ − ¼ ln ¼).
+        let p = ComponentUsage::from_codes(&[1, 1, 1, 0], 2).effective;
+        let want = (-(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln())).exp();
+        assert!((p - want).abs() < 1e-12);
+        let s = collapse_stats(
+            &Posteriors {
+                n: 2,
+                codes: vec![0, 0, 1, 1, 5, 5],
+                n_codes: 8,
+                ..Default::default()
+            },
+            &[],
+            0.01,
+        );
+        assert_eq!((s.codes_used, s.dead_codes), (Some(3), Some(5)));
+        assert!((s.components_effective.unwrap() - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bound_is_reconstruction_minus_p_log_k() {
+        let dev = Device::flex();
+        dev.seed(5);
+        let m = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
+        let x = image(&dev, 3);
+        let post = m.encode(x.clone());
+        let z = post.sample(Tensor::zeros([3, 1], &dev));
+        let rec = crate::host::read(m.log_likelihood(x.clone(), z));
+        let (lw, _) = super::super::log_weights(&m, &post, x, Tensor::zeros([15, 1], &dev), 5);
+        let lw = crate::host::read(lw);
+        let kl = 4.0 * 8f64.ln(); // 8×8 images: a 2×2 grid, K = 8
+        assert!((m.kl_nats() - kl).abs() < 1e-12);
+        for i in 0..3 {
+            for j in 0..5 {
+                let want = rec[i] as f64 - kl;
+                assert!((lw[i * 5 + j] as f64 - want).abs() < 1e-4, "{i},{j}");
+            }
+        }
+    }
+}

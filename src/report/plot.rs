@@ -5,12 +5,14 @@
 //! freetype on the machine.
 //!
 //! One run: `kl_per_dim`, `kl_heatmap`, `kl_bars`, `active_units`, `elbo`,
-//! and `component_usage` for mixture priors.
+//! and `component_usage` for mixture priors; for a VQ-VAE, `elbo` and
+//! `codebook` (codes used and perplexity).
 //! Several runs: also `overlay_elbo`, `overlay_kl` and `rate_distortion`.
 
 use super::runlog::RunLog;
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use std::path::{Path, PathBuf};
@@ -106,6 +108,49 @@ where
         .position(position)
         .draw()?;
     Ok(())
+}
+
+/// A training-step chart with a left and a right y axis, labelled.
+type DualChart<'a, DB> = plotters::chart::DualCoordChartContext<
+    'a,
+    DB,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+>;
+
+fn dual_axes<'a, DB: DrawingBackend + 'a>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: String,
+    xmax: f64,
+    left: (std::ops::Range<f64>, &str),
+    right: (std::ops::Range<f64>, &str),
+) -> std::result::Result<DualChart<'a, DB>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, text(30))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .right_y_label_area_size(80)
+        .build_cartesian_2d(0f64..xmax, left.0)?
+        .set_secondary_coord(0f64..xmax, right.0);
+    chart
+        .configure_mesh()
+        .x_desc("training step")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_desc(left.1)
+        .label_style(text(18))
+        .axis_desc_style(text(22))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc(right.1)
+        .label_style(text(18))
+        .axis_desc_style(text(22))
+        .draw()?;
+    Ok(chart)
 }
 
 /// A legend key: a short line in the series' style.
@@ -620,31 +665,13 @@ impl Figure for Usage<'_> {
             .and_then(|p| p.component_usage.as_ref())
             .map_or(1, Vec::len);
         let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Mixture component usage — {} (validation)", self.run.name),
-                text(30),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(80)
-            .right_y_label_area_size(80)
-            .build_cartesian_2d(0f64..xmax, 0f64..1.0)?
-            .set_secondary_coord(0f64..xmax, 0f64..k as f64 + 0.5);
-        chart
-            .configure_mesh()
-            .x_desc("training step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("usage ū_k (mean responsibility)")
-            .label_style(text(18))
-            .axis_desc_style(text(22))
-            .draw()?;
-        chart
-            .configure_secondary_axes()
-            .y_desc("effective components exp(H) (dashed)")
-            .label_style(text(18))
-            .axis_desc_style(text(22))
-            .draw()?;
+        let mut chart = dual_axes(
+            root,
+            format!("Mixture component usage — {} (validation)", self.run.name),
+            xmax,
+            (0f64..1.0, "usage ū_k (mean responsibility)"),
+            (0f64..k as f64 + 0.5, "effective components exp(H) (dashed)"),
+        )?;
         for c in 0..k {
             let col = color(c);
             let s = chart.draw_series(LineSeries::new(
@@ -675,6 +702,59 @@ impl Figure for Usage<'_> {
     }
 }
 
+/// VQ-VAE: the fraction of codes used and the codebook perplexity over training.
+struct Codebook<'a> {
+    run: &'a RunLog,
+}
+
+impl Figure for Codebook<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let v: Vec<_> = self
+            .run
+            .val
+            .iter()
+            .filter(|p| p.codes_used.is_some())
+            .collect();
+        let k = v
+            .last()
+            .and_then(|p| p.component_usage.as_ref())
+            .map_or(1, Vec::len)
+            .max(1) as f64;
+        let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
+        let mut chart = dual_axes(
+            root,
+            format!("Codebook usage — {} (validation, K = {k})", self.run.name),
+            xmax,
+            (0f64..1.02, "fraction of codes used"),
+            (0f64..k * 1.02, "perplexity exp(entropy of usage) (dashed)"),
+        )?;
+        let used: Vec<(f64, f64)> = v
+            .iter()
+            .filter_map(|p| p.codes_used.map(|u| (p.step as f64, u as f64 / k)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(used.clone(), color(0).stroke_width(3)))?
+            .label("codes used / K (1 − dead / K)")
+            .legend(line_key(color(0).stroke_width(3)));
+        chart.draw_series(used.iter().map(|&p| Circle::new(p, 4, color(0).filled())))?;
+        chart
+            .draw_secondary_series(DashedLineSeries::new(
+                v.iter()
+                    .filter_map(|p| p.components_effective.map(|e| (p.step as f64, e))),
+                8,
+                5,
+                color(3).stroke_width(3),
+            ))?
+            .label("perplexity")
+            .legend(line_key(color(3).stroke_width(3)));
+        legend(&mut chart, 18, SeriesLabelPosition::LowerRight)
+    }
+}
+
 /// Several runs' validation curves of one quantity, overlaid.
 struct Overlay<'a> {
     runs: &'a [RunLog],
@@ -687,7 +767,11 @@ impl Figure for Overlay<'_> {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
-        let get = |p: &super::runlog::ValPoint| if self.what == "elbo" { p.elbo } else { p.kl };
+        let get = |p: &super::runlog::ValPoint| match self.what {
+            "elbo" => p.elbo,
+            "perplexity" => p.components_effective.unwrap_or(f64::NAN),
+            _ => p.kl,
+        };
         let xmax = self
             .runs
             .iter()
@@ -709,14 +793,17 @@ impl Figure for Overlay<'_> {
         if !lo.is_finite() {
             (lo, hi) = (0.0, 1.0);
         }
-        if self.what == "kl" {
+        if self.what != "elbo" {
             lo = 0.0;
         }
         let pad = 0.05 * (hi - lo).abs().max(1e-3);
-        let (title, ydesc) = if self.what == "elbo" {
-            ("Validation ELBO by run", "ELBO (nats per image)")
-        } else {
-            ("Validation KL by run", "KL (nats)")
+        let (title, ydesc) = match self.what {
+            "elbo" => ("Validation ELBO by run", "ELBO (nats per image)"),
+            "perplexity" => (
+                "Codebook perplexity by run",
+                "perplexity exp(entropy of usage)",
+            ),
+            _ => ("Validation KL by run", "KL (nats)"),
         };
         let mut chart = ChartBuilder::on(root)
             .caption(title, text(30))
@@ -871,6 +958,17 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
                 r.dir.display()
             )));
         }
+        // A VQ-VAE's KL is the constant P·ln K and it has no latent
+        // dimensions to go inactive: its collapse shows in the codebook.
+        if r.val.iter().any(|p| p.codes_used.is_some()) {
+            files.extend(render_both(&out, &prefix(r, "elbo"), &Elbo { run: r })?);
+            files.extend(render_both(
+                &out,
+                &prefix(r, "codebook"),
+                &Codebook { run: r },
+            )?);
+            continue;
+        }
         files.extend(render_both(
             &out,
             &prefix(r, "kl_per_dim"),
@@ -923,6 +1021,19 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
                 what: "kl",
             },
         )?);
+        if runs
+            .iter()
+            .all(|r| r.val.iter().any(|p| p.codes_used.is_some()))
+        {
+            files.extend(render_both(
+                &out,
+                "overlay_perplexity",
+                &Overlay {
+                    runs: &runs,
+                    what: "perplexity",
+                },
+            )?);
+        }
     }
     files.extend(render_both(
         &out,

@@ -56,6 +56,11 @@ pub struct ValPoint {
     pub component_usage: Option<Vec<f64>>,
     #[serde(default)]
     pub components_effective: Option<f64>,
+    /// VQ-VAE: codes used on the validation set, and dead ones.
+    #[serde(default)]
+    pub codes_used: Option<usize>,
+    #[serde(default)]
+    pub dead_codes: Option<usize>,
 }
 
 /// A run's history.

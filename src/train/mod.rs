@@ -136,10 +136,19 @@ impl PreparedData {
 /// Build the model a config names, for images of `data_dim` pixels, on
 /// `device`. Weights are drawn on the CPU from the run's seed and then
 /// copied, so the same seed gives the same initial weights on every device.
+///
+/// The CPU backend's RNG is shared by the whole process: seeding it and
+/// drawing the weights happen under one lock, so that models built on
+/// several threads at once (tests, a library user's sweep) still get the
+/// weights of their own seed.
 pub fn build_model(cfg: &ExperimentConfig, data_dim: usize, device: &Device) -> AnyModel {
-    let host = Device::flex();
-    host.seed(cfg.seed);
-    let record = AnyModel::new(&cfg.model, data_dim, &host).into_record();
+    static HOST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let record = {
+        let _guard = HOST_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let host = Device::flex();
+        host.seed(cfg.seed);
+        AnyModel::new(&cfg.model, data_dim, &host).into_record()
+    };
     AnyModel::new(&cfg.model, data_dim, device).load_record(record)
 }
 
