@@ -40,6 +40,7 @@ pub mod rng;
 pub mod run;
 pub mod sample;
 pub mod schedule;
+pub mod study;
 pub mod sweep;
 pub mod train;
 

@@ -265,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect(),
                 format: format.parse()?,
                 k,
+                order: Vec::new(),
             };
             print!("{}", vaekit::report::table::report(&runs, &opts)?);
         }

@@ -7,7 +7,8 @@
 //! One run: `kl_per_dim`, `kl_heatmap`, `kl_bars`, `active_units`, `elbo`,
 //! and `component_usage` for mixture priors; for a VQ-VAE, `elbo` and
 //! `codebook` (codes used and perplexity).
-//! Several runs: also `overlay_elbo`, `overlay_kl` and `rate_distortion`.
+//! Several runs: also `overlay_elbo`, `overlay_kl` and `rate_distortion`, and
+//! `overlay_components` (mixture priors) or `overlay_perplexity` (VQ-VAEs).
 
 use super::runlog::RunLog;
 use crate::error::{Error, Result};
@@ -769,7 +770,7 @@ impl Figure for Overlay<'_> {
         root.fill(&WHITE)?;
         let get = |p: &super::runlog::ValPoint| match self.what {
             "elbo" => p.elbo,
-            "perplexity" => p.components_effective.unwrap_or(f64::NAN),
+            "perplexity" | "components" => p.components_effective.unwrap_or(f64::NAN),
             _ => p.kl,
         };
         let xmax = self
@@ -802,6 +803,10 @@ impl Figure for Overlay<'_> {
             "perplexity" => (
                 "Codebook perplexity by run",
                 "perplexity exp(entropy of usage)",
+            ),
+            "components" => (
+                "Effective mixture components by run",
+                "exp(entropy of component usage)",
             ),
             _ => ("Validation KL by run", "KL (nats)"),
         };
@@ -1021,17 +1026,18 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
                 what: "kl",
             },
         )?);
-        if runs
-            .iter()
-            .all(|r| r.val.iter().any(|p| p.codes_used.is_some()))
-        {
+        let all =
+            |f: fn(&super::runlog::ValPoint) -> bool| runs.iter().all(|r| r.val.iter().any(f));
+        if all(|p| p.components_effective.is_some()) {
+            let what = if all(|p| p.codes_used.is_some()) {
+                "perplexity"
+            } else {
+                "components"
+            };
             files.extend(render_both(
                 &out,
-                "overlay_perplexity",
-                &Overlay {
-                    runs: &runs,
-                    what: "perplexity",
-                },
+                &format!("overlay_{what}"),
+                &Overlay { runs: &runs, what },
             )?);
         }
     }
@@ -1041,4 +1047,120 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
         &RateDistortion { runs: &runs },
     )?);
     Ok(files)
+}
+
+/// A study's summary curve: one line per series through (x, mean) points,
+/// with ± one standard deviation as error bars (std 0 draws none).
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Plot x on a log₁₀ axis (x must be positive).
+    pub log_x: bool,
+    /// (label, points (x, mean, std)).
+    pub series: Vec<(String, Vec<(f64, f64, f64)>)>,
+}
+
+impl Figure for Curve {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> PlotResult
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        let tx = |x: f64| if self.log_x { x.log10() } else { x };
+        let pts = || {
+            self.series
+                .iter()
+                .flat_map(|(_, p)| p.iter())
+                .filter(|p| p.1.is_finite() && (!self.log_x || p.0 > 0.0))
+        };
+        let (mut x0, mut x1, mut y0, mut y1) = (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        );
+        for &(x, m, s) in pts() {
+            let s = if s.is_finite() { s } else { 0.0 };
+            (x0, x1) = (x0.min(tx(x)), x1.max(tx(x)));
+            (y0, y1) = (y0.min(m - s), y1.max(m + s));
+        }
+        if !x0.is_finite() {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        let (xpad, ypad) = (0.05 * (x1 - x0).max(1e-3), 0.08 * (y1 - y0).max(1e-3));
+        // Ticks exactly at the x values measured (k, β, K), not at round
+        // numbers of the (possibly log) axis.
+        let mut ticks: Vec<f64> = pts().map(|p| tx(p.0)).collect();
+        ticks.sort_by(f64::total_cmp);
+        ticks.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, text(30))
+            .margin(20)
+            .x_label_area_size(60)
+            .y_label_area_size(90)
+            .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - ypad..y1 + ypad)?;
+        let log_x = self.log_x;
+        let fmt_x = move |v: &f64| {
+            let x = if log_x { 10f64.powf(*v) } else { *v };
+            // Measured values print as given: 128, 0.25, 5000.
+            let r = (x * 1e6).round() / 1e6;
+            format!("{r}")
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .x_label_formatter(&|_| String::new())
+            .label_style(text(18))
+            .axis_desc_style(text(22))
+            .draw()?;
+        let y_low = y0 - ypad;
+        for &t in &ticks {
+            chart.draw_series(LineSeries::new(
+                [(t, y_low), (t, y1 + ypad)],
+                BLACK.mix(0.15).stroke_width(1),
+            ))?;
+            let (px, py) = chart.backend_coord(&(t, y_low));
+            root.draw(&Text::new(
+                fmt_x(&t),
+                (px, py + 8),
+                text(18).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Top,
+                )),
+            ))?;
+        }
+        for (i, (label, points)) in self.series.iter().enumerate() {
+            let c = color(i);
+            let p: Vec<(f64, f64, f64)> = points
+                .iter()
+                .filter(|p| p.1.is_finite() && (!log_x || p.0 > 0.0))
+                .map(|&(x, m, s)| (tx(x), m, if s.is_finite() { s } else { 0.0 }))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(
+                    p.iter().map(|&(x, m, _)| (x, m)),
+                    c.stroke_width(3),
+                ))?
+                .label(label.clone())
+                .legend(line_key(c.stroke_width(3)));
+            chart.draw_series(
+                p.iter()
+                    .map(|&(x, m, _)| Circle::new((x, m), 5, c.filled())),
+            )?;
+            chart.draw_series(p.iter().filter(|q| q.2 > 0.0).map(|&(x, m, s)| {
+                ErrorBar::new_vertical(x, m - s, m, m + s, c.stroke_width(2), 10)
+            }))?;
+        }
+        legend(&mut chart, 18, SeriesLabelPosition::UpperRight)
+    }
+}
+
+/// Draw `curve` as `out/stem.png` and `.svg`.
+pub fn plot_curve(out: &Path, stem: &str, curve: &Curve) -> Result<Vec<PathBuf>> {
+    crate::fsutil::create_dir_all(out)?;
+    render_both(out, stem, curve)
 }

@@ -41,6 +41,11 @@ pub const METRICS: &[(&str, &str)] = &[
     ("kl", "summary: test KL (nats)"),
     ("active_units", "summary: active units"),
     ("mi", "summary: I(x;z) (nats)"),
+    (
+        "perplexity",
+        "summary: exp(H(usage)): codebook perplexity (VQ-VAE) or effective mixture components",
+    ),
+    ("codes_used", "summary: VQ-VAE codes used on the test set"),
     ("wall_time_s", "summary: training time (s)"),
 ];
 
@@ -127,6 +132,15 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
                 values.insert(key.to_string(), v);
             }
         }
+        let monitor = &s["test_monitor"];
+        for (key, field) in [
+            ("perplexity", "components_effective"),
+            ("codes_used", "codes_used"),
+        ] {
+            if let Some(v) = monitor[field].as_f64() {
+                values.insert(key.to_string(), v);
+            }
+        }
     }
     let mut evals = BTreeMap::new();
     for (k, path) in eval_files(run) {
@@ -173,6 +187,8 @@ pub struct ReportOptions {
     pub format: Format,
     /// Use `eval-k{k}.json` (default: per group, the largest k every evaluated run has).
     pub k: Option<usize>,
+    /// Groups to list first, in this order (the rest follow alphabetically).
+    pub order: Vec<String>,
 }
 
 /// One group's row.
@@ -263,6 +279,13 @@ pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
         let ks: Vec<String> = ks.iter().map(|k| k.to_string()).collect();
         format!("likelihoods: IWAE with k = {}", ks.join(", "))
     };
+    let rank = |g: &str| opts.order.iter().position(|o| o == g).unwrap_or(usize::MAX);
+    let mut rows = rows;
+    rows.sort_by(|a, b| {
+        rank(&a.group)
+            .cmp(&rank(&b.group))
+            .then(a.group.cmp(&b.group))
+    });
     Ok(match opts.format {
         Format::Markdown => markdown(&group_by, &opts.metrics, &rows, &note),
         Format::Latex => latex(&group_by, &opts.metrics, &rows, &note),
@@ -270,12 +293,33 @@ pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
     })
 }
 
+/// Decimals for a value of this size: 2 from 10 up, 3 from 1, 4 below
+/// (bits/dim, say, need more than nats).
+fn decimals(v: f64) -> usize {
+    match v.abs() {
+        a if a >= 10.0 => 2,
+        a if a >= 1.0 => 3,
+        _ => 4,
+    }
+}
+
+fn num(v: f64) -> String {
+    format!("{v:.*}", decimals(v))
+}
+
+/// `v` with as many decimals as `like` gets (a std beside its mean).
+fn num_like(v: f64, like: f64) -> String {
+    format!("{v:.*}", decimals(like))
+}
+
 fn cell_text(c: &Option<(f64, f64, usize)>, runs: usize, pm: &str) -> String {
     match c {
         None => "missing".into(),
-        Some((m, _, 1)) => format!("{m:.2} (n=1 of {runs})"),
-        Some((m, sd, n)) if *n < runs => format!("{m:.2} {pm} {sd:.2} (n={n} of {runs})"),
-        Some((m, sd, n)) => format!("{m:.2} {pm} {sd:.2} (n={n})"),
+        Some((m, _, 1)) => format!("{} (n=1 of {runs})", num(*m)),
+        Some((m, sd, n)) if *n < runs => {
+            format!("{} {pm} {} (n={n} of {runs})", num(*m), num_like(*sd, *m))
+        }
+        Some((m, sd, n)) => format!("{} {pm} {} (n={n})", num(*m), num_like(*sd, *m)),
     }
 }
 
@@ -329,11 +373,11 @@ fn latex(group_by: &[String], metrics: &[String], rows: &[Row], note: &str) -> S
             .iter()
             .map(|c| match c {
                 None => "---".into(),
-                Some((m, _, 1)) => format!("${m:.2}$ (1/{})", r.runs),
+                Some((m, _, 1)) => format!("${}$ (1/{})", num(*m), r.runs),
                 Some((m, sd, n)) if *n < r.runs => {
-                    format!("${m:.2} \\pm {sd:.2}$ ({n}/{})", r.runs)
+                    format!("${} \\pm {}$ ({n}/{})", num(*m), num_like(*sd, *m), r.runs)
                 }
-                Some((m, sd, _)) => format!("${m:.2} \\pm {sd:.2}$"),
+                Some((m, sd, _)) => format!("${} \\pm {}$", num(*m), num_like(*sd, *m)),
             })
             .collect();
         s.push_str(&format!(
@@ -419,6 +463,7 @@ mod tests {
             metrics: vec!["elbo".into(), "nll".into()],
             format: Format::Csv,
             k: None,
+            order: Vec::new(),
         };
         let out = report(&runs, &opts).unwrap();
         let lines: Vec<&str> = out.lines().collect();
@@ -469,6 +514,7 @@ mod tests {
             metrics: vec!["elbow".into()],
             format: Format::Markdown,
             k: None,
+            order: Vec::new(),
         };
         assert!(
             report(&runs, &opts)

@@ -1,0 +1,423 @@
+//! What the experiment binaries in `experiments/` share: their command line,
+//! training a list of settings × seeds into one results folder (skipping
+//! finished runs, resuming interrupted ones), evaluating the test NLL, and
+//! writing `results.md`, `results.tex`, `results.csv` and `figures/`.
+//!
+//! ```text
+//! results/<study>[-quick]/
+//!   runs/<setting>-seed<N>/   one vaekit run directory each (config.toml, metrics.jsonl, ...)
+//!   results.md  results.tex  results.csv
+//!   figures/*.png  figures/*.svg
+//!   study.json                what was run: settings, seeds, data, k, times
+//! ```
+//!
+//! Runs train in this process, one after the other; each is an ordinary run
+//! directory, so `vaekit train --resume`, `vaekit eval`, `vaekit plot` and
+//! `vaekit report` work on them too. A run that fails (a non-finite loss,
+//! say) is reported and left out of the tables, where it shows as missing.
+
+use crate::config::{DeviceChoice, ExperimentConfig};
+use crate::error::{Error, Result};
+use crate::report::table::{Format, ReportOptions};
+use crate::sweep::PlannedRun;
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The command line every study binary takes.
+#[derive(clap::Parser, Debug, Clone)]
+pub struct StudyArgs {
+    /// Small settings that finish in a few minutes on 2 CPU cores.
+    #[arg(long)]
+    pub quick: bool,
+    /// Results folder (default `results/<study>`, or `results/<study>-quick`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seeds: `0..4` or `0,3,7` (default: 0..1 with --quick, 0..4 otherwise).
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// Dataset: `synthetic`, `idx:DIR` or `amat:DIR`; repeat for several
+    /// (default: synthetic).
+    #[arg(long = "data")]
+    pub data: Vec<String>,
+    /// Importance samples for the test NLL (default: 100 with --quick, 5000 otherwise).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// `cpu` or `wgpu`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// A config override for every run, `key=value` (repeatable), e.g.
+    /// `--set data.synthetic_size=2000`.
+    #[arg(long = "set")]
+    pub set: Vec<String>,
+}
+
+/// One setting of a study: a name (also the runs' `name`, and so the table
+/// row) and the config overrides that define it.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub name: String,
+    pub overrides: Vec<String>,
+}
+
+impl Setting {
+    pub fn new(name: impl Into<String>, overrides: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// A setting's runs: one per seed, in seed order, and which of them finished.
+#[derive(Clone, Debug)]
+pub struct SettingRuns {
+    pub setting: String,
+    pub dirs: Vec<PathBuf>,
+    pub finished: Vec<PathBuf>,
+}
+
+/// A study in progress.
+pub struct Study {
+    pub name: String,
+    pub quick: bool,
+    pub out: PathBuf,
+    pub seeds: Vec<u64>,
+    /// Dataset specs, each with a short label for names (`synthetic`, `mnist-10k`).
+    pub data: Vec<(String, String)>,
+    pub k: usize,
+    /// Whether `--k` was given (not the mode's default).
+    pub k_given: bool,
+    pub device: Device,
+    pub device_choice: DeviceChoice,
+    /// `--set` overrides from the command line, applied last.
+    pub user_overrides: Vec<String>,
+    started: Instant,
+    failures: std::cell::RefCell<Vec<String>>,
+}
+
+/// A short name for a dataset spec: `synthetic`, or the folder's name.
+pub fn data_label(spec: &str) -> String {
+    match spec.split_once(':') {
+        Some((_, dir)) => Path::new(dir)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| dir.to_string()),
+        None => spec.to_string(),
+    }
+}
+
+impl Study {
+    /// Resolve the command line. `quick_seeds` and `full_seeds` are the defaults.
+    pub fn new(name: &str, args: &StudyArgs) -> Result<Self> {
+        let seeds = match &args.seeds {
+            Some(s) => crate::sweep::parse_seeds(s)?,
+            None if args.quick => vec![0, 1],
+            None => (0..5).collect(),
+        };
+        let device_choice = match args.device.as_str() {
+            "cpu" => DeviceChoice::Cpu,
+            "wgpu" => DeviceChoice::Wgpu,
+            other => {
+                return Err(Error::Usage(format!(
+                    "--device {other}: expected cpu or wgpu"
+                )));
+            }
+        };
+        let data: Vec<String> = if args.data.is_empty() {
+            vec!["synthetic".into()]
+        } else {
+            args.data.clone()
+        };
+        let k = args.k.unwrap_or(if args.quick { 100 } else { 5000 });
+        if k == 0 {
+            return Err(Error::Usage(
+                "--k 0: the bound needs at least one sample".into(),
+            ));
+        }
+        let out = args.out.clone().unwrap_or_else(|| {
+            PathBuf::from("results").join(if args.quick {
+                format!("{name}-quick")
+            } else {
+                name.to_string()
+            })
+        });
+        // Every override must be a valid config before anything trains.
+        ExperimentConfig::load(None, &args.set)?;
+        let device = crate::device::resolve(device_choice)?;
+        Ok(Self {
+            name: name.into(),
+            quick: args.quick,
+            out,
+            seeds,
+            data: data.iter().map(|d| (d.clone(), data_label(d))).collect(),
+            k,
+            k_given: args.k.is_some(),
+            device,
+            device_choice,
+            user_overrides: args.set.clone(),
+            started: Instant::now(),
+            failures: Default::default(),
+        })
+    }
+
+    /// `results/<study>/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.out.join("runs")
+    }
+
+    /// `results/<study>/figures`.
+    pub fn figures_dir(&self) -> PathBuf {
+        self.out.join("figures")
+    }
+
+    /// Plan every setting × seed, validating each config up front, then
+    /// train them in order. Finished runs are skipped, interrupted ones resumed.
+    pub fn train(&self, settings: &[Setting]) -> Result<Vec<SettingRuns>> {
+        self.train_seeds(settings, &self.seeds)
+    }
+
+    /// [`Study::train`] with these seeds instead of the study's.
+    pub fn train_seeds(&self, settings: &[Setting], seeds: &[u64]) -> Result<Vec<SettingRuns>> {
+        let mut plans: Vec<(String, Vec<PlannedRun>)> = Vec::new();
+        for s in settings {
+            let mut fixed = s.overrides.clone();
+            fixed.push(format!("name={}", s.name));
+            fixed.push(format!("device={}", self.device_choice.as_str()));
+            fixed.extend(self.user_overrides.iter().cloned());
+            let plan = crate::sweep::plan(None, &fixed, &[], seeds, &self.runs_dir()).map_err(
+                |e| match e {
+                    Error::Config(lines) => Error::Config(
+                        lines
+                            .into_iter()
+                            .map(|l| format!("setting {}: {l}", s.name))
+                            .collect(),
+                    ),
+                    other => other,
+                },
+            )?;
+            plans.push((s.name.clone(), plan));
+        }
+        let total: usize = plans.iter().map(|(_, p)| p.len()).sum();
+        let mut i = 0;
+        let mut out = Vec::new();
+        for (setting, plan) in plans {
+            let mut finished = Vec::new();
+            for r in &plan {
+                i += 1;
+                match self.train_one(r, i, total) {
+                    Ok(()) => finished.push(r.dir.clone()),
+                    Err(e) => {
+                        let line = format!("{}: {e}", r.dir.display());
+                        eprintln!("[{i}/{total}] FAILED {line}");
+                        self.failures.borrow_mut().push(line);
+                    }
+                }
+            }
+            out.push(SettingRuns {
+                setting,
+                dirs: plan.iter().map(|r| r.dir.clone()).collect(),
+                finished,
+            });
+        }
+        Ok(out)
+    }
+
+    fn train_one(&self, r: &PlannedRun, i: usize, total: usize) -> Result<()> {
+        let dir = &r.dir;
+        if dir.join("summary.json").is_file() {
+            println!("[{i}/{total}] {}: already finished", dir.display());
+            return Ok(());
+        }
+        let cfg_path = dir.join("config.toml");
+        if cfg_path.is_file() {
+            let existing = ExperimentConfig::load(Some(&cfg_path), &[])?;
+            if existing != r.config {
+                return Err(Error::Usage(format!(
+                    "{} holds a different config than this study plans; remove the folder or use another --out",
+                    cfg_path.display()
+                )));
+            }
+            println!("[{i}/{total}] {}: resuming", dir.display());
+            crate::train::resume(dir, Some(self.device_choice), &self.device, None)?;
+        } else {
+            println!("[{i}/{total}] {}: training", dir.display());
+            crate::fsutil::create_dir_all(dir)?;
+            crate::train::train(&r.config, dir, &self.device, None)?;
+        }
+        Ok(())
+    }
+
+    /// `vaekit eval --k K` on the test split of every run that lacks its
+    /// `eval-k{K}.json`. Failures are reported and leave the NLL missing.
+    pub fn evaluate(&self, runs: &[PathBuf], k: usize) {
+        for run in runs {
+            let stem = crate::eval::report_stem(k, "test");
+            if run.join(format!("{stem}.json")).is_file() {
+                continue;
+            }
+            println!("evaluating {} with k = {k}", run.display());
+            if let Err(e) = crate::eval::evaluate_run(
+                run,
+                k,
+                "test",
+                None,
+                0,
+                &self.device,
+                self.device_choice.as_str(),
+                false,
+            ) {
+                let line = format!("{}: evaluation failed: {e}", run.display());
+                eprintln!("{line}");
+                self.failures.borrow_mut().push(line);
+            }
+        }
+    }
+
+    /// The group tables over `runs` (one row per setting, in `order`):
+    /// `results.md` (with a header saying what was run), `results.tex`, `results.csv`.
+    pub fn write_tables(
+        &self,
+        runs: &[PathBuf],
+        metrics: &[&str],
+        order: &[String],
+        k: Option<usize>,
+        intro: &str,
+    ) -> Result<Vec<PathBuf>> {
+        if runs.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: no run finished, so there is nothing to tabulate",
+                self.name
+            )));
+        }
+        let opts = |format| ReportOptions {
+            group_by: vec!["name".into()],
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            format,
+            k,
+            order: order.to_vec(),
+        };
+        let md = crate::report::table::report(runs, &opts(Format::Markdown))?;
+        let tex = crate::report::table::report(runs, &opts(Format::Latex))?;
+        let csv = crate::report::table::report(runs, &opts(Format::Csv))?;
+        self.write_results(intro, &md, &tex, &csv)
+    }
+
+    /// Write `results.md` (header, `intro`, the table), `.tex` and `.csv`.
+    pub fn write_results(
+        &self,
+        intro: &str,
+        md: &str,
+        tex: &str,
+        csv: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let header = format!(
+            "# {} — {} mode\n\n{intro}\n\nSeeds {:?}; data {}; device {}; runs in `runs/`, figures in `figures/`. \
+             Generated by `{}` on {}.\n\n",
+            self.name,
+            if self.quick { "quick" } else { "full" },
+            self.seeds,
+            self.data
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.device_choice.as_str(),
+            std::env::args().collect::<Vec<_>>().join(" "),
+            chrono::Local::now().format("%Y-%m-%d %H:%M"),
+        );
+        let mut failures = String::new();
+        for f in self.failures.borrow().iter() {
+            failures.push_str(&format!("- FAILED {f}\n"));
+        }
+        if !failures.is_empty() {
+            failures = format!("\nRuns that failed (shown as missing above):\n\n{failures}");
+        }
+        let files = [
+            (
+                self.out.join("results.md"),
+                format!("{header}{md}{failures}"),
+            ),
+            (self.out.join("results.tex"), tex.to_string()),
+            (self.out.join("results.csv"), csv.to_string()),
+        ];
+        for (path, text) in &files {
+            crate::fsutil::write_atomic(path, text.as_bytes())?;
+        }
+        Ok(files.into_iter().map(|(p, _)| p).collect())
+    }
+
+    /// Record what was run in `study.json` and print where everything is.
+    pub fn finish(&self, settings: &[Setting], files: &[PathBuf]) -> Result<()> {
+        let secs = self.started.elapsed().as_secs_f64();
+        let json = serde_json::json!({
+            "study": self.name,
+            "mode": if self.quick { "quick" } else { "full" },
+            "seeds": self.seeds,
+            "data": self.data.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "k": self.k,
+            "device": self.device_choice.as_str(),
+            "overrides": self.user_overrides,
+            "settings": settings.iter().map(|s| serde_json::json!({"name": s.name, "overrides": s.overrides})).collect::<Vec<_>>(),
+            "failures": *self.failures.borrow(),
+            "seconds": secs,
+        });
+        crate::fsutil::write_atomic(
+            &self.out.join("study.json"),
+            serde_json::to_string_pretty(&json).unwrap().as_bytes(),
+        )?;
+        println!("\n{} finished in {secs:.0} s:", self.name);
+        let figures = self.figures_dir();
+        for f in files.iter().filter(|f| !f.starts_with(&figures)) {
+            println!("  {}", f.display());
+        }
+        let n_fig = files.iter().filter(|f| f.starts_with(&figures)).count();
+        if n_fig > 0 {
+            println!("  {} ({n_fig} files, PNG and SVG)", figures.display());
+        }
+        let n = self.failures.borrow().len();
+        if n > 0 {
+            println!("{n} run(s) failed; see results.md");
+        }
+        Ok(())
+    }
+}
+
+/// One number from a run's `summary.json` at a JSON pointer (`/test_monitor/codes_used`).
+pub fn summary_value(run: &Path, pointer: &str) -> Option<f64> {
+    json_value(&run.join("summary.json"), pointer)
+}
+
+/// One number from a JSON file at a JSON pointer.
+pub fn json_value(path: &Path, pointer: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    v.pointer(pointer)?.as_f64()
+}
+
+/// (mean, sample std) of the finite values, NaN for none.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    crate::report::table::mean_std(v).map_or((f64::NAN, f64::NAN), |(m, s, _)| (m, s))
+}
+
+/// The `main` of a study binary: parse the command line, run `body`, and
+/// turn errors into one clear line and exit code 1.
+pub fn main(name: &str, body: fn(&Study) -> Result<()>) -> std::process::ExitCode {
+    use clap::Parser;
+    let args = StudyArgs::parse();
+    let run = || -> Result<()> {
+        let study = Study::new(name, &args)?;
+        println!(
+            "{name} ({} mode) → {}",
+            if study.quick { "quick" } else { "full" },
+            study.out.display()
+        );
+        body(&study)
+    };
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
