@@ -71,16 +71,11 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let mut settings = Vec::new();
     for (spec, label) in &study.data {
         for (name, overrides) in schedules(epochs, study.quick) {
-            let mut o = vec![
-                format!("data.spec={spec}"),
-                format!("train.epochs={epochs}"),
+            let mut o = study.base_overrides(spec, epochs);
+            o.extend([
                 // More latent dimensions than the data needs, so some can die.
                 "model.latent_dim=32".to_string(),
-            ];
-            if study.quick {
-                o.push("data.synthetic_size=4000".into());
-                o.push("data.limit=4000".into());
-            }
+            ]);
             o.extend(overrides);
             settings.push(Setting {
                 name: format!("{label}-{name}"),
@@ -89,7 +84,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         }
     }
     let trained = study.train(&settings)?;
-    let finished: Vec<_> = trained.iter().flat_map(|t| t.finished.clone()).collect();
+    let finished = vaekit::study::finished(&trained);
     study.evaluate(&finished, study.k);
     let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
@@ -107,18 +102,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
     // Figures per dataset from each setting's first seed: KL per dimension
     // for every schedule, and their KL curves overlaid.
     for (_, label) in &study.data {
-        let first: Vec<_> = trained
-            .iter()
-            .filter(|t| t.setting.starts_with(&format!("{label}-")))
-            .filter_map(|t| t.finished.first().cloned())
-            .collect();
-        if first.len() > 1 {
-            files.extend(vaekit::report::plot::plot_runs(
-                &first,
-                Some(&study.figures_dir().join(label)),
-                &Default::default(),
-            )?);
-        }
+        files.extend(study.plot_first_seeds(&trained, label)?);
     }
     study.finish(&settings, &files)
 }

@@ -24,17 +24,12 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let mut settings = Vec::new();
     for (spec, label) in &study.data {
         for b in betas {
-            let mut o = vec![
-                format!("data.spec={spec}"),
-                format!("train.epochs={epochs}"),
+            let mut o = study.base_overrides(spec, epochs);
+            o.extend([
                 "model.latent_dim=32".to_string(),
                 "schedule.kind=constant".to_string(),
                 format!("schedule.beta={b}"),
-            ];
-            if study.quick {
-                o.push("data.synthetic_size=4000".into());
-                o.push("data.limit=4000".into());
-            }
+            ]);
             settings.push(Setting {
                 name: format!("{label}-beta={b}"),
                 overrides: o,
@@ -42,7 +37,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         }
     }
     let trained = study.train(&settings)?;
-    let finished: Vec<_> = trained.iter().flat_map(|t| t.finished.clone()).collect();
+    let finished = vaekit::study::finished(&trained);
     study.evaluate(&finished, study.k);
     let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
@@ -58,10 +53,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         ),
     )?;
     for (_, label) in &study.data {
-        let ours: Vec<_> = trained
-            .iter()
-            .filter(|t| t.setting.starts_with(&format!("{label}-")))
-            .collect();
+        let ours = vaekit::study::of_data(&trained, label);
         // Rate–distortion plane: every finished run is a point.
         let dirs: Vec<_> = ours.iter().flat_map(|t| t.finished.clone()).collect();
         if dirs.len() > 1 {

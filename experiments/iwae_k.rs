@@ -34,14 +34,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         ks.retain(|k| [1, 10, 100, 1000].contains(k));
     }
     let (spec, label) = &study.data[0];
-    let mut o = vec![
-        format!("data.spec={spec}"),
-        format!("train.epochs={epochs}"),
-    ];
-    if study.quick {
-        o.push("data.synthetic_size=4000".into());
-        o.push("data.limit=4000".into());
-    }
+    let o = study.base_overrides(spec, epochs);
     let settings = vec![Setting {
         name: format!("{label}-vae"),
         overrides: o,

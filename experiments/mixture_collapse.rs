@@ -6,7 +6,6 @@
 //!
 //! `cargo run --release --bin mixture_collapse -- --quick` (docs/reproducing.md).
 
-use vaekit::report::plot::plot_runs;
 use vaekit::study::{Setting, Study};
 
 #[global_allocator]
@@ -36,16 +35,11 @@ fn run(study: &Study) -> vaekit::Result<()> {
     for (spec, label) in &study.data {
         for prior in ["gmm", "vamp"] {
             for (remedy, extra) in &remedies {
-                let mut o = vec![
-                    format!("data.spec={spec}"),
-                    format!("train.epochs={epochs}"),
+                let mut o = study.base_overrides(spec, epochs);
+                o.extend([
                     format!("model.kind={prior}"),
                     format!("model.components={k}"),
-                ];
-                if study.quick {
-                    o.push("data.synthetic_size=4000".into());
-                    o.push("data.limit=4000".into());
-                }
+                ]);
                 o.extend(extra.iter().cloned());
                 settings.push(Setting {
                     name: format!("{label}-{prior}-{remedy}"),
@@ -55,7 +49,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         }
     }
     let trained = study.train(&settings)?;
-    let finished: Vec<_> = trained.iter().flat_map(|t| t.finished.clone()).collect();
+    let finished = vaekit::study::finished(&trained);
     study.evaluate(&finished, study.k);
     let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
@@ -72,18 +66,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         ),
     )?;
     for (_, label) in &study.data {
-        let first: Vec<_> = trained
-            .iter()
-            .filter(|t| t.setting.starts_with(&format!("{label}-")))
-            .filter_map(|t| t.finished.first().cloned())
-            .collect();
-        if first.len() > 1 {
-            files.extend(plot_runs(
-                &first,
-                Some(&study.figures_dir().join(label)),
-                &Default::default(),
-            )?);
-        }
+        files.extend(study.plot_first_seeds(&trained, label)?);
     }
     study.finish(&settings, &files)
 }

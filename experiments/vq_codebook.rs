@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release --bin vq_codebook -- --quick` (docs/reproducing.md).
 
-use vaekit::report::plot::{Curve, plot_curve, plot_runs};
+use vaekit::report::plot::{Curve, plot_curve};
 use vaekit::study::{Setting, Study, mean_std, summary_value};
 
 #[global_allocator]
@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(study: &Study) -> vaekit::Result<()> {
-    let epochs = if study.quick { 2 } else { 20 };
+    let epochs = if study.quick { 2 } else { 10 };
     let sizes: &[usize] = if study.quick {
         &[32, 128]
     } else {
@@ -40,18 +40,13 @@ fn run(study: &Study) -> vaekit::Result<()> {
     for (spec, label) in &study.data {
         for &(update, restart) in &rules {
             for &k in sizes {
-                let mut o = vec![
-                    format!("data.spec={spec}"),
-                    format!("train.epochs={epochs}"),
+                let mut o = study.base_overrides(spec, epochs);
+                o.extend([
                     "model.kind=vq_vae".to_string(),
                     format!("model.codes={k}"),
                     format!("model.codebook_update={update}"),
                     format!("model.dead_code_restart={restart}"),
-                ];
-                if study.quick {
-                    o.push("data.synthetic_size=3000".into());
-                    o.push("data.limit=3000".into());
-                }
+                ]);
                 settings.push(Setting {
                     name: format!("{label}-K={k}-{}", rule_name(update, restart)),
                     overrides: o,
@@ -60,7 +55,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         }
     }
     let trained = study.train(&settings)?;
-    let finished: Vec<_> = trained.iter().flat_map(|t| t.finished.clone()).collect();
+    let finished = vaekit::study::finished(&trained);
     // q(z|x) is one-hot: L_k is the ELBO for every k, so k = 1 is exact.
     study.evaluate(&finished, 1);
     let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
@@ -78,18 +73,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
         ),
     )?;
     for (_, label) in &study.data {
-        let ours: Vec<_> = trained
-            .iter()
-            .filter(|t| t.setting.starts_with(&format!("{label}-")))
-            .collect();
-        let first: Vec<_> = ours
-            .iter()
-            .filter_map(|t| t.finished.first().cloned())
-            .collect();
+        let ours = vaekit::study::of_data(&trained, label);
         let out = study.figures_dir().join(label);
-        if first.len() > 1 {
-            files.extend(plot_runs(&first, Some(&out), &Default::default())?);
-        }
+        files.extend(study.plot_first_seeds(&trained, label)?);
         // Against K, one line per update rule.
         let series = |pointer: &str, per_k: bool| -> Vec<(String, Vec<(f64, f64, f64)>)> {
             rules

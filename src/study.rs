@@ -142,8 +142,14 @@ impl Study {
                 name.to_string()
             })
         });
-        // Every override must be a valid config before anything trains.
+        // Every override must be a valid config, and every dataset readable,
+        // before anything trains.
         ExperimentConfig::load(None, &args.set)?;
+        for spec in data.iter().filter(|d| d.as_str() != "synthetic") {
+            let mut o = args.set.clone();
+            o.push(format!("data.spec={spec}"));
+            crate::data::load(&ExperimentConfig::load(None, &o)?.data, 0)?;
+        }
         let device = crate::device::resolve(device_choice)?;
         Ok(Self {
             name: name.into(),
@@ -246,6 +252,37 @@ impl Study {
             crate::train::train(&r.config, dir, &self.device, None)?;
         }
         Ok(())
+    }
+
+    /// The overrides every run of a study on dataset `spec` shares: the data,
+    /// the number of epochs and, in quick mode, 4,000 training images at most.
+    pub fn base_overrides(&self, spec: &str, epochs: usize) -> Vec<String> {
+        let mut o = vec![
+            format!("data.spec={spec}"),
+            format!("train.epochs={epochs}"),
+        ];
+        if self.quick {
+            o.push("data.synthetic_size=4000".into());
+            o.push("data.limit=4000".into());
+        }
+        o
+    }
+
+    /// For dataset `label`, each setting's first finished seed: its per-run
+    /// figures and the overlays across settings, into `figures/<label>/`.
+    pub fn plot_first_seeds(&self, trained: &[SettingRuns], label: &str) -> Result<Vec<PathBuf>> {
+        let first: Vec<PathBuf> = of_data(trained, label)
+            .iter()
+            .filter_map(|t| t.finished.first().cloned())
+            .collect();
+        if first.len() < 2 {
+            return Ok(Vec::new());
+        }
+        crate::report::plot::plot_runs(
+            &first,
+            Some(&self.figures_dir().join(label)),
+            &Default::default(),
+        )
     }
 
     /// `vaekit eval --k K` on the test split of every run that lacks its
@@ -381,6 +418,20 @@ impl Study {
         }
         Ok(())
     }
+}
+
+/// The settings of dataset `label` (named `<label>-<setting>`), in order.
+pub fn of_data<'a>(trained: &'a [SettingRuns], label: &str) -> Vec<&'a SettingRuns> {
+    let prefix = format!("{label}-");
+    trained
+        .iter()
+        .filter(|t| t.setting.starts_with(&prefix))
+        .collect()
+}
+
+/// Every finished run of every setting.
+pub fn finished(trained: &[SettingRuns]) -> Vec<PathBuf> {
+    trained.iter().flat_map(|t| t.finished.clone()).collect()
 }
 
 /// One number from a run's `summary.json` at a JSON pointer (`/test_monitor/codes_used`).

@@ -1,0 +1,266 @@
+//! The study binaries of `experiments/`, end to end in their quick modes with
+//! smaller data (the full modes are documented in docs/reproducing.md, not
+//! run here): each writes its tables and figures, the tables hold what the
+//! runs produced, and a second invocation reuses the finished runs.
+
+mod common;
+
+use common::{assert_clean_error, text};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn study(bin: &str, args: &[&str], cwd: &Path) -> Output {
+    let exe = match bin {
+        "annealing" => env!("CARGO_BIN_EXE_annealing"),
+        "beta_sweep" => env!("CARGO_BIN_EXE_beta_sweep"),
+        "mixture_collapse" => env!("CARGO_BIN_EXE_mixture_collapse"),
+        "vq_codebook" => env!("CARGO_BIN_EXE_vq_codebook"),
+        "iwae_k" => env!("CARGO_BIN_EXE_iwae_k"),
+        other => panic!("no study {other}"),
+    };
+    Command::new(exe)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run the study binary")
+}
+
+/// Run `bin --quick` on small data into `out`; check the common outputs and
+/// return results.csv as (header, rows).
+fn quick(bin: &str, extra: &[&str], cwd: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut args = vec![
+        "--quick",
+        "--out",
+        "out",
+        "--set",
+        "data.synthetic_size=400",
+    ];
+    args.extend_from_slice(extra);
+    let o = study(bin, &args, cwd);
+    assert!(o.status.success(), "{bin}: {}", text(&o));
+    let out = cwd.join("out");
+    for f in ["results.md", "results.tex", "results.csv", "study.json"] {
+        assert!(out.join(f).is_file(), "{bin}: no {f}");
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(
+        !md.contains("missing") && !md.contains("FAILED"),
+        "{bin}:\n{md}"
+    );
+    let tex = std::fs::read_to_string(out.join("results.tex")).unwrap();
+    assert!(
+        tex.contains("\\toprule") && tex.contains("\\bottomrule"),
+        "{tex}"
+    );
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut lines = csv.lines().map(|l| {
+        l.split(',')
+            .map(|c| c.trim_matches('"').to_string())
+            .collect::<Vec<_>>()
+    });
+    let header = lines.next().unwrap();
+    let rows: Vec<Vec<String>> = lines.collect();
+    // A second invocation trains nothing and rewrites the same table.
+    let again = study(bin, &args, cwd);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(!text(&again).contains(": training"), "{}", text(&again));
+    assert_eq!(
+        std::fs::read_to_string(out.join("results.csv")).unwrap(),
+        csv
+    );
+    (header, rows)
+}
+
+fn col(header: &[String], name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+}
+
+fn figure(cwd: &Path, name: &str) {
+    let p = cwd.join("out/figures").join(name);
+    assert!(
+        std::fs::metadata(&p).is_ok_and(|m| m.len() > 1000),
+        "missing figure {}",
+        p.display()
+    );
+}
+
+#[test]
+fn annealing_tabulates_means_over_seeds_from_the_runs_summaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick(
+        "annealing",
+        &["--seeds", "0,1", "--set", "train.epochs=2", "--k", "20"],
+        tmp.path(),
+    );
+    let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "synthetic-none",
+            "synthetic-linear",
+            "synthetic-sigmoid",
+            "synthetic-cyclical",
+            "synthetic-free_bits=0.25",
+            "synthetic-free_bits=1"
+        ]
+    );
+    // The table's ELBO mean and std are those of the two runs' summaries.
+    let (m, s) = (col(&header, "elbo_mean"), col(&header, "elbo_std"));
+    for r in &rows {
+        let v: Vec<f64> = [0, 1]
+            .iter()
+            .map(|seed| {
+                let p = tmp
+                    .path()
+                    .join(format!("out/runs/{}-seed{seed}/summary.json", r[0]));
+                let s: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+                s["elbo"].as_f64().unwrap()
+            })
+            .collect();
+        let mean = (v[0] + v[1]) / 2.0;
+        let sd = (v[0] - v[1]).abs() / 2f64.sqrt();
+        assert!((r[m].parse::<f64>().unwrap() - mean).abs() < 1e-9, "{r:?}");
+        assert!((r[s].parse::<f64>().unwrap() - sd).abs() < 1e-9, "{r:?}");
+        assert_eq!(r[col(&header, "nll_n")], "2");
+    }
+    figure(tmp.path(), "synthetic/overlay_kl.png");
+    figure(
+        tmp.path(),
+        "synthetic/synthetic-linear-seed0-kl_per_dim.png",
+    );
+}
+
+#[test]
+fn beta_sweep_draws_the_rate_distortion_plane_and_active_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick(
+        "beta_sweep",
+        &["--seeds", "0", "--set", "train.epochs=2", "--k", "5"],
+        tmp.path(),
+    );
+    assert_eq!(rows.len(), 3);
+    // Higher β buys a lower rate.
+    let kl: Vec<f64> = rows
+        .iter()
+        .map(|r| r[col(&header, "kl_mean")].parse().unwrap())
+        .collect();
+    assert!(kl[0] > kl[2], "KL by β: {kl:?}");
+    for f in [
+        "rate_distortion.png",
+        "active_units_vs_beta.png",
+        "rate_and_distortion_vs_beta.png",
+    ] {
+        figure(tmp.path(), &format!("synthetic/{f}"));
+    }
+}
+
+#[test]
+fn mixture_collapse_reports_effective_components() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick(
+        "mixture_collapse",
+        &["--seeds", "0", "--set", "train.epochs=1", "--k", "5"],
+        tmp.path(),
+    );
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        let p: f64 = r[col(&header, "perplexity_mean")].parse().unwrap();
+        assert!((1.0..=10.0 + 1e-9).contains(&p), "{r:?}");
+    }
+    figure(tmp.path(), "synthetic/overlay_components.png");
+    figure(
+        tmp.path(),
+        "synthetic/synthetic-gmm-plain-seed0-component_usage.png",
+    );
+}
+
+#[test]
+fn vq_codebook_compares_update_rules_and_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick(
+        "vq_codebook",
+        &["--seeds", "0", "--set", "train.epochs=1"],
+        tmp.path(),
+    );
+    assert_eq!(rows.len(), 8);
+    for r in &rows {
+        let k: f64 = r[0]
+            .split("K=")
+            .nth(1)
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let used: f64 = r[col(&header, "codes_used_mean")].parse().unwrap();
+        let bpd: f64 = r[col(&header, "bits_per_dim_mean")].parse().unwrap();
+        let rec: f64 = r[col(&header, "rec_ll_mean")].parse().unwrap();
+        assert!(used >= 1.0 && used <= k, "{r:?}");
+        // bits/dim under the uniform code prior: (−rec + 49 ln K) / (784 ln 2),
+        // up to the f32 sums and the test/summary sample being the same images.
+        let want = (-rec + 49.0 * k.ln()) / (784.0 * std::f64::consts::LN_2);
+        assert!((bpd - want).abs() < 1e-4, "{r:?}: {bpd} vs {want}");
+    }
+    for f in [
+        "perplexity_vs_codebook_size.png",
+        "codes_used_vs_codebook_size.png",
+        "overlay_perplexity.png",
+    ] {
+        figure(tmp.path(), &format!("synthetic/{f}"));
+    }
+}
+
+#[test]
+fn iwae_k_tightens_the_bound_on_one_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick("iwae_k", &["--set", "train.epochs=2"], tmp.path());
+    let ks: Vec<usize> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(ks, [1, 10, 100, 1000]);
+    let nll: Vec<f64> = rows
+        .iter()
+        .map(|r| r[col(&header, "nll_nats")].parse().unwrap())
+        .collect();
+    assert!(nll[3] < nll[0], "NLL by k: {nll:?}");
+    assert_eq!(
+        rows[3][col(&header, "gap_to_max_k")]
+            .parse::<f64>()
+            .unwrap(),
+        0.0
+    );
+    // One model: only the first seed is trained.
+    assert!(
+        tmp.path()
+            .join("out/runs/synthetic-vae-seed0/summary.json")
+            .is_file()
+    );
+    assert!(!tmp.path().join("out/runs/synthetic-vae-seed1").exists());
+    figure(tmp.path(), "nll_vs_k.png");
+    figure(tmp.path(), "seconds_vs_k.png");
+}
+
+#[test]
+fn study_mistakes_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = study(
+        "beta_sweep",
+        &["--quick", "--set", "model.latent_dim=0"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["model.latent_dim"]);
+    let o = study("annealing", &["--quick", "--seeds", "3..1"], tmp.path());
+    assert_clean_error(&o, &["3..1"]);
+    let o = study("iwae_k", &["--quick", "--device", "tpu"], tmp.path());
+    assert_clean_error(&o, &["--device tpu"]);
+    // Missing data: the run fails, the study says so and writes no table.
+    let o = study(
+        "iwae_k",
+        &["--quick", "--data", "idx:/nonexistent", "--out", "o"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["/nonexistent"]);
+}
