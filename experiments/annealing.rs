@@ -67,7 +67,7 @@ fn schedules(epochs: usize, quick: bool) -> Vec<(String, Vec<String>)> {
 }
 
 fn run(study: &Study) -> vaekit::Result<()> {
-    let epochs = if study.quick { 10 } else { 50 };
+    let epochs = study.epochs(if study.quick { 10 } else { 50 });
     let mut settings = Vec::new();
     for (spec, label) in &study.data {
         for (name, overrides) in schedules(epochs, study.quick) {
@@ -78,6 +78,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
             ]);
             o.extend(overrides);
             settings.push(Setting {
+                data: label.clone(),
                 name: format!("{label}-{name}"),
                 overrides: o,
             });
@@ -86,11 +87,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let trained = study.train(&settings)?;
     let finished = vaekit::study::finished(&trained);
     study.evaluate(&finished, study.k);
-    let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
-        &finished,
+        &trained,
         &["nll", "bits_per_dim", "elbo", "kl", "active_units", "mi"],
-        &order,
         Some(study.k),
         &format!(
             "KL annealing, cyclical β and free bits against posterior collapse: a Bernoulli VAE \

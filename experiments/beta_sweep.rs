@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(study: &Study) -> vaekit::Result<()> {
-    let epochs = if study.quick { 10 } else { 50 };
+    let epochs = study.epochs(if study.quick { 10 } else { 50 });
     let betas: &[f64] = if study.quick {
         &[0.25, 1.0, 4.0]
     } else {
@@ -31,6 +31,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                 format!("schedule.beta={b}"),
             ]);
             settings.push(Setting {
+                data: label.clone(),
                 name: format!("{label}-beta={b}"),
                 overrides: o,
             });
@@ -39,11 +40,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let trained = study.train(&settings)?;
     let finished = vaekit::study::finished(&trained);
     study.evaluate(&finished, study.k);
-    let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
-        &finished,
+        &trained,
         &["nll", "elbo", "rec_ll", "kl", "active_units", "mi"],
-        &order,
         Some(study.k),
         &format!(
             "β-VAE with constant β; a Bernoulli VAE with 32 latent dimensions, {epochs} epochs per \

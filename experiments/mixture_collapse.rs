@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(study: &Study) -> vaekit::Result<()> {
-    let epochs = if study.quick { 8 } else { 50 };
+    let epochs = study.epochs(if study.quick { 8 } else { 50 });
     let k = 10;
     let remedies: Vec<(&str, Vec<String>)> = vec![
         ("plain", vec![]),
@@ -42,6 +42,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                 ]);
                 o.extend(extra.iter().cloned());
                 settings.push(Setting {
+                    data: label.clone(),
                     name: format!("{label}-{prior}-{remedy}"),
                     overrides: o,
                 });
@@ -51,11 +52,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let trained = study.train(&settings)?;
     let finished = vaekit::study::finished(&trained);
     study.evaluate(&finished, study.k);
-    let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
-        &finished,
+        &trained,
         &["nll", "elbo", "kl", "perplexity", "active_units", "mi"],
-        &order,
         Some(study.k),
         &format!(
             "Mixture-prior VAEs with K = {k} components (10 latent dimensions, {epochs} epochs per \

@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(study: &Study) -> vaekit::Result<()> {
-    let epochs = if study.quick { 2 } else { 10 };
+    let epochs = study.epochs(if study.quick { 2 } else { 10 });
     let sizes: &[usize] = if study.quick {
         &[32, 128]
     } else {
@@ -48,6 +48,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                     format!("model.dead_code_restart={restart}"),
                 ]);
                 settings.push(Setting {
+                    data: label.clone(),
                     name: format!("{label}-K={k}-{}", rule_name(update, restart)),
                     overrides: o,
                 });
@@ -58,11 +59,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let finished = vaekit::study::finished(&trained);
     // q(z|x) is one-hot: L_k is the ELBO for every k, so k = 1 is exact.
     study.evaluate(&finished, 1);
-    let order: Vec<String> = settings.iter().map(|s| s.name.clone()).collect();
     let mut files = study.write_tables(
-        &finished,
+        &trained,
         &["bits_per_dim", "nll", "rec_ll", "perplexity", "codes_used"],
-        &order,
         Some(1),
         &format!(
             "VQ-VAE (conv encoder/decoder, 7×7 grid of codes of size 16, commitment 0.25), \

@@ -39,10 +39,15 @@ pub struct Terms {
 }
 
 impl Terms {
-    /// The batch mean of the penalty added to `loss`, if any.
+    /// The batch mean of the penalty, if any.
+    fn penalty_mean(&self) -> Option<Tensor<1>> {
+        self.penalty.clone().map(|p| p.mean())
+    }
+
+    /// `loss` plus the batch mean of the penalty, if any.
     fn add_penalty(&self, loss: Tensor<1>) -> Tensor<1> {
-        match &self.penalty {
-            Some(p) => loss + p.clone().mean(),
+        match self.penalty_mean() {
+            Some(p) => loss + p,
             None => loss,
         }
     }
@@ -57,6 +62,8 @@ pub struct Loss {
     pub rec_ll: Tensor<1>,
     /// Batch mean KL per dimension (before free bits), `[latent]`.
     pub kl_per_dim: Tensor<1>,
+    /// Batch mean of the terms outside the bound ([`Terms::penalty`]), `[1]`.
+    pub penalty: Option<Tensor<1>>,
 }
 
 /// Weigh the terms: β(t) and free bits λ (nats per dimension; 0 = off).
@@ -72,6 +79,7 @@ pub fn loss(terms: &Terms, beta: f64, free_bits: f64) -> Loss {
         loss: terms.add_penalty(kl_term.mul_scalar(beta) - rec_ll.clone()),
         rec_ll,
         kl_per_dim,
+        penalty: terms.penalty_mean(),
     }
 }
 
@@ -85,6 +93,7 @@ pub fn capacity_loss(terms: &Terms, gamma: f64, capacity: f64) -> Loss {
         loss: terms.add_penalty(gap.mul_scalar(gamma) - rec_ll.clone()),
         rec_ll,
         kl_per_dim,
+        penalty: terms.penalty_mean(),
     }
 }
 
@@ -114,6 +123,7 @@ pub fn iwae_loss(log_w: Tensor<2>, log_px: Tensor<2>, kl: Tensor<2>) -> Loss {
         loss: iwae_bound(log_w).mean().neg(),
         rec_ll: log_px.mean(),
         kl_per_dim: kl.mean_dim(0).squeeze_dim::<1>(0),
+        penalty: None,
     }
 }
 

@@ -53,26 +53,19 @@ pub struct StudyArgs {
 }
 
 /// One setting of a study: a name (also the runs' `name`, and so the table
-/// row) and the config overrides that define it.
+/// row), the label of its dataset, and the config overrides that define it.
 #[derive(Clone, Debug)]
 pub struct Setting {
     pub name: String,
+    pub data: String,
     pub overrides: Vec<String>,
-}
-
-impl Setting {
-    pub fn new(name: impl Into<String>, overrides: &[&str]) -> Self {
-        Self {
-            name: name.into(),
-            overrides: overrides.iter().map(|s| s.to_string()).collect(),
-        }
-    }
 }
 
 /// A setting's runs: one per seed, in seed order, and which of them finished.
 #[derive(Clone, Debug)]
 pub struct SettingRuns {
     pub setting: String,
+    pub data: String,
     pub dirs: Vec<PathBuf>,
     pub finished: Vec<PathBuf>,
 }
@@ -94,6 +87,9 @@ pub struct Study {
     pub user_overrides: Vec<String>,
     started: Instant,
     failures: std::cell::RefCell<Vec<String>>,
+    /// Seeds and k actually used (for the header and `study.json`).
+    seeds_used: std::cell::RefCell<std::collections::BTreeSet<u64>>,
+    ks_used: std::cell::RefCell<std::collections::BTreeSet<usize>>,
 }
 
 /// A short name for a dataset spec: `synthetic`, or the folder's name.
@@ -129,6 +125,15 @@ impl Study {
         } else {
             args.data.clone()
         };
+        let labels: Vec<String> = data.iter().map(|d| data_label(d)).collect();
+        for (i, l) in labels.iter().enumerate() {
+            if labels[..i].contains(l) {
+                return Err(Error::Usage(format!(
+                    "--data: two datasets are both called {l:?} (the folder name); \
+                     their runs would share names. Rename one folder"
+                )));
+            }
+        }
         let k = args.k.unwrap_or(if args.quick { 100 } else { 5000 });
         if k == 0 {
             return Err(Error::Usage(
@@ -164,6 +169,8 @@ impl Study {
             user_overrides: args.set.clone(),
             started: Instant::now(),
             failures: Default::default(),
+            seeds_used: Default::default(),
+            ks_used: Default::default(),
         })
     }
 
@@ -185,7 +192,8 @@ impl Study {
 
     /// [`Study::train`] with these seeds instead of the study's.
     pub fn train_seeds(&self, settings: &[Setting], seeds: &[u64]) -> Result<Vec<SettingRuns>> {
-        let mut plans: Vec<(String, Vec<PlannedRun>)> = Vec::new();
+        self.seeds_used.borrow_mut().extend(seeds);
+        let mut plans: Vec<(Setting, Vec<PlannedRun>)> = Vec::new();
         for s in settings {
             let mut fixed = s.overrides.clone();
             fixed.push(format!("name={}", s.name));
@@ -202,7 +210,7 @@ impl Study {
                     other => other,
                 },
             )?;
-            plans.push((s.name.clone(), plan));
+            plans.push((s.clone(), plan));
         }
         let total: usize = plans.iter().map(|(_, p)| p.len()).sum();
         let mut i = 0;
@@ -221,7 +229,8 @@ impl Study {
                 }
             }
             out.push(SettingRuns {
-                setting,
+                setting: setting.name,
+                data: setting.data,
                 dirs: plan.iter().map(|r| r.dir.clone()).collect(),
                 finished,
             });
@@ -231,11 +240,8 @@ impl Study {
 
     fn train_one(&self, r: &PlannedRun, i: usize, total: usize) -> Result<()> {
         let dir = &r.dir;
-        if dir.join("summary.json").is_file() {
-            println!("[{i}/{total}] {}: already finished", dir.display());
-            return Ok(());
-        }
         let cfg_path = dir.join("config.toml");
+        // A folder from an earlier invocation must hold this very config.
         if cfg_path.is_file() {
             let existing = ExperimentConfig::load(Some(&cfg_path), &[])?;
             if existing != r.config {
@@ -244,6 +250,12 @@ impl Study {
                     cfg_path.display()
                 )));
             }
+        }
+        if dir.join("summary.json").is_file() {
+            println!("[{i}/{total}] {}: already finished", dir.display());
+            return Ok(());
+        }
+        if cfg_path.is_file() {
             println!("[{i}/{total}] {}: resuming", dir.display());
             crate::train::resume(dir, Some(self.device_choice), &self.device, None)?;
         } else {
@@ -252,6 +264,19 @@ impl Study {
             crate::train::train(&r.config, dir, &self.device, None)?;
         }
         Ok(())
+    }
+
+    /// Epochs per run: `--set train.epochs=N` if given, else the study's `default`
+    /// (schedules measured in epochs are scaled to it).
+    pub fn epochs(&self, default: usize) -> usize {
+        ExperimentConfig::load(None, &self.user_overrides)
+            .ok()
+            .filter(|_| {
+                self.user_overrides
+                    .iter()
+                    .any(|o| o.starts_with("train.epochs="))
+            })
+            .map_or(default, |c| c.train.epochs)
     }
 
     /// The overrides every run of a study on dataset `spec` shares: the data,
@@ -288,6 +313,7 @@ impl Study {
     /// `vaekit eval --k K` on the test split of every run that lacks its
     /// `eval-k{K}.json`. Failures are reported and leave the NLL missing.
     pub fn evaluate(&self, runs: &[PathBuf], k: usize) {
+        self.ks_used.borrow_mut().insert(k);
         for run in runs {
             let stem = crate::eval::report_stem(k, "test");
             if run.join(format!("{stem}.json")).is_file() {
@@ -311,16 +337,22 @@ impl Study {
         }
     }
 
-    /// The group tables over `runs` (one row per setting, in `order`):
+    /// The group tables over the finished runs of `trained` (one row per
+    /// setting, in order; seeds that did not finish count as missing):
     /// `results.md` (with a header saying what was run), `results.tex`, `results.csv`.
     pub fn write_tables(
         &self,
-        runs: &[PathBuf],
+        trained: &[SettingRuns],
         metrics: &[&str],
-        order: &[String],
         k: Option<usize>,
         intro: &str,
     ) -> Result<Vec<PathBuf>> {
+        let runs = finished(trained);
+        let order: Vec<String> = trained.iter().map(|t| t.setting.clone()).collect();
+        let expected = trained
+            .iter()
+            .map(|t| (t.setting.clone(), t.dirs.len()))
+            .collect();
         if runs.is_empty() {
             return Err(Error::Usage(format!(
                 "{}: no run finished, so there is nothing to tabulate",
@@ -332,11 +364,12 @@ impl Study {
             metrics: metrics.iter().map(|m| m.to_string()).collect(),
             format,
             k,
-            order: order.to_vec(),
+            order: order.clone(),
+            expected: std::collections::BTreeMap::clone(&expected),
         };
-        let md = crate::report::table::report(runs, &opts(Format::Markdown))?;
-        let tex = crate::report::table::report(runs, &opts(Format::Latex))?;
-        let csv = crate::report::table::report(runs, &opts(Format::Csv))?;
+        let md = crate::report::table::report(&runs, &opts(Format::Markdown))?;
+        let tex = crate::report::table::report(&runs, &opts(Format::Latex))?;
+        let csv = crate::report::table::report(&runs, &opts(Format::Csv))?;
         self.write_results(intro, &md, &tex, &csv)
     }
 
@@ -353,7 +386,7 @@ impl Study {
              Generated by `{}` on {}.\n\n",
             self.name,
             if self.quick { "quick" } else { "full" },
-            self.seeds,
+            self.seeds_used.borrow(),
             self.data
                 .iter()
                 .map(|(s, _)| s.as_str())
@@ -390,9 +423,9 @@ impl Study {
         let json = serde_json::json!({
             "study": self.name,
             "mode": if self.quick { "quick" } else { "full" },
-            "seeds": self.seeds,
+            "seeds": *self.seeds_used.borrow(),
             "data": self.data.iter().map(|(s, _)| s).collect::<Vec<_>>(),
-            "k": self.k,
+            "k": *self.ks_used.borrow(),
             "device": self.device_choice.as_str(),
             "overrides": self.user_overrides,
             "settings": settings.iter().map(|s| serde_json::json!({"name": s.name, "overrides": s.overrides})).collect::<Vec<_>>(),
@@ -420,13 +453,9 @@ impl Study {
     }
 }
 
-/// The settings of dataset `label` (named `<label>-<setting>`), in order.
+/// The settings of dataset `label`, in order.
 pub fn of_data<'a>(trained: &'a [SettingRuns], label: &str) -> Vec<&'a SettingRuns> {
-    let prefix = format!("{label}-");
-    trained
-        .iter()
-        .filter(|t| t.setting.starts_with(&prefix))
-        .collect()
+    trained.iter().filter(|t| t.data == label).collect()
 }
 
 /// Every finished run of every setting.

@@ -496,3 +496,29 @@ fn sweep_runs_a_grid_skips_finished_runs_and_report_tabulates_it() {
             .is_file()
     );
 }
+
+#[test]
+fn example_configs_load_and_default_toml_matches_the_defaults() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            vaekit::config::ExperimentConfig::load(Some(&path), &[])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 8, "{n} example configs");
+    // default.toml is `vaekit config`'s output under a comment line.
+    let tmp = tempfile::tempdir().unwrap();
+    let o = vaekit(&["config"], tmp.path());
+    assert!(o.status.success());
+    let want = String::from_utf8(o.stdout).unwrap();
+    let have = std::fs::read_to_string(dir.join("default.toml")).unwrap();
+    let have: String = have.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        have, want,
+        "regenerate experiments/configs/default.toml with `vaekit config`"
+    );
+}

@@ -254,10 +254,55 @@ fn vq_vae_trains_logs_codebook_usage_and_restarts_revive_dead_codes() {
         assert_eq!(kl.len(), 1);
         assert!((kl[0].as_f64().unwrap() - 49.0 * 64f64.ln()).abs() < 1e-3);
         assert!(val["mi"].is_null(), "no Gaussian I(x;z) for one-hot codes");
+        // The commitment (+ codebook) loss is logged on its own.
+        assert!(val["penalty"].as_f64().unwrap() > 0.0, "{val}");
         used_by.push(used);
     }
     // Moving dead codes onto encoder outputs puts more of the codebook to use.
     assert!(used_by[2] > used_by[0], "codes used: {used_by:?}");
+}
+
+#[test]
+fn vq_vae_resumes_bit_for_bit_with_restarts_and_moving_averages() {
+    // Train 2 epochs straight; then start again from the first epoch's
+    // checkpoint in a fresh folder. Restarts draw from (seed, step) and the
+    // moving averages live in the checkpoint, so both runs end identical.
+    let dev = Device::flex();
+    let mut cfg = quick("vq_vae");
+    cfg.model.codes = 16;
+    cfg.model.code_dim = 4;
+    cfg.model.dead_code_restart = true;
+    cfg.data.synthetic_size = 300;
+    cfg.train.epochs = 2;
+    cfg.train.batch_size = 32;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    let straight = vaekit::train::train(&cfg, &a, &dev, Some(Progress::Quiet)).unwrap();
+    let ckpts = vaekit::train::checkpoint::list(&a);
+    assert_eq!(ckpts.len(), 2);
+    let first = &ckpts[0];
+    let dest = b.join("checkpoints").join(first.file_name().unwrap());
+    std::fs::create_dir_all(&dest).unwrap();
+    for f in ["model.bpk", "optim.bpk", "state.json"] {
+        std::fs::copy(first.join(f), dest.join(f)).unwrap();
+    }
+    std::fs::copy(a.join("config.toml"), b.join("config.toml")).unwrap();
+    std::fs::copy(a.join("metrics.jsonl"), b.join("metrics.jsonl")).unwrap();
+    let resumed = vaekit::train::resume(&b, None, &dev, Some(Progress::Quiet)).unwrap();
+    assert_eq!(straight.elbo, resumed.elbo);
+    // (as JSON: mi is NaN for one-hot codes, and NaN ≠ NaN)
+    assert_eq!(
+        serde_json::to_string(&straight.test_monitor).unwrap(),
+        serde_json::to_string(&resumed.test_monitor).unwrap()
+    );
+    let (ma, mb) = (
+        vaekit::run::open(&a, &dev).unwrap().model.into_vq(),
+        vaekit::run::open(&b, &dev).unwrap().model.into_vq(),
+    );
+    let read = |t: Tensor<2>| vaekit::host::read(t);
+    assert_eq!(read(ma.codebook.val()), read(mb.codebook.val()));
+    assert_eq!(read(ma.ema_sum.val()), read(mb.ema_sum.val()));
 }
 
 #[test]
@@ -279,4 +324,18 @@ fn vq_vae_checkpoints_carry_the_moving_averages() {
     let counts = vaekit::host::read(m.ema_count.val());
     assert!(counts.iter().any(|&c| (c - 1.0).abs() > 1e-3), "{counts:?}");
     assert_ne!(read(m.codebook.val()), read(fresh.codebook.val()));
+    // The three saved together: every code is its moving-average mean,
+    // e_k = m_k / Ñ_k with Ñ the Laplace-smoothed counts.
+    let (book, sums) = (read(m.codebook.val()), read(m.ema_sum.val()));
+    let total: f32 = counts.iter().sum();
+    for k in 0..16 {
+        let n = (counts[k] + 1e-5) / (total + 16.0 * 1e-5) * total;
+        for j in 0..4 {
+            let want = sums[k * 4 + j] / n;
+            assert!(
+                (book[k * 4 + j] - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "code {k}"
+            );
+        }
+    }
 }

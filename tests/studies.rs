@@ -132,6 +132,44 @@ fn annealing_tabulates_means_over_seeds_from_the_runs_summaries() {
         tmp.path(),
         "synthetic/synthetic-linear-seed0-kl_per_dim.png",
     );
+
+    // A run folder that no longer matches the study (here: edited by hand)
+    // is not reused, not overwritten, and its seed shows as missing.
+    let cfg = tmp.path().join("out/runs/synthetic-none-seed1/config.toml");
+    let text_before = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text_before.replace("epochs = 2", "epochs = 3")).unwrap();
+    let args = [
+        "--quick",
+        "--out",
+        "out",
+        "--set",
+        "data.synthetic_size=400",
+        "--seeds",
+        "0,1",
+        "--set",
+        "train.epochs=2",
+        "--k",
+        "20",
+    ];
+    let o = study("annealing", &args, tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("holds a different config"),
+        "{}",
+        text(&o)
+    );
+    let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| synthetic-none |"))
+        .unwrap();
+    assert!(row.contains("(n=1 of 2)"), "{row}");
+    assert!(md.contains("FAILED"), "{md}");
+    assert!(
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .contains("epochs = 3")
+    );
 }
 
 #[test]
@@ -226,12 +264,6 @@ fn iwae_k_tightens_the_bound_on_one_model() {
         .map(|r| r[col(&header, "nll_nats")].parse().unwrap())
         .collect();
     assert!(nll[3] < nll[0], "NLL by k: {nll:?}");
-    assert_eq!(
-        rows[3][col(&header, "gap_to_max_k")]
-            .parse::<f64>()
-            .unwrap(),
-        0.0
-    );
     // One model: only the first seed is trained.
     assert!(
         tmp.path()
@@ -256,7 +288,7 @@ fn study_mistakes_are_clear_errors() {
     assert_clean_error(&o, &["3..1"]);
     let o = study("iwae_k", &["--quick", "--device", "tpu"], tmp.path());
     assert_clean_error(&o, &["--device tpu"]);
-    // Missing data: the run fails, the study says so and writes no table.
+    // Missing data: refused before anything trains.
     let o = study(
         "iwae_k",
         &["--quick", "--data", "idx:/nonexistent", "--out", "o"],

@@ -100,7 +100,7 @@ enum Command {
         /// Config keys defining a group, e.g. --group-by schedule.kind (repeatable; default: name).
         #[arg(long = "group-by")]
         group_by: Vec<String>,
-        /// Comma-separated metrics: nll, bits_per_dim, elbo, rec_ll, kl, active_units, mi, wall_time_s.
+        /// Comma-separated metrics: nll, bits_per_dim, elbo, rec_ll, kl, active_units, mi, perplexity (codebook perplexity or effective mixture components), codes_used, wall_time_s.
         #[arg(long, default_value = "nll,elbo,kl,active_units,mi")]
         metrics: String,
         /// markdown, latex or csv.
@@ -266,6 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 format: format.parse()?,
                 k,
                 order: Vec::new(),
+                expected: Default::default(),
             };
             print!("{}", vaekit::report::table::report(&runs, &opts)?);
         }

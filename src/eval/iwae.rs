@@ -106,6 +106,12 @@ pub fn evaluate<M: LatentModel>(
         let b = idx.len();
         let x = upload(gather(data, idx, None), b, dim, device);
         let posterior = model.encode(x.clone());
+        // A one-hot posterior's k weights are equal: one pass computes them all.
+        let chunk = if matches!(posterior, Posterior::Codes(_)) {
+            k
+        } else {
+            chunk
+        };
         let mut rngs: Vec<ChaCha8Rng> = idx
             .iter()
             .map(|&i| stream(opts.seed, Purpose::Eval, i as u64, 1))

@@ -26,6 +26,10 @@ pub struct ElboStats {
     /// mean KL per latent dimension (one entry, the total, for priors whose
     /// KL does not factorise over dimensions, such as mixtures)
     pub kl_per_dim: Vec<f64>,
+    /// mean of the loss terms outside the bound (VQ-VAE: commitment, plus
+    /// the codebook loss in `loss` mode), for models that have them
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<f64>,
 }
 
 /// ELBO over every example of `data` (already binarized if needed), with one
@@ -59,6 +63,7 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         ..Default::default()
     };
     let mut rec = 0f64;
+    let mut penalty: Option<f64> = None;
     let mut kl: Vec<f64> = Vec::new();
     let all: Vec<usize> = (0..data.n).collect();
     for (b, idx) in all.chunks(batch.max(1)).enumerate() {
@@ -77,6 +82,9 @@ pub fn elbo_and_posteriors<M: LatentModel>(
             f.terms.rec_ll.sum(),
             f.terms.kl.sum_dim(0).squeeze_dim::<1>(0),
         ];
+        let has_penalty = f.terms.penalty.is_some();
+        parts.extend(f.terms.penalty.map(|p| p.sum()));
+        let g0 = g + has_penalty as usize;
         match &f.posterior {
             Posterior::Gaussian(q) => {
                 parts.push(q.mean.clone().reshape([b * z]));
@@ -93,9 +101,12 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         for (k, s) in kl.iter_mut().zip(&v[1..=g]) {
             *k += *s as f64;
         }
-        if v.len() > 1 + g {
-            post.mean.extend_from_slice(&v[1 + g..1 + g + b * z]);
-            post.log_var.extend_from_slice(&v[1 + g + b * z..]);
+        if has_penalty {
+            *penalty.get_or_insert(0.0) += v[1 + g] as f64;
+        }
+        if v.len() > 1 + g0 {
+            post.mean.extend_from_slice(&v[1 + g0..1 + g0 + b * z]);
+            post.log_var.extend_from_slice(&v[1 + g0 + b * z..]);
         }
     }
     if post.n_codes > 0 {
@@ -111,6 +122,7 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         rec_ll: rec / n,
         kl: kl_total,
         kl_per_dim,
+        penalty: penalty.map(|p| p / n),
     };
     (stats, post)
 }

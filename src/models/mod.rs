@@ -318,9 +318,16 @@ impl AnyModel {
         }
     }
 
-    /// Whether `model` needs square images whose side is a multiple of 4.
-    pub fn needs_square_images(cfg: &crate::config::ModelConfig) -> bool {
-        cfg.arch == "conv" || cfg.kind == "vq_vae"
+    /// The config setting that makes the model convolutional, which needs
+    /// square images whose side is a multiple of 4; None for MLP models.
+    pub fn conv_setting(cfg: &crate::config::ModelConfig) -> Option<&'static str> {
+        if cfg.kind == "vq_vae" {
+            Some("model.kind = \"vq_vae\"")
+        } else if cfg.arch == "conv" {
+            Some("model.arch = \"conv\"")
+        } else {
+            None
+        }
     }
 }
 

@@ -195,11 +195,16 @@ impl VqVae {
             }
         }
         if s.restart && !index.is_empty() {
-            use rand::Rng;
+            use rand::seq::SliceRandom;
             let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Restart, step as u64, 0);
+            // Distinct encoder outputs for the dead codes while the batch has
+            // enough (so that restarted codes do not start out tied).
+            let mut order: Vec<usize> = (0..index.len()).collect();
+            order.shuffle(&mut rng);
+            let mut next = order.iter().cycle();
             for c in 0..k {
                 if (state.count[c] as f64) < s.restart_threshold {
-                    let r = rng.random_range(0..index.len());
+                    let r = *next.next().expect("a non-empty batch");
                     let row = &rows[r * d..(r + 1) * d];
                     state.codebook[c * d..(c + 1) * d].copy_from_slice(row);
                     state.sum[c * d..(c + 1) * d].copy_from_slice(row);
@@ -316,7 +321,8 @@ impl LatentModel for VqVae {
         let s = &self.settings;
         let (p, d) = (s.positions(), s.code_dim);
         let book = crate::host::read(self.codebook.val());
-        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, u64::MAX, 2);
+        // Index 3: `vaekit sample` draws the pixels from index 2.
+        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, u64::MAX, 3);
         let mut out = Vec::with_capacity(n * p * d);
         for _ in 0..n * p {
             let c = rng.random_range(0..s.codes);
@@ -487,11 +493,29 @@ mod tests {
         }
         let want = (0.5f64.ln() / 0.99f64.ln()).ceil() as usize;
         assert_eq!(restarted_at, Some(want));
-        // Without restarts the same codes stay where they were.
+        // Without restarts, unused codes stay where they were: m_k and N_k
+        // decay alike, so e_k = m_k / Ñ_k hardly moves, however long they are dead.
         let mut off = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
         off.settings.restart_threshold = 0.5;
-        off.ema_count = replace(off.ema_count, vec![0.1; 8], [8]);
-        assert_eq!(off.ema_update(&index, &rows, 1, 7).restarted, 0);
+        let start = crate::host::read(off.codebook.val());
+        for step in 1..=200 {
+            let s = off.ema_update(&index, &rows, step, 7);
+            assert_eq!(s.restarted, 0);
+            off.ema_count = replace(off.ema_count, s.count, [8]);
+            off.ema_sum = replace(off.ema_sum, s.sum, [8, 3]);
+            off.codebook = replace(off.codebook, s.codebook, [8, 3]);
+        }
+        let end = crate::host::read(off.codebook.val());
+        for c in 1..8 {
+            for j in 0..3 {
+                let (a, b) = (start[c * 3 + j], end[c * 3 + j]);
+                // Laplace smoothing alone shifts them, by a factor within 1e-2.
+                assert!(
+                    (a - b).abs() <= 1e-2 * a.abs() + 1e-6,
+                    "code {c}: {a} → {b}"
+                );
+            }
+        }
     }
 
     #[test]

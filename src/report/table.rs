@@ -189,6 +189,10 @@ pub struct ReportOptions {
     pub k: Option<usize>,
     /// Groups to list first, in this order (the rest follow alphabetically).
     pub order: Vec<String>,
+    /// Runs each group should have (a study's seeds): a group with fewer
+    /// readable runs counts the others as missing, and a group with none is
+    /// still a row, all missing.
+    pub expected: BTreeMap<String, usize>,
 }
 
 /// One group's row.
@@ -227,6 +231,9 @@ pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
     for v in &values {
         groups.entry(v.group.clone()).or_default().push(v);
     }
+    for g in opts.expected.keys() {
+        groups.entry(g.clone()).or_default();
+    }
     // Likelihoods of one group come from one k: `--k`, else the largest k
     // that every run of the group with an eval has.
     let mut ks = std::collections::BTreeSet::new();
@@ -245,7 +252,9 @@ pub fn report(runs: &[PathBuf], opts: &ReportOptions) -> Result<String> {
             });
             Row {
                 group: g.clone(),
-                runs: members.len(),
+                runs: members
+                    .len()
+                    .max(opts.expected.get(g).copied().unwrap_or(0)),
                 cells: opts
                     .metrics
                     .iter()
@@ -464,6 +473,7 @@ mod tests {
             format: Format::Csv,
             k: None,
             order: Vec::new(),
+            expected: BTreeMap::new(),
         };
         let out = report(&runs, &opts).unwrap();
         let lines: Vec<&str> = out.lines().collect();
@@ -515,6 +525,7 @@ mod tests {
             format: Format::Markdown,
             k: None,
             order: Vec::new(),
+            expected: BTreeMap::new(),
         };
         assert!(
             report(&runs, &opts)

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::fsutil::{create_dir_all, write_atomic};
+use crate::models::AnyModel;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
@@ -38,12 +39,43 @@ pub struct TrainState {
     pub vaekit_version: String,
 }
 
+/// How a model's weights go into `model.bpk` and come back. For
+/// [`AnyModel`] the record is that of the model inside, so the file's tensor
+/// names are the model's own (`encoder.layers.0.weight`, as in the
+/// safetensors export) whichever kind of model it is.
+pub trait Weights: Module {
+    fn to_record(&self) -> ModuleRecord;
+    fn from_record(self, record: ModuleRecord) -> std::result::Result<Self, String>;
+}
+
+impl Weights for AnyModel {
+    fn to_record(&self) -> ModuleRecord {
+        match self {
+            AnyModel::Vae(m) => m.clone().into_record(),
+            AnyModel::VqVae(m) => m.clone().into_record(),
+        }
+    }
+
+    fn from_record(self, record: ModuleRecord) -> std::result::Result<Self, String> {
+        match self {
+            AnyModel::Vae(m) => m
+                .try_load_record(record)
+                .map(AnyModel::Vae)
+                .map_err(|e| e.to_string()),
+            AnyModel::VqVae(m) => m
+                .try_load_record(record)
+                .map(AnyModel::VqVae)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 fn dir_of(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
 /// Save model, optimizer and state for `state.step`, then prune to `keep`.
-pub fn save<M: Module>(
+pub fn save<M: Weights>(
     run: &Path,
     model: &M,
     optim: &ModuleOptimizer,
@@ -59,7 +91,7 @@ pub fn save<M: Module>(
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     create_dir_all(&tmp)?;
-    let model_bytes = model.clone().into_record().into_bytes().map_err(|e| {
+    let model_bytes = model.to_record().into_bytes().map_err(|e| {
         Error::bad_file(
             tmp.join("model.bpk"),
             format!("could not serialize the model: {e}"),
@@ -133,12 +165,12 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
 }
 
 /// Load a checkpoint's model weights into `model` (which fixes the architecture).
-pub fn load_model<M: Module>(ckpt: &Path, model: M) -> Result<M> {
+pub fn load_model<M: Weights>(ckpt: &Path, model: M) -> Result<M> {
     let path = ckpt.join("model.bpk");
     let bytes = crate::fsutil::read(&path)?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::bad_file(&path, format!("not a readable model checkpoint: {e}")))?;
-    model.try_load_record(record).map_err(|e| {
+    model.from_record(record).map_err(|e| {
         Error::bad_file(
             &path,
             format!("does not fit this model (was it saved with another config?): {e}"),

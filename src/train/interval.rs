@@ -11,14 +11,26 @@ pub struct IntervalState {
     pub loss: f32,
     pub rec: f32,
     pub kl: Vec<f32>,
+    /// Sum of the penalty (VQ-VAE commitment), for models that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<f32>,
     pub steps: usize,
     pub images: usize,
+}
+
+/// An interval's means: loss, log p(x|z), KL per dimension, penalty.
+pub struct Means {
+    pub loss: f64,
+    pub rec: f64,
+    pub kl: Vec<f64>,
+    pub penalty: Option<f64>,
 }
 
 pub struct Interval {
     loss: Option<Tensor<1>>,
     rec: Option<Tensor<1>>,
     kl: Option<Tensor<1>>,
+    penalty: Option<Tensor<1>>,
     pub steps: usize,
     pub images: usize,
     pub start: Instant,
@@ -30,6 +42,7 @@ impl Interval {
             loss: None,
             rec: None,
             kl: None,
+            penalty: None,
             steps: 0,
             images: 0,
             start: Instant::now(),
@@ -43,6 +56,7 @@ impl Interval {
             i.loss = Some(Tensor::from_floats([s.loss], device));
             i.rec = Some(Tensor::from_floats([s.rec], device));
             i.kl = Some(Tensor::from_floats(s.kl.as_slice(), device));
+            i.penalty = s.penalty.map(|p| Tensor::from_floats([p], device));
             i.steps = s.steps;
             // images/s measures this process only: the clock restarts on resume.
             i.images = 0;
@@ -59,35 +73,61 @@ impl Interval {
     }
 
     /// Add one step's batch means.
-    pub fn add(&mut self, loss: Tensor<1>, rec: Tensor<1>, kl: Tensor<1>, images: usize) {
-        Self::acc(&mut self.loss, loss);
-        Self::acc(&mut self.rec, rec);
-        Self::acc(&mut self.kl, kl);
+    pub fn add(&mut self, l: crate::objective::Loss, images: usize) {
+        Self::acc(&mut self.loss, l.loss);
+        Self::acc(&mut self.rec, l.rec_ll);
+        Self::acc(&mut self.kl, l.kl_per_dim);
+        if let Some(p) = l.penalty {
+            Self::acc(&mut self.penalty, p);
+        }
         self.steps += 1;
         self.images += images;
     }
 
+    /// loss, rec, KL per dim… and the penalty last when there is one.
     fn sums(&self) -> Option<Vec<f32>> {
         let (l, r, k) = (self.loss.clone()?, self.rec.clone()?, self.kl.clone()?);
-        Some(crate::host::read(Tensor::cat(vec![l, r, k], 0)))
+        let mut parts = vec![l, r, k];
+        parts.extend(self.penalty.clone());
+        Some(crate::host::read(Tensor::cat(parts, 0)))
+    }
+
+    /// Split [`Interval::sums`] into (loss, rec, kl, penalty).
+    fn split(&self, v: &[f32]) -> (f32, f32, Vec<f32>, Option<f32>) {
+        let end = if self.penalty.is_some() {
+            v.len() - 1
+        } else {
+            v.len()
+        };
+        let penalty = self.penalty.as_ref().map(|_| v[v.len() - 1]);
+        (v[0], v[1], v[2..end].to_vec(), penalty)
     }
 
     /// The sums so far, for a checkpoint (one device read).
     pub fn snapshot(&self) -> Option<IntervalState> {
-        self.sums().map(|v| IntervalState {
-            loss: v[0],
-            rec: v[1],
-            kl: v[2..].to_vec(),
-            steps: self.steps,
-            images: self.images,
+        self.sums().map(|v| {
+            let (loss, rec, kl, penalty) = self.split(&v);
+            IntervalState {
+                loss,
+                rec,
+                kl,
+                penalty,
+                steps: self.steps,
+                images: self.images,
+            }
         })
     }
 
-    /// Means over the interval: (loss, rec_ll, KL per dim), one device read.
-    pub fn means(&self) -> (f64, f64, Vec<f64>) {
+    /// Means over the interval, one device read.
+    pub fn means(&self) -> Means {
         let v = self.sums().expect("interval has steps");
+        let (loss, rec, kl, penalty) = self.split(&v);
         let n = self.steps.max(1) as f64;
-        let kl = v[2..].iter().map(|&k| k as f64 / n).collect();
-        (v[0] as f64 / n, v[1] as f64 / n, kl)
+        Means {
+            loss: loss as f64 / n,
+            rec: rec as f64 / n,
+            kl: kl.iter().map(|&k| k as f64 / n).collect(),
+            penalty: penalty.map(|p| p as f64 / n),
+        }
     }
 }

@@ -58,6 +58,10 @@ pub struct TrainLine {
     /// C(t) for `objective.kind = "capacity"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<f64>,
+    /// Mean of the loss terms outside the bound (VQ-VAE: commitment, plus
+    /// the codebook loss with `codebook_update = "loss"`), for models that have them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<f64>,
     pub images_per_s: f64,
     pub time_s: f64,
 }
@@ -85,6 +89,9 @@ pub struct ValLine {
     pub component_usage: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components_effective: Option<f64>,
+    /// VQ-VAE: mean commitment (+ codebook) loss on the validation set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<f64>,
     /// VQ-VAE: codes chosen at least once on the validation set, and the rest.
     /// (`component_usage` is then the codebook usage, `components_effective`
     /// its perplexity.)

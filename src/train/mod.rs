@@ -113,14 +113,9 @@ impl PreparedData {
             splits.val = binarize_fixed(&splits.val, cfg.seed, 1);
             splits.test = binarize_fixed(&splits.test, cfg.seed, 2);
         }
-        if AnyModel::needs_square_images(&cfg.model)
+        if let Some(which) = AnyModel::conv_setting(&cfg.model)
             && crate::models::vae::Vae::conv_side(splits.train.dim()).is_none()
         {
-            let which = if cfg.model.kind == "vq_vae" {
-                "model.kind = \"vq_vae\""
-            } else {
-                "model.arch = \"conv\""
-            };
             return Err(Error::Config(vec![format!(
                 "{which}: needs square images whose side is a multiple of 4; {} gives {}×{}",
                 cfg.data.spec, splits.train.rows, splits.train.cols
@@ -371,7 +366,7 @@ pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
 /// The training loop proper, for any model, from `state` (the initial
 /// state, or a checkpoint's).
 #[allow(clippy::too_many_arguments)]
-pub fn fit<M: LatentModel>(
+pub fn fit<M: LatentModel + checkpoint::Weights>(
     cfg: &ExperimentConfig,
     mut model: M,
     mut optim: ModuleOptimizer,
@@ -488,7 +483,7 @@ pub fn fit<M: LatentModel>(
                     step + 1,
                     seed,
                 );
-                interval.add(l.loss, l.rec_ll, l.kl_per_dim, idx.len());
+                interval.add(l, idx.len());
                 images_seen += idx.len();
             }
             // A skipped batch is counted too, so data and noise stay aligned.
@@ -498,19 +493,20 @@ pub fn fit<M: LatentModel>(
             if (step % cfg.train.log_every == 0 || step == total) && interval.steps > 0 {
                 let secs = interval.start.elapsed().as_secs_f64();
                 let ips = interval.images as f64 / secs.max(1e-9);
-                let (loss, rec, kl_dims) = interval.means();
-                let kl: f64 = kl_dims.iter().sum();
+                let m = interval.means();
+                let (loss, kl) = (m.loss, m.kl.iter().sum::<f64>());
                 metrics.write(&TrainLine {
                     split: "train",
                     step,
                     epoch: step as f64 / spe as f64,
                     beta,
                     loss,
-                    rec_ll: rec,
+                    rec_ll: m.rec,
                     kl,
-                    kl_per_dim: kl_dims,
+                    kl_per_dim: m.kl,
                     lr: state.lr,
                     capacity: (cfg.objective.kind == ObjectiveKind::Capacity).then_some(capacity),
+                    penalty: m.penalty,
                     images_per_s: ips,
                     time_s: elapsed(),
                 })?;
@@ -713,6 +709,7 @@ impl Monitor {
             mi: ho.collapse.mi,
             component_usage: ho.collapse.component_usage.clone(),
             components_effective: ho.collapse.components_effective,
+            penalty: ho.elbo.penalty,
             codes_used: ho.collapse.codes_used,
             dead_codes: ho.collapse.dead_codes,
             iwae: ho.iwae,
