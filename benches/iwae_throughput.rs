@@ -30,6 +30,7 @@ fn main() {
         n,
         rows: 28,
         cols: 28,
+        channels: 1,
         labels: None,
         binary: true,
     };

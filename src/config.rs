@@ -76,8 +76,9 @@ impl Default for ExperimentConfig {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// `synthetic`, `idx:DIR` (MNIST-style IDX files, gzip or raw) or
-    /// `amat:DIR` (statically binarized MNIST `.amat` files).
+    /// `synthetic`, `idx:DIR` (MNIST-style IDX files, gzip or raw),
+    /// `amat:DIR` (statically binarized MNIST `.amat` files) or `cifar:DIR`
+    /// (CIFAR-10's binary batches, 32×32×3).
     pub spec: String,
     /// Fraction of the training set held out for validation (carved with the
     /// run's seed). Ignored for `amat:` data, which ships its own split.
@@ -532,9 +533,12 @@ impl ExperimentConfig {
         };
         let d = &self.data;
         check(
-            d.spec == "synthetic" || d.spec.starts_with("idx:") || d.spec.starts_with("amat:"),
+            d.spec == "synthetic"
+                || d.spec.starts_with("idx:")
+                || d.spec.starts_with("amat:")
+                || d.spec.starts_with("cifar:"),
             format!(
-                "data.spec = {:?}: expected `synthetic`, `idx:DIR` or `amat:DIR`",
+                "data.spec = {:?}: expected `synthetic`, `idx:DIR`, `amat:DIR` or `cifar:DIR`",
                 d.spec
             ),
         );

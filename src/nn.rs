@@ -121,15 +121,46 @@ impl LikelihoodHead {
     }
 }
 
-/// A convolutional encoder for square single-channel images whose side is a
-/// multiple of 4: two stride-2 convolutions (4×4 kernels, padding 1; 28 → 14 → 7)
-/// with 32 and 64 channels, then flattened.
+/// The image shape a convolutional model works on: square, with a side that
+/// is a multiple of 4, and 1 (grayscale) or 3 (RGB) channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageGrid {
+    pub channels: usize,
+    pub side: usize,
+}
+
+impl ImageGrid {
+    /// The grid of flat images of `data_dim` values, if the conv models can
+    /// take it. The channel count follows from `data_dim` alone: side² is a
+    /// square and 3·side² never is, so 784 is 28×28×1 and 3072 is 32×32×3.
+    pub fn of(data_dim: usize) -> Option<Self> {
+        [1, 3].into_iter().find_map(|channels| {
+            if data_dim % channels != 0 {
+                return None;
+            }
+            let pixels = data_dim / channels;
+            let side = (pixels as f64).sqrt().round() as usize;
+            (side * side == pixels && side % 4 == 0 && side > 0).then_some(Self { channels, side })
+        })
+    }
+
+    /// Values per image.
+    pub fn dim(&self) -> usize {
+        self.channels * self.side * self.side
+    }
+}
+
+/// A convolutional encoder for square images (1 or 3 channels) whose side is
+/// a multiple of 4: two stride-2 convolutions (4×4 kernels, padding 1;
+/// 28 → 14 → 7, 32 → 16 → 8) with 32 and 64 channels, then flattened.
 #[derive(Module, Debug)]
 pub struct ConvEncoder {
     pub conv1: burn::nn::conv::Conv2d,
     pub conv2: burn::nn::conv::Conv2d,
     #[module(skip)]
     pub side: usize,
+    #[module(skip)]
+    pub channels: usize,
     #[module(skip)]
     pub activation: Activation,
 }
@@ -138,7 +169,7 @@ pub struct ConvEncoder {
 pub const CONV_CHANNELS: usize = 64;
 
 impl ConvEncoder {
-    pub fn new(side: usize, activation: Activation, device: &Device) -> Self {
+    pub fn new(grid: ImageGrid, activation: Activation, device: &Device) -> Self {
         use burn::nn::PaddingConfig2d;
         use burn::nn::conv::Conv2dConfig;
         let conv = |i, o| {
@@ -148,9 +179,10 @@ impl ConvEncoder {
                 .init(device)
         };
         Self {
-            conv1: conv(1, 32),
+            conv1: conv(grid.channels, 32),
             conv2: conv(32, CONV_CHANNELS),
-            side,
+            side: grid.side,
+            channels: grid.channels,
             activation,
         }
     }
@@ -170,10 +202,10 @@ impl ConvEncoder {
     /// The feature map before flattening.
     ///
     /// # Shapes
-    /// - x: `[batch, side·side]` -> `[batch, 64, side/4, side/4]`
+    /// - x: `[batch, channels·side·side]` -> `[batch, 64, side/4, side/4]`
     pub fn forward_map(&self, x: Tensor<2>) -> Tensor<4> {
         let [b, _] = x.dims();
-        let x = x.reshape([b, 1, self.side, self.side]);
+        let x = x.reshape([b, self.channels, self.side, self.side]);
         let h = activate(self.conv1.forward(x), self.activation);
         activate(self.conv2.forward(h), self.activation)
     }
@@ -190,6 +222,8 @@ pub struct ConvDecoder {
     #[module(skip)]
     pub side: usize,
     #[module(skip)]
+    pub channels: usize,
+    #[module(skip)]
     pub activation: Activation,
 }
 
@@ -197,10 +231,11 @@ impl ConvDecoder {
     /// `latent = None`: no input layer; use [`ConvDecoder::forward_map`].
     pub fn new(
         latent: Option<usize>,
-        side: usize,
+        grid: ImageGrid,
         activation: Activation,
         device: &Device,
     ) -> Self {
+        let side = grid.side;
         use burn::nn::conv::ConvTranspose2dConfig;
         let deconv = |i, o| {
             ConvTranspose2dConfig::new([i, o], [4, 4])
@@ -213,8 +248,9 @@ impl ConvDecoder {
                 LinearConfig::new(l, CONV_CHANNELS * (side / 4) * (side / 4)).init(device)
             }),
             deconv1: deconv(CONV_CHANNELS, 32),
-            deconv2: deconv(32, 1),
+            deconv2: deconv(32, grid.channels),
             side,
+            channels: grid.channels,
             activation,
         }
     }
@@ -237,10 +273,30 @@ impl ConvDecoder {
     /// From a 64×(side/4)² feature map.
     ///
     /// # Shapes
-    /// - h: `[batch, 64, side/4, side/4]` -> `[batch, side·side]`
+    /// - h: `[batch, 64, side/4, side/4]` -> `[batch, channels·side·side]`
     pub fn forward_map(&self, h: Tensor<4>) -> Tensor<2> {
         let [b, _, _, _] = h.dims();
         let h = activate(self.deconv1.forward(h), self.activation);
-        self.deconv2.forward(h).reshape([b, self.side * self.side])
+        self.deconv2
+            .forward(h)
+            .reshape([b, self.channels * self.side * self.side])
+    }
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::ImageGrid;
+
+    #[test]
+    fn image_grid_follows_from_the_number_of_values() {
+        let g = |channels, side| Some(ImageGrid { channels, side });
+        assert_eq!(ImageGrid::of(784), g(1, 28));
+        assert_eq!(ImageGrid::of(3072), g(3, 32));
+        assert_eq!(ImageGrid::of(64), g(1, 8));
+        assert_eq!(ImageGrid::of(3 * 64), g(3, 8));
+        // 10×10 (side not a multiple of 4), 30 values (not square either way).
+        assert_eq!(ImageGrid::of(100), None);
+        assert_eq!(ImageGrid::of(30), None);
+        assert_eq!(ImageGrid::of(0), None);
     }
 }

@@ -16,6 +16,8 @@ pub struct LoadedRun {
     pub checkpoint: PathBuf,
     /// Image shape (rows, cols) the model was trained on.
     pub image_shape: [usize; 2],
+    /// Its channels (1, or 3 for colour).
+    pub channels: usize,
     /// In evaluation mode (no autodiff), on the device asked for.
     pub model: AnyModel,
 }
@@ -38,12 +40,14 @@ pub fn open(run: &Path, device: &Device) -> Result<LoadedRun> {
     let ckpt = checkpoint::latest(run)?;
     let state = checkpoint::load_state(&ckpt)?;
     let [rows, cols] = state.image_shape;
-    let model = checkpoint::load_model(&ckpt, build_model(&config, rows * cols, device))?.valid();
+    let dim = rows * cols * state.channels;
+    let model = checkpoint::load_model(&ckpt, build_model(&config, dim, device))?.valid();
     Ok(LoadedRun {
         dir: run.to_path_buf(),
         config,
         checkpoint: ckpt,
         image_shape: [rows, cols],
+        channels: state.channels,
         model,
     })
 }

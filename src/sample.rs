@@ -9,23 +9,27 @@ use burn::tensor::Device;
 use rand::Rng;
 use std::path::{Path, PathBuf};
 
-/// `n` images (each `rows × cols`, values in [0, 1]) from the run's latest checkpoint.
-pub fn draw(
-    run: &Path,
-    n: usize,
-    mean_only: bool,
-    seed: u64,
-    device: &Device,
-) -> Result<(Vec<f32>, usize, usize)> {
+/// Drawn images and their shape.
+pub struct Drawn {
+    /// `n` images, each `[channels, rows, cols]`, values in [0, 1].
+    pub pixels: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+    pub channels: usize,
+}
+
+/// `n` images from the run's latest checkpoint.
+pub fn draw(run: &Path, n: usize, mean_only: bool, seed: u64, device: &Device) -> Result<Drawn> {
     let loaded = crate::run::open(run, device)?;
     let model = loaded.model;
     let [rows, cols] = loaded.image_shape;
+    let channels = loaded.channels;
     let z = model.sample_prior(n, seed, device);
     let mut rng = stream(seed, Purpose::Eval, u64::MAX, 2);
     let (mean, std) = model.decode_mean(z);
     let mean = crate::host::read(mean);
     let std = std.map(crate::host::read);
-    let d = rows * cols;
+    let d = rows * cols * channels;
     let pixels = mean
         .iter()
         .enumerate()
@@ -43,37 +47,50 @@ pub fn draw(
             }
         })
         .collect();
-    Ok((pixels, rows, cols))
+    Ok(Drawn {
+        pixels,
+        rows,
+        cols,
+        channels,
+    })
 }
 
-/// Tile images into a grayscale PNG, `scale` screen pixels per image pixel.
-pub fn write_grid(
-    path: &Path,
-    pixels: &[f32],
-    rows: usize,
-    cols: usize,
-    scale: u32,
-) -> Result<PathBuf> {
-    let d = rows * cols;
+/// Tile images into a PNG (grayscale images in gray, 3-channel ones in
+/// colour), `scale` screen pixels per image pixel.
+pub fn write_grid(path: &Path, drawn: &Drawn, scale: u32) -> Result<PathBuf> {
+    let Drawn {
+        pixels,
+        rows,
+        cols,
+        channels,
+    } = drawn;
+    let (rows, cols, channels) = (*rows, *cols, *channels);
+    let plane = rows * cols;
+    let d = plane * channels;
     let n = pixels.len() / d;
     let per_row = (n as f64).sqrt().ceil() as usize;
     let grid_rows = n.div_ceil(per_row);
     let gap = 2usize;
     let (w, h) = (per_row * (cols + gap) + gap, grid_rows * (rows + gap) + gap);
     let s = scale as usize;
-    let mut img = image::GrayImage::from_pixel((w * s) as u32, (h * s) as u32, image::Luma([40]));
+    let mut img = image::RgbImage::from_pixel((w * s) as u32, (h * s) as u32, image::Rgb([40; 3]));
     for k in 0..n {
         let (gr, gc) = (k / per_row, k % per_row);
         for r in 0..rows {
             for c in 0..cols {
-                let v = (pixels[k * d + r * cols + c].clamp(0.0, 1.0) * 255.0).round() as u8;
+                let v = |ch: usize| {
+                    let ch = ch.min(channels - 1);
+                    (pixels[k * d + ch * plane + r * cols + c].clamp(0.0, 1.0) * 255.0).round()
+                        as u8
+                };
+                let rgb = image::Rgb([v(0), v(1), v(2)]);
                 let (y0, x0) = (
                     (gap + gr * (rows + gap) + r) * s,
                     (gap + gc * (cols + gap) + c) * s,
                 );
                 for dy in 0..s {
                     for dx in 0..s {
-                        img.put_pixel((x0 + dx) as u32, (y0 + dy) as u32, image::Luma([v]));
+                        img.put_pixel((x0 + dx) as u32, (y0 + dy) as u32, rgb);
                     }
                 }
             }

@@ -106,6 +106,7 @@ fn elbo_and_iwae_bound_agree_across_devices() {
         n,
         rows: 4,
         cols: 4,
+        channels: 1,
         labels: None,
         binary: true,
     };

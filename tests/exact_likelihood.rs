@@ -132,6 +132,7 @@ fn samples(n: usize) -> (Dataset, Vec<f64>) {
         n,
         rows: 1,
         cols: D,
+        channels: 1,
         labels: None,
         binary: false,
     };
@@ -238,6 +239,7 @@ fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
         n: 3,
         rows: 1,
         cols: 6,
+        channels: 1,
         labels: None,
         binary: true,
     };

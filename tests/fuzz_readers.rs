@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use vaekit::config::ExperimentConfig;
-use vaekit::data::{amat, idx};
+use vaekit::data::{amat, cifar, idx};
 
 fn cases() -> u32 {
     std::env::var("VAEKIT_FUZZ_CASES")
@@ -103,6 +103,14 @@ proptest! {
         let p = dir.path().join("f.gz");
         std::fs::write(&p, &bytes).unwrap();
         no_panic("idx::read", &bytes, || idx::read(&p));
+    }
+
+    #[test]
+    fn cifar_parse_mutated_batches(bytes in mutated({
+        let img: Vec<f32> = (0..2 * 3072).map(|i| (i % 7) as f32 / 7.0).collect();
+        cifar::encode(&img, &[1, 9])
+    })) {
+        no_panic("cifar::parse", &bytes, || cifar::parse(&bytes, Path::new("f")));
     }
 
     #[test]

@@ -335,7 +335,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             device,
         } => {
             let dev = device::resolve(device.into())?;
-            let (pixels, rows, cols) = sample::draw(&run, n.max(1), mean, seed, &dev)?;
+            let drawn = sample::draw(&run, n.max(1), mean, seed, &dev)?;
             let path = out.unwrap_or_else(|| {
                 run.join(if mean {
                     "samples-mean.png"
@@ -343,7 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "samples.png"
                 })
             });
-            sample::write_grid(&path, &pixels, rows, cols, 3).context("writing the sample grid")?;
+            sample::write_grid(&path, &drawn, 3).context("writing the sample grid")?;
             println!("wrote {}", path.display());
         }
     }

@@ -79,6 +79,7 @@ mod tests {
             n: 1,
             rows: 1,
             cols: 4,
+            channels: 1,
             labels: None,
             binary: false,
         };
@@ -106,6 +107,7 @@ mod tests {
             n: 4,
             rows: 4,
             cols: 4,
+            channels: 1,
             labels: None,
             binary: false,
         };

@@ -2,10 +2,12 @@
 //! turned into what a decoder models.
 //!
 //! One spec selects the source: `synthetic` (built in, see [`synthetic`]),
-//! `idx:DIR` (MNIST-style IDX files) or `amat:DIR` (statically binarized MNIST).
+//! `idx:DIR` (MNIST-style IDX files), `amat:DIR` (statically binarized MNIST)
+//! or `cifar:DIR` (CIFAR-10's binary batches: 32×32 colour images).
 
 pub mod amat;
 pub mod batches;
+pub mod cifar;
 pub mod idx;
 pub mod synthetic;
 
@@ -15,7 +17,8 @@ use crate::rng::{Purpose, stream};
 use rand::seq::SliceRandom;
 use std::path::{Path, PathBuf};
 
-/// Images as flat row-major intensities in [0, 1].
+/// Images as flat intensities in [0, 1]: channel after channel, each row-major
+/// (`[channels, rows, cols]` per image).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     /// `n * dim` values.
@@ -23,6 +26,8 @@ pub struct Dataset {
     pub n: usize,
     pub rows: usize,
     pub cols: usize,
+    /// 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
     /// Class labels where the source has them.
     pub labels: Option<Vec<u8>>,
     /// True when every pixel is already 0 or 1 (`.amat`): no binarization needed.
@@ -30,9 +35,18 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Pixels per image.
+    /// Values per image (pixels × channels).
     pub fn dim(&self) -> usize {
-        self.rows * self.cols
+        self.rows * self.cols * self.channels
+    }
+
+    /// `rows×cols` or `rows×cols×channels`, for messages.
+    pub fn shape_text(&self) -> String {
+        if self.channels == 1 {
+            format!("{}×{}", self.rows, self.cols)
+        } else {
+            format!("{}×{}×{}", self.rows, self.cols, self.channels)
+        }
     }
 
     /// Image `i` as a slice.
@@ -52,6 +66,7 @@ impl Dataset {
             n: idx.len(),
             rows: self.rows,
             cols: self.cols,
+            channels: self.channels,
             labels: self
                 .labels
                 .as_ref()
@@ -80,6 +95,7 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
             n,
             rows: synthetic::SIDE,
             cols: synthetic::SIDE,
+            channels: 1,
             labels: Some(s.labels),
             binary: false,
         };
@@ -102,9 +118,12 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
             load_amat(dir, "test")?,
         );
         (tr, te, Some(va))
+    } else if let Some(dir) = cfg.spec.strip_prefix("cifar:") {
+        let (tr, te) = cifar::load(Path::new(dir))?;
+        (tr, te, None)
     } else {
         return Err(Error::Config(vec![format!(
-            "data.spec = {:?}: expected `synthetic`, `idx:DIR` or `amat:DIR`",
+            "data.spec = {:?}: expected `synthetic`, `idx:DIR`, `amat:DIR` or `cifar:DIR`",
             cfg.spec
         )]));
     };
@@ -132,15 +151,23 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     if test.n == 0 {
         return Err(Error::Usage(format!("{}: the test set is empty", cfg.spec)));
     }
-    if (test.rows, test.cols) != (train.rows, train.cols) || val.dim() != train.dim() {
+    if (test.rows, test.cols, test.channels) != (train.rows, train.cols, train.channels)
+        || val.dim() != train.dim()
+    {
         return Err(Error::Usage(format!(
-            "{}: training images are {}×{} but test images are {}×{}; the files do not belong together",
-            cfg.spec, train.rows, train.cols, test.rows, test.cols
+            "{}: training images are {} but test images are {}; the files do not belong together",
+            cfg.spec,
+            train.shape_text(),
+            test.shape_text()
         )));
     }
     let source = format!(
-        "{} ({} train, {} val, {} test, {}×{})",
-        cfg.spec, train.n, val.n, test.n, train.rows, train.cols
+        "{} ({} train, {} val, {} test, {})",
+        cfg.spec,
+        train.n,
+        val.n,
+        test.n,
+        train.shape_text()
     );
     Ok(Splits {
         train,
@@ -233,6 +260,7 @@ pub fn load_idx(dir: &Path, prefix: &str) -> Result<Dataset> {
         n,
         rows,
         cols,
+        channels: 1,
         labels,
         binary: false,
     })
@@ -253,6 +281,7 @@ fn load_amat(dir: &Path, split: &str) -> Result<Dataset> {
         n,
         rows: 28,
         cols: 28,
+        channels: 1,
         labels: None,
         binary: true,
     })
@@ -269,6 +298,7 @@ mod tests {
             n: 100,
             rows: 1,
             cols: 1,
+            channels: 1,
             labels: None,
             binary: false,
         };

@@ -356,6 +356,7 @@ mod tests {
             n,
             rows: 1,
             cols: d,
+            channels: 1,
             labels: None,
             binary: true,
         }

@@ -174,17 +174,15 @@ pub fn evaluate_run(
             )));
         }
     };
-    let model_dim = loaded.image_shape[0] * loaded.image_shape[1];
-    if set.dim() != model_dim {
+    let [rows, cols] = loaded.image_shape;
+    if set.dim() != rows * cols * loaded.channels {
         return Err(Error::Usage(format!(
-            "{}: the model was trained on {}×{} images but {} now gives {}×{}; \
+            "{}: the model was trained on {rows}×{cols}×{} images but {} now gives {}; \
              evaluate it on the data it was trained on",
             run.display(),
-            loaded.image_shape[0],
-            loaded.image_shape[1],
+            loaded.channels,
             loaded.config.data.spec,
-            set.rows,
-            set.cols
+            set.shape_text()
         )));
     }
     let opts = iwae::IwaeOptions {

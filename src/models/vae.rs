@@ -7,7 +7,7 @@ use super::prior::{
 };
 use super::{GaussianPosterior, LatentModel, Posterior, standard_normal_log_prob};
 use crate::config::ModelConfig;
-use crate::nn::{ConvDecoder, ConvEncoder, LikelihoodHead, Mlp};
+use crate::nn::{ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, Mlp};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, assert_shape};
@@ -39,17 +39,17 @@ impl Vae {
     /// Build a VAE for images of `data_dim` pixels. Weights are drawn from
     /// the device's RNG: seed it first (`device.seed(s)`) for reproducibility.
     ///
-    /// `arch = "conv"` needs square images whose side is a multiple of 4
-    /// ([`Vae::conv_side`] says whether `data_dim` qualifies).
+    /// `arch = "conv"` needs square images whose side is a multiple of 4, with
+    /// 1 or 3 channels ([`ImageGrid::of`] says whether `data_dim` qualifies).
     pub fn new(cfg: &ModelConfig, data_dim: usize, device: &Device) -> Self {
         let z = cfg.latent_dim;
         let conv = (cfg.arch == "conv").then(|| {
-            let side = Self::conv_side(data_dim).expect("checked by the trainer");
+            let grid = ImageGrid::of(data_dim).expect("checked by the trainer");
             (
-                ConvEncoder::new(side, cfg.activation, device),
+                ConvEncoder::new(grid, cfg.activation, device),
                 ConvDecoder::new(
                     Some(cfg.hidden.first().copied().unwrap_or(z)),
-                    side,
+                    grid,
                     cfg.activation,
                     device,
                 ),
@@ -88,13 +88,6 @@ impl Vae {
             data_dim,
             latent: z,
         }
-    }
-
-    /// The side of a square image of `data_dim` pixels that the conv
-    /// architecture can take (a multiple of 4), if any.
-    pub fn conv_side(data_dim: usize) -> Option<usize> {
-        let side = (data_dim as f64).sqrt().round() as usize;
-        (side * side == data_dim && side % 4 == 0 && side > 0).then_some(side)
     }
 
     /// log π_k + log p_k(z) for each mixture component, `[n, K]`; None for

@@ -21,7 +21,7 @@
 
 use super::{CodePosterior, LatentModel, Posterior};
 use crate::config::{CodebookUpdate, ModelConfig};
-use crate::nn::{CONV_CHANNELS, ConvDecoder, ConvEncoder, LikelihoodHead, activate};
+use crate::nn::{CONV_CHANNELS, ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, activate};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
@@ -48,7 +48,7 @@ pub struct VqVae {
 /// The fixed shape and training settings of a [`VqVae`].
 #[derive(Clone, Debug)]
 pub struct VqSettings {
-    pub side: usize,
+    pub grid: ImageGrid,
     pub codes: usize,
     pub code_dim: usize,
     pub commitment: f64,
@@ -61,7 +61,7 @@ pub struct VqSettings {
 impl VqSettings {
     /// Positions P in the latent grid.
     pub fn positions(&self) -> usize {
-        (self.side / 4) * (self.side / 4)
+        (self.grid.side / 4) * (self.grid.side / 4)
     }
 }
 
@@ -86,18 +86,18 @@ impl VqVae {
     /// Build a VQ-VAE for square images of `data_dim` pixels whose side is a
     /// multiple of 4. Weights and codes are drawn from the device's RNG.
     pub fn new(cfg: &ModelConfig, data_dim: usize, device: &Device) -> Self {
-        let side = super::vae::Vae::conv_side(data_dim).expect("checked by the trainer");
+        let grid = ImageGrid::of(data_dim).expect("checked by the trainer");
         let (k, d) = (cfg.codes, cfg.code_dim);
         let bound = 1.0 / k as f64;
         let codebook = Tensor::<2>::random([k, d], Distribution::Uniform(-bound, bound), device);
         Self {
-            encoder: ConvEncoder::new(side, cfg.activation, device),
+            encoder: ConvEncoder::new(grid, cfg.activation, device),
             pre_quant: Conv2dConfig::new([CONV_CHANNELS, d], [1, 1]).init(device),
             ema_count: Param::from_tensor(Tensor::ones([k], device)),
             ema_sum: Param::from_tensor(codebook.clone()),
             codebook: Param::from_tensor(codebook),
             post_quant: Conv2dConfig::new([d, CONV_CHANNELS], [1, 1]).init(device),
-            decoder: ConvDecoder::new(None, side, cfg.activation, device),
+            decoder: ConvDecoder::new(None, grid, cfg.activation, device),
             likelihood: LikelihoodHead::new(
                 cfg.likelihood,
                 cfg.variance,
@@ -106,7 +106,7 @@ impl VqVae {
                 device,
             ),
             settings: VqSettings {
-                side,
+                grid,
                 codes: k,
                 code_dim: d,
                 commitment: cfg.commitment,
@@ -150,7 +150,7 @@ impl VqVae {
     /// - z: `[batch, P·D]` -> `[batch, side²]`
     pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         let [b, _] = z.dims();
-        let (q, d) = (self.settings.side / 4, self.settings.code_dim);
+        let (q, d) = (self.settings.grid.side / 4, self.settings.code_dim);
         let h = z.reshape([b, q, q, d]).permute([0, 3, 1, 2]);
         let h = activate(self.post_quant.forward(h), self.encoder.activation);
         self.decoder.forward_map(h)
@@ -243,7 +243,7 @@ impl LatentModel for VqVae {
     }
 
     fn data_dim(&self) -> usize {
-        self.settings.side * self.settings.side
+        self.settings.grid.dim()
     }
 
     fn encode(&self, x: Tensor<2>) -> Posterior {

@@ -26,6 +26,9 @@ pub struct TrainState {
     pub time_s: f64,
     /// Image shape the model was built for (rows, cols).
     pub image_shape: [usize; 2],
+    /// Channels per pixel (1, or 3 for colour data).
+    #[serde(default = "one_channel")]
+    pub channels: usize,
     /// The learning rate in force (lowered by skipped non-finite batches).
     pub lr: f64,
     /// Batches skipped for a non-finite loss so far, and in a row at the end.
@@ -68,6 +71,10 @@ impl Weights for AnyModel {
                 .map_err(|e| e.to_string()),
         }
     }
+}
+
+fn one_channel() -> usize {
+    1
 }
 
 fn dir_of(run: &Path) -> PathBuf {

@@ -114,11 +114,13 @@ impl PreparedData {
             splits.test = binarize_fixed(&splits.test, cfg.seed, 2);
         }
         if let Some(which) = AnyModel::conv_setting(&cfg.model)
-            && crate::models::vae::Vae::conv_side(splits.train.dim()).is_none()
+            && crate::nn::ImageGrid::of(splits.train.dim()).is_none()
         {
             return Err(Error::Config(vec![format!(
-                "{which}: needs square images whose side is a multiple of 4; {} gives {}×{}",
-                cfg.data.spec, splits.train.rows, splits.train.cols
+                "{which}: needs square images whose side is a multiple of 4, with 1 or 3 \
+                 channels; {} gives {}",
+                cfg.data.spec,
+                splits.train.shape_text()
             )]));
         }
         Ok(Self {
@@ -259,6 +261,7 @@ impl TrainState {
             epochs_done: 0,
             time_s: 0.0,
             image_shape: [train.rows, train.cols],
+            channels: train.channels,
             lr: cfg.optimizer.lr,
             skipped_steps: 0,
             consecutive_skips: 0,
