@@ -301,6 +301,9 @@ impl Study {
             .filter_map(|t| t.finished.first().cloned())
             .collect();
         if first.len() < 2 {
+            println!(
+                "{label}: fewer than two settings finished, so no per-setting figures or overlays"
+            );
             return Ok(Vec::new());
         }
         crate::report::plot::plot_runs(
