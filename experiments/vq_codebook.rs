@@ -64,9 +64,10 @@ fn run(study: &Study) -> vaekit::Result<()> {
         &["bits_per_dim", "nll", "rec_ll", "perplexity", "codes_used"],
         Some(1),
         &format!(
-            "VQ-VAE (conv encoder/decoder, 7×7 grid of codes of size 16, commitment 0.25), \
+            "VQ-VAE (conv encoder/decoder, a grid of P codes of size 16, P = 49 for 28×28 and \
+             64 for 32×32 images, commitment 0.25), \
              {epochs} epochs per run. `nll` and `bits_per_dim` are under a **uniform prior over \
-             the K codes** (KL = 49·ln K; q is one-hot, so the bound is exact at k = 1); \
+             the K codes** (KL = P·ln K; q is one-hot, so the bound is exact at k = 1); \
              `rec_ll` is log p(x|z_q); `perplexity` is the codebook perplexity and `codes_used` \
              the codes chosen at least once, both on the test set."
         ),

@@ -49,10 +49,9 @@ fn write_reference(loaded: &crate::run::LoadedRun, path: &Path) -> Result<()> {
     let test = &data.splits.test;
     if test.dim() != loaded.model.data_dim() {
         return Err(Error::Usage(format!(
-            "{}: gives {}×{} images, but the model was trained on {} pixels",
+            "{}: gives {} images, but the model was trained on {} values per image",
             loaded.config.data.spec,
-            test.rows,
-            test.cols,
+            test.shape_text(),
             loaded.model.data_dim()
         )));
     }

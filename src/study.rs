@@ -243,7 +243,9 @@ impl Study {
         let cfg_path = dir.join("config.toml");
         // A folder from an earlier invocation must hold this very config.
         if cfg_path.is_file() {
-            let existing = ExperimentConfig::load(Some(&cfg_path), &[])?;
+            let mut existing = ExperimentConfig::load(Some(&cfg_path), &[])?;
+            // The device may change between invocations: same seed, same run.
+            existing.device = r.config.device;
             if existing != r.config {
                 return Err(Error::Usage(format!(
                     "{} holds a different config than this study plans; remove the folder or use another --out",

@@ -287,6 +287,14 @@ fn bad_data_files_are_named() {
         tmp.path(),
     );
     assert_clean_error(&o, &["model.arch", "multiple of 4", "6×6"]);
+    // 48×64 grayscale has as many values as 32×32×3, and is still refused.
+    write("train-images-idx3-ubyte", vec![30, 48, 64]);
+    write("t10k-images-idx3-ubyte", vec![5, 48, 64]);
+    let o = vaekit(
+        &["train", "--data", "idx:mnist", "--set", "model.kind=vq_vae"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["model.kind", "square", "48×64"]);
     let o = vaekit(&["train", "--set", "data.val_fraction=0"], tmp.path());
     assert_clean_error(&o, &["data.val_fraction", "no validation images"]);
 }

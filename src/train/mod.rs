@@ -114,7 +114,12 @@ impl PreparedData {
             splits.test = binarize_fixed(&splits.test, cfg.seed, 2);
         }
         if let Some(which) = AnyModel::conv_setting(&cfg.model)
-            && crate::nn::ImageGrid::of(splits.train.dim()).is_none()
+            && (splits.train.rows != splits.train.cols
+                || crate::nn::ImageGrid::of(splits.train.dim())
+                    != Some(crate::nn::ImageGrid {
+                        channels: splits.train.channels,
+                        side: splits.train.rows,
+                    }))
         {
             return Err(Error::Config(vec![format!(
                 "{which}: needs square images whose side is a multiple of 4, with 1 or 3 \
