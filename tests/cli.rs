@@ -257,6 +257,9 @@ fn bad_data_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let o = vaekit(&["train", "--data", "idx:missing-dir"], tmp.path());
     assert_clean_error(&o, &["missing-dir", "no such directory"]);
+    // ... and leaves no empty run folder behind.
+    let runs = tmp.path().join("runs");
+    assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none());
     let dir = tmp.path().join("mnist");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(

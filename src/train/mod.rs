@@ -181,8 +181,16 @@ pub fn train(
     device: &Device,
     progress_mode: Option<Progress>,
 ) -> Result<Summary> {
+    // Data first: a bad data spec leaves no half-made run behind (the empty
+    // folder `make_run_dir` created is removed; a folder with files is kept).
+    let data = match PreparedData::load(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir(run);
+            return Err(e);
+        }
+    };
     write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let data = PreparedData::load(cfg)?;
     let model = build_model(cfg, data.splits.train.dim(), &device.clone().autodiff());
     let state = TrainState::initial(cfg, &data.splits.train);
     fit(
