@@ -366,7 +366,9 @@ fn vq_end_to_end(tmp: &Path, data: &str, extra: &[&str]) -> serde_json::Value {
     let f = |k: &str| r[k].as_f64().unwrap();
     // One-hot q: L_k is the ELBO; the NLL bound is reconstruction + P·ln K.
     let kl = 49.0 * 128f64.ln();
-    assert!((f("nll_nats") + f("elbo_nats")).abs() < 1e-6, "{r}");
+    // (log w = log p(x|z_q) − P·ln K is formed in f32, near 700 nats: one
+    // f32 step there is 6e-5, so the two agree to that, not to f64.)
+    assert!((f("nll_nats") + f("elbo_nats")).abs() < 1e-4, "{r}");
     // (log w is summed in f32: ~1e-5 relative.)
     assert!(
         (f("reconstruction_nats") + kl - f("nll_nats")).abs() < 1e-3,

@@ -67,19 +67,26 @@ impl VqSettings {
 
 /// Replace a parameter's value, keeping its id (so optimizer state stays
 /// attached) and its gradient setting.
-fn replace<const D: usize>(
-    p: Param<Tensor<D>>,
-    values: Vec<f32>,
-    shape: [usize; D],
-) -> Param<Tensor<D>> {
+fn replace<const D: usize>(p: Param<Tensor<D>>, value: Tensor<D>) -> Param<Tensor<D>> {
     p.map(|old| {
-        let t = Tensor::from_data(TensorData::new(values, shape), &old.device());
+        let t = value.detach();
         if old.is_require_grad() {
             t.require_grad()
         } else {
             t
         }
     })
+}
+
+/// Which encoder outputs (rows of a batch of `n`) the `dead` codes restart
+/// on: a shuffle of the batch from the stream `(seed, Restart, step)`, so
+/// distinct rows while the batch has enough, and the same on resume.
+fn restart_rows(n: usize, dead: usize, step: usize, seed: u64) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Restart, step as u64, 0);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order.into_iter().cycle().take(dead).collect()
 }
 
 impl VqVae {
@@ -155,76 +162,6 @@ impl VqVae {
         let h = activate(self.post_quant.forward(h), self.encoder.activation);
         self.decoder.forward_map(h)
     }
-
-    /// The usage counts that drive the moving averages and restarts: the
-    /// new (N, m, codebook) after one batch with assignments `index` of the
-    /// encoder outputs `rows` (`[n·D]` row-major), and the dead codes to restart.
-    pub fn ema_update(&self, index: &[usize], rows: &[f32], step: usize, seed: u64) -> EmaState {
-        let s = &self.settings;
-        let (k, d) = (s.codes, s.code_dim);
-        let mut state = EmaState {
-            count: crate::host::read(self.ema_count.val()),
-            sum: crate::host::read(self.ema_sum.val()),
-            codebook: crate::host::read(self.codebook.val()),
-            restarted: 0,
-        };
-        let mut n_k = vec![0f32; k];
-        let mut s_k = vec![0f32; k * d];
-        for (i, &c) in index.iter().enumerate() {
-            n_k[c] += 1.0;
-            for j in 0..d {
-                s_k[c * d + j] += rows[i * d + j];
-            }
-        }
-        let g = s.decay as f32;
-        for c in 0..k {
-            state.count[c] = g * state.count[c] + (1.0 - g) * n_k[c];
-        }
-        if s.update == CodebookUpdate::Ema {
-            for (m, s) in state.sum.iter_mut().zip(&s_k) {
-                *m = g * *m + (1.0 - g) * s;
-            }
-            // Laplace smoothing keeps e_k = m_k / N_k finite for unused codes.
-            let total: f32 = state.count.iter().sum();
-            let eps = 1e-5f32;
-            for c in 0..k {
-                let n = (state.count[c] + eps) / (total + k as f32 * eps) * total;
-                for j in 0..d {
-                    state.codebook[c * d + j] = state.sum[c * d + j] / n;
-                }
-            }
-        }
-        if s.restart && !index.is_empty() {
-            use rand::seq::SliceRandom;
-            let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Restart, step as u64, 0);
-            // Distinct encoder outputs for the dead codes while the batch has
-            // enough (so that restarted codes do not start out tied).
-            let mut order: Vec<usize> = (0..index.len()).collect();
-            order.shuffle(&mut rng);
-            let mut next = order.iter().cycle();
-            for c in 0..k {
-                if (state.count[c] as f64) < s.restart_threshold {
-                    let r = *next.next().expect("a non-empty batch");
-                    let row = &rows[r * d..(r + 1) * d];
-                    state.codebook[c * d..(c + 1) * d].copy_from_slice(row);
-                    state.sum[c * d..(c + 1) * d].copy_from_slice(row);
-                    state.count[c] = 1.0;
-                    state.restarted += 1;
-                }
-            }
-        }
-        state
-    }
-}
-
-/// Codebook state after one moving-average update.
-#[derive(Clone, Debug)]
-pub struct EmaState {
-    pub count: Vec<f32>,
-    pub sum: Vec<f32>,
-    pub codebook: Vec<f32>,
-    /// Codes restarted at this step.
-    pub restarted: usize,
 }
 
 /// Read an Int tensor as indices.
@@ -294,24 +231,73 @@ impl LatentModel for VqVae {
         }
     }
 
-    /// Moving averages of the codebook and dead-code restarts, on the host.
+    /// Moving averages of the codebook on the device: with n_k the batch's
+    /// assignments to code k and s_k the sum of their encoder outputs,
+    /// N ← γN + (1−γ)n, m ← γm + (1−γ)s, e = m / Ñ (Laplace-smoothed N).
+    /// Dead-code restarts read N (K numbers) back each step, and touch the
+    /// host further only when some code is dead.
     fn after_step(mut self, posterior: &Posterior, step: usize, seed: u64) -> Self {
-        let s = &self.settings;
+        let s = self.settings.clone();
         if s.update == CodebookUpdate::Loss && !s.restart {
             return self;
         }
         let Posterior::Codes(c) = posterior else {
             return self;
         };
-        let index = read_indices(c.index.clone());
-        let rows = crate::host::read(c.encoded.clone());
         let (k, d) = (s.codes, s.code_dim);
-        let new = self.ema_update(&index, &rows, step, seed);
-        self.ema_count = replace(self.ema_count, new.count, [k]);
-        self.ema_sum = replace(self.ema_sum, new.sum, [k, d]);
-        if s.update == CodebookUpdate::Ema || new.restarted > 0 {
-            self.codebook = replace(self.codebook, new.codebook, [k, d]);
+        let rows = c.encoded.clone();
+        let [n, _] = rows.dims();
+        let device = rows.device();
+        let classes = Tensor::<1, Int>::arange(0..k as i64, &device);
+        let one_hot = c
+            .index
+            .clone()
+            .reshape([n, 1])
+            .expand([n, k])
+            .equal(classes.reshape([1, k]).expand([n, k]))
+            .float();
+        let g = s.decay;
+        let mut count = self.ema_count.val().detach().mul_scalar(g)
+            + one_hot.clone().sum_dim(0).reshape([k]).mul_scalar(1.0 - g);
+        let mut sum = self.ema_sum.val().detach();
+        let mut book = self.codebook.val().detach();
+        if s.update == CodebookUpdate::Ema {
+            sum = sum.mul_scalar(g) + one_hot.transpose().matmul(rows.clone()).mul_scalar(1.0 - g);
+            // Laplace smoothing keeps e_k = m_k / N_k finite for unused codes.
+            let eps = 1e-5;
+            let total = count.clone().sum();
+            let smoothed =
+                (count.clone().add_scalar(eps) * total.clone()) / total.add_scalar(k as f64 * eps);
+            book = sum.clone() / smoothed.reshape([k, 1]);
         }
+        if s.restart && n > 0 {
+            let mut counts = crate::host::read(count.clone());
+            let dead: Vec<usize> = (0..k)
+                .filter(|&c| (counts[c] as f64) < s.restart_threshold)
+                .collect();
+            if !dead.is_empty() {
+                let picks: Vec<i64> = restart_rows(n, dead.len(), step, seed)
+                    .into_iter()
+                    .map(|r| r as i64)
+                    .collect();
+                let picks =
+                    Tensor::<1, Int>::from_data(TensorData::new(picks, [dead.len()]), &device);
+                let new_rows = crate::host::read(rows.select(0, picks));
+                let (mut b, mut m) = (crate::host::read(book), crate::host::read(sum));
+                for (i, &code) in dead.iter().enumerate() {
+                    let row = &new_rows[i * d..(i + 1) * d];
+                    b[code * d..(code + 1) * d].copy_from_slice(row);
+                    m[code * d..(code + 1) * d].copy_from_slice(row);
+                    counts[code] = 1.0;
+                }
+                book = crate::host::upload(b, k, d, &device);
+                sum = crate::host::upload(m, k, d, &device);
+                count = Tensor::from_data(TensorData::new(counts, [k]), &device);
+            }
+        }
+        self.ema_count = replace(self.ema_count, count);
+        self.ema_sum = replace(self.ema_sum, sum);
+        self.codebook = replace(self.codebook, book);
         self
     }
 
@@ -345,6 +331,7 @@ impl VqVae {
 
 #[cfg(test)]
 mod tests {
+    use super::super::CodePosterior;
     use super::*;
     use crate::monitor::{ComponentUsage, Posteriors, collapse_stats};
 
@@ -427,6 +414,22 @@ mod tests {
         }
     }
 
+    /// One `after_step` with a batch whose encoder outputs are `rows`
+    /// (`[n·3]`) assigned to the codes `index`.
+    fn step_with(m: VqVae, index: &[usize], rows: &[f32], step: usize, seed: u64) -> VqVae {
+        let dev = m.codebook.val().device();
+        let n = index.len();
+        let idx: Vec<i64> = index.iter().map(|&i| i as i64).collect();
+        let posterior = Posterior::Codes(CodePosterior {
+            index: Tensor::from_data(TensorData::new(idx, [1, n]), &dev),
+            z: Tensor::zeros([1, n * 3], &dev),
+            encoded: crate::host::upload(rows.to_vec(), n, 3, &dev),
+            codes: 8,
+            penalty: Tensor::zeros([1], &dev),
+        });
+        m.after_step(&posterior, step, seed)
+    }
+
     #[test]
     fn ema_moves_codes_toward_their_assigned_encoder_outputs() {
         let dev = Device::flex();
@@ -437,7 +440,8 @@ mod tests {
         // Rows 0,1 → code 2; row 2 → code 5; the others unused.
         let rows = vec![1.0f32, 2.0, 3.0, 3.0, 2.0, 1.0, -1.0, 0.0, 1.0];
         let index = [2usize, 2, 5];
-        let s = m.ema_update(&index, &rows, 1, 0);
+        let mut m = step_with(m, &index, &rows, 1, 0);
+        let after = crate::host::read(m.codebook.val());
         // Closed form from N = 1, m = e at initialisation, ignoring the 1e-5 smoothing.
         let g = 0.9f32;
         for (code, n, sum) in [
@@ -447,16 +451,13 @@ mod tests {
             let nk = g + (1.0 - g) * n;
             for j in 0..3 {
                 let want = (g * before[code * 3 + j] + (1.0 - g) * sum[j]) / nk;
-                let got = s.codebook[code * 3 + j];
+                let got = after[code * 3 + j];
                 assert!((got - want).abs() < 1e-3, "code {code}: {got} vs {want}");
             }
         }
         // Repeated updates converge to the mean of the assigned outputs.
-        for step in 0..300 {
-            let s = m.ema_update(&index, &rows, step, 0);
-            m.ema_count = replace(m.ema_count, s.count, [8]);
-            m.ema_sum = replace(m.ema_sum, s.sum, [8, 3]);
-            m.codebook = replace(m.codebook, s.codebook, [8, 3]);
+        for step in 2..300 {
+            m = step_with(m, &index, &rows, step, 0);
         }
         let e = crate::host::read(m.codebook.val());
         for (j, want) in [2.0f32, 2.0, 2.0].iter().enumerate() {
@@ -473,21 +474,30 @@ mod tests {
         m.settings.restart_threshold = 0.5;
         let rows: Vec<f32> = (0..30).map(|i| i as f32).collect(); // 10 rows of 3
         let index = [0usize; 10]; // everything on code 0
-        // With decay 0.99, unused codes fall from 1 below 0.5 after 69 updates.
+        // With decay 0.99, unused codes fall from 1 below 0.5 after 69 updates;
+        // a restarted code sits on a row of the batch with its count reset to 1.
+        let restarted = |m: &VqVae| -> Vec<usize> {
+            let book = crate::host::read(m.codebook.val());
+            let count = crate::host::read(m.ema_count.val());
+            (1..8)
+                .filter(|&c| {
+                    count[c] == 1.0 && rows.chunks(3).any(|r| r == &book[c * 3..c * 3 + 3])
+                })
+                .collect()
+        };
         let mut restarted_at = None;
         for step in 1..=100 {
-            let s = m.ema_update(&index, &rows, step, 7);
-            m.ema_count = replace(m.ema_count, s.count.clone(), [8]);
-            m.ema_sum = replace(m.ema_sum, s.sum, [8, 3]);
-            m.codebook = replace(m.codebook, s.codebook.clone(), [8, 3]);
-            if s.restarted > 0 {
+            m = step_with(m, &index, &rows, step, 7);
+            let r = restarted(&m);
+            if !r.is_empty() {
                 restarted_at = Some(step);
-                assert_eq!(s.restarted, 7, "every unused code");
-                for c in 1..8 {
-                    let code = &s.codebook[c * 3..c * 3 + 3];
-                    assert!(rows.chunks(3).any(|r| r == code), "code {c} = {code:?}");
-                    assert_eq!(s.count[c], 1.0);
-                }
+                assert_eq!(r, (1..8).collect::<Vec<_>>(), "every unused code");
+                // On distinct rows: the batch has 10 for 7 dead codes.
+                let book = crate::host::read(m.codebook.val());
+                let mut firsts: Vec<u32> = (1..8).map(|c| book[c * 3] as u32).collect();
+                firsts.sort();
+                firsts.dedup();
+                assert_eq!(firsts.len(), 7, "{book:?}");
                 break;
             }
         }
@@ -499,12 +509,9 @@ mod tests {
         off.settings.restart_threshold = 0.5;
         let start = crate::host::read(off.codebook.val());
         for step in 1..=200 {
-            let s = off.ema_update(&index, &rows, step, 7);
-            assert_eq!(s.restarted, 0);
-            off.ema_count = replace(off.ema_count, s.count, [8]);
-            off.ema_sum = replace(off.ema_sum, s.sum, [8, 3]);
-            off.codebook = replace(off.codebook, s.codebook, [8, 3]);
+            off = step_with(off, &index, &rows, step, 7);
         }
+        assert!(restarted(&off).is_empty());
         let end = crate::host::read(off.codebook.val());
         for c in 1..8 {
             for j in 0..3 {
