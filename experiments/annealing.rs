@@ -7,7 +7,7 @@
 //!
 //! `cargo run --release --bin annealing -- --quick` (docs/reproducing.md).
 
-use vaekit::study::{Setting, Study};
+use vaekit::study::Study;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,29 +68,19 @@ fn schedules(epochs: usize, quick: bool) -> Vec<(String, Vec<String>)> {
 
 fn run(study: &Study) -> vaekit::Result<()> {
     let epochs = study.epochs(if study.quick { 10 } else { 50 });
-    let mut settings = Vec::new();
-    for (spec, label) in &study.data {
-        for (name, overrides) in schedules(epochs, study.quick) {
-            let mut o = study.base_overrides(spec, epochs);
-            o.extend([
-                // More latent dimensions than the data needs, so some can die.
-                "model.latent_dim=32".to_string(),
-            ]);
-            o.extend(overrides);
-            settings.push(Setting {
-                data: label.clone(),
-                name: format!("{label}-{name}"),
-                overrides: o,
-            });
-        }
-    }
-    let trained = study.train(&settings)?;
-    let finished = vaekit::study::finished(&trained);
-    study.evaluate(&finished, study.k);
-    let mut files = study.write_tables(
-        &trained,
+    let variants: Vec<(String, Vec<String>)> = schedules(epochs, study.quick)
+        .into_iter()
+        .map(|(name, mut o)| {
+            // More latent dimensions than the data needs, so some can die.
+            o.push("model.latent_dim=32".into());
+            (name, o)
+        })
+        .collect();
+    let settings = study.settings(epochs, &variants);
+    let (trained, mut files) = study.run_and_tabulate(
+        &settings,
+        study.k,
         &["nll", "bits_per_dim", "elbo", "kl", "active_units", "mi"],
-        Some(study.k),
         &format!(
             "KL annealing, cyclical β and free bits against posterior collapse: a Bernoulli VAE \
              (MLP 784-400-32, 32 latent dimensions) trained {epochs} epochs per run; test NLL by \

@@ -5,7 +5,7 @@
 //! `cargo run --release --bin beta_sweep -- --quick` (docs/reproducing.md).
 
 use vaekit::report::plot::{Curve, plot_curve, plot_runs};
-use vaekit::study::{Setting, Study, mean_std, summary_value};
+use vaekit::study::{Study, mean_std, summary_value};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,29 +21,22 @@ fn run(study: &Study) -> vaekit::Result<()> {
     } else {
         &[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
     };
-    let mut settings = Vec::new();
-    for (spec, label) in &study.data {
-        for b in betas {
-            let mut o = study.base_overrides(spec, epochs);
-            o.extend([
+    let variants: Vec<(String, Vec<String>)> = betas
+        .iter()
+        .map(|b| {
+            let o = [
                 "model.latent_dim=32".to_string(),
                 "schedule.kind=constant".to_string(),
                 format!("schedule.beta={b}"),
-            ]);
-            settings.push(Setting {
-                data: label.clone(),
-                name: format!("{label}-beta={b}"),
-                overrides: o,
-            });
-        }
-    }
-    let trained = study.train(&settings)?;
-    let finished = vaekit::study::finished(&trained);
-    study.evaluate(&finished, study.k);
-    let mut files = study.write_tables(
-        &trained,
+            ];
+            (format!("beta={b}"), o.to_vec())
+        })
+        .collect();
+    let settings = study.settings(epochs, &variants);
+    let (trained, mut files) = study.run_and_tabulate(
+        &settings,
+        study.k,
         &["nll", "elbo", "rec_ll", "kl", "active_units", "mi"],
-        Some(study.k),
         &format!(
             "β-VAE with constant β; a Bernoulli VAE with 32 latent dimensions, {epochs} epochs per \
              run. `kl` is the rate, −`rec_ll` the distortion (nats, test set); `elbo` is the \

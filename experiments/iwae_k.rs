@@ -7,7 +7,7 @@
 //! `cargo run --release --bin iwae_k -- --quick` (docs/reproducing.md).
 
 use vaekit::report::plot::{Curve, plot_curve};
-use vaekit::study::{Setting, Study, json_value};
+use vaekit::study::{Study, json_value};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,13 +33,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
     if study.quick && !study.k_given {
         ks.retain(|k| [1, 10, 100, 1000].contains(k));
     }
-    let (spec, label) = &study.data[0];
-    let o = study.base_overrides(spec, epochs);
-    let settings = vec![Setting {
-        data: label.clone(),
-        name: format!("{label}-vae"),
-        overrides: o,
-    }];
+    // One model, on the first dataset.
+    let label = &study.data[0].1;
+    let settings = study.settings(epochs, &[("vae".to_string(), Vec::new())])[..1].to_vec();
     // One model: the first seed.
     let trained = study.train_seeds(&settings, &study.seeds[..1])?;
     let Some(run) = trained[0].finished.first().cloned() else {

@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release --bin mixture_collapse -- --quick` (docs/reproducing.md).
 
-use vaekit::study::{Setting, Study};
+use vaekit::study::Study;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -31,31 +31,22 @@ fn run(study: &Study) -> vaekit::Result<()> {
         // The mixture KL is one Monte-Carlo total, so λ applies to it.
         ("free_bits=5", vec!["objective.free_bits=5".into()]),
     ];
-    let mut settings = Vec::new();
-    for (spec, label) in &study.data {
-        for prior in ["gmm", "vamp"] {
-            for (remedy, extra) in &remedies {
-                let mut o = study.base_overrides(spec, epochs);
-                o.extend([
-                    format!("model.kind={prior}"),
-                    format!("model.components={k}"),
-                ]);
-                o.extend(extra.iter().cloned());
-                settings.push(Setting {
-                    data: label.clone(),
-                    name: format!("{label}-{prior}-{remedy}"),
-                    overrides: o,
-                });
-            }
+    let mut variants: Vec<(String, Vec<String>)> = Vec::new();
+    for prior in ["gmm", "vamp"] {
+        for (remedy, extra) in &remedies {
+            let mut o = vec![
+                format!("model.kind={prior}"),
+                format!("model.components={k}"),
+            ];
+            o.extend(extra.iter().cloned());
+            variants.push((format!("{prior}-{remedy}"), o));
         }
     }
-    let trained = study.train(&settings)?;
-    let finished = vaekit::study::finished(&trained);
-    study.evaluate(&finished, study.k);
-    let mut files = study.write_tables(
-        &trained,
+    let settings = study.settings(epochs, &variants);
+    let (trained, mut files) = study.run_and_tabulate(
+        &settings,
+        study.k,
         &["nll", "elbo", "kl", "perplexity", "active_units", "mi"],
-        Some(study.k),
         &format!(
             "Mixture-prior VAEs with K = {k} components (10 latent dimensions, {epochs} epochs per \
              run). `perplexity` is exp(H(ū)), the effective number of prior components the \

@@ -7,7 +7,7 @@
 //! `cargo run --release --bin vq_codebook -- --quick` (docs/reproducing.md).
 
 use vaekit::report::plot::{Curve, plot_curve};
-use vaekit::study::{Setting, Study, mean_std, summary_value};
+use vaekit::study::{Study, mean_std, summary_value};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,33 +36,24 @@ fn run(study: &Study) -> vaekit::Result<()> {
             u.to_string()
         }
     };
-    let mut settings = Vec::new();
-    for (spec, label) in &study.data {
-        for &(update, restart) in &rules {
-            for &k in sizes {
-                let mut o = study.base_overrides(spec, epochs);
-                o.extend([
-                    "model.kind=vq_vae".to_string(),
-                    format!("model.codes={k}"),
-                    format!("model.codebook_update={update}"),
-                    format!("model.dead_code_restart={restart}"),
-                ]);
-                settings.push(Setting {
-                    data: label.clone(),
-                    name: format!("{label}-K={k}-{}", rule_name(update, restart)),
-                    overrides: o,
-                });
-            }
+    let mut variants: Vec<(String, Vec<String>)> = Vec::new();
+    for &(update, restart) in &rules {
+        for &k in sizes {
+            let o = [
+                "model.kind=vq_vae".to_string(),
+                format!("model.codes={k}"),
+                format!("model.codebook_update={update}"),
+                format!("model.dead_code_restart={restart}"),
+            ];
+            variants.push((format!("K={k}-{}", rule_name(update, restart)), o.to_vec()));
         }
     }
-    let trained = study.train(&settings)?;
-    let finished = vaekit::study::finished(&trained);
+    let settings = study.settings(epochs, &variants);
     // q(z|x) is one-hot: L_k is the ELBO for every k, so k = 1 is exact.
-    study.evaluate(&finished, 1);
-    let mut files = study.write_tables(
-        &trained,
+    let (trained, mut files) = study.run_and_tabulate(
+        &settings,
+        1,
         &["bits_per_dim", "nll", "rec_ll", "perplexity", "codes_used"],
-        Some(1),
         &format!(
             "VQ-VAE (conv encoder/decoder, a grid of P codes of size 16, P = 49 for 28×28 and \
              64 for 32×32 images, commitment 0.25), \

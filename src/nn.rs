@@ -58,6 +58,18 @@ pub struct LikelihoodHead {
 }
 
 impl LikelihoodHead {
+    /// The head `cfg` (`model.likelihood`, `variance`, `min_log_var`) asks
+    /// for, over `data_dim` values.
+    pub fn from_config(cfg: &crate::config::ModelConfig, data_dim: usize, device: &Device) -> Self {
+        Self::new(
+            cfg.likelihood,
+            cfg.variance,
+            data_dim,
+            cfg.min_log_var,
+            device,
+        )
+    }
+
     pub fn new(
         kind: Likelihood,
         sharing: VarianceSharing,

@@ -281,9 +281,41 @@ impl Study {
             .map_or(default, |c| c.train.epochs)
     }
 
-    /// The overrides every run of a study on dataset `spec` shares: the data,
-    /// the number of epochs and, in quick mode, 4,000 training images at most.
-    pub fn base_overrides(&self, spec: &str, epochs: usize) -> Vec<String> {
+    /// Every variant on every dataset: the setting `<data>-<variant>`, with
+    /// the overrides all runs share (the data, the epochs and, in quick mode,
+    /// 4,000 training images at most) followed by the variant's own.
+    pub fn settings(&self, epochs: usize, variants: &[(String, Vec<String>)]) -> Vec<Setting> {
+        let mut out = Vec::new();
+        for (spec, label) in &self.data {
+            for (name, extra) in variants {
+                let mut overrides = self.base_overrides(spec, epochs);
+                overrides.extend(extra.iter().cloned());
+                out.push(Setting {
+                    name: format!("{label}-{name}"),
+                    data: label.clone(),
+                    overrides,
+                });
+            }
+        }
+        out
+    }
+
+    /// The usual study: train `settings`, evaluate every finished run's test
+    /// NLL with `k` samples, and write the tables of `metrics`.
+    pub fn run_and_tabulate(
+        &self,
+        settings: &[Setting],
+        k: usize,
+        metrics: &[&str],
+        intro: &str,
+    ) -> Result<(Vec<SettingRuns>, Vec<PathBuf>)> {
+        let trained = self.train(settings)?;
+        self.evaluate(&finished(&trained), k);
+        let files = self.write_tables(&trained, metrics, Some(k), intro)?;
+        Ok((trained, files))
+    }
+
+    fn base_overrides(&self, spec: &str, epochs: usize) -> Vec<String> {
         let mut o = vec![
             format!("data.spec={spec}"),
             format!("train.epochs={epochs}"),

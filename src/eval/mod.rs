@@ -57,9 +57,9 @@ pub fn elbo_and_posteriors<M: LatentModel>(
 ) -> (ElboStats, Posteriors) {
     let z = model.latent_dim();
     let noise = model.noise_dim();
+    // `z` stays 0 for one-hot posteriors: they have no means or variances.
     let mut post = Posteriors {
         n: data.n,
-        z,
         ..Default::default()
     };
     let mut rec = 0f64;
@@ -87,6 +87,7 @@ pub fn elbo_and_posteriors<M: LatentModel>(
         let g0 = g + has_penalty as usize;
         match &f.posterior {
             Posterior::Gaussian(q) => {
+                post.z = z;
                 parts.push(q.mean.clone().reshape([b * z]));
                 parts.push(q.log_var.clone().reshape([b * z]));
             }
@@ -108,10 +109,6 @@ pub fn elbo_and_posteriors<M: LatentModel>(
             post.mean.extend_from_slice(&v[1 + g0..1 + g0 + b * z]);
             post.log_var.extend_from_slice(&v[1 + g0 + b * z..]);
         }
-    }
-    if post.n_codes > 0 {
-        // A one-hot posterior has no means or variances to report.
-        post.z = 0;
     }
     let n = data.n.max(1) as f64;
     let kl_per_dim: Vec<f64> = kl.iter().map(|k| k / n).collect();

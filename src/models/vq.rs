@@ -105,13 +105,7 @@ impl VqVae {
             codebook: Param::from_tensor(codebook),
             post_quant: Conv2dConfig::new([d, CONV_CHANNELS], [1, 1]).init(device),
             decoder: ConvDecoder::new(None, grid, cfg.activation, device),
-            likelihood: LikelihoodHead::new(
-                cfg.likelihood,
-                cfg.variance,
-                data_dim,
-                cfg.min_log_var,
-                device,
-            ),
+            likelihood: LikelihoodHead::from_config(cfg, data_dim, device),
             settings: VqSettings {
                 grid,
                 codes: k,

@@ -125,6 +125,7 @@ fn dual_axes<'a, DB: DrawingBackend + 'a>(
     xmax: f64,
     left: (std::ops::Range<f64>, &str),
     right: (std::ops::Range<f64>, &str),
+    left_integers: bool,
 ) -> std::result::Result<DualChart<'a, DB>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
@@ -142,6 +143,13 @@ where
         .x_desc("training step")
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_desc(left.1)
+        .y_label_formatter(&|v| {
+            if left_integers {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        })
         .label_style(text(18))
         .axis_desc_style(text(22))
         .draw()?;
@@ -152,6 +160,30 @@ where
         .axis_desc_style(text(22))
         .draw()?;
     Ok(chart)
+}
+
+/// One measured series on the left axis (a line with dots) and one on the
+/// right (dashed), with the legend.
+fn solid_and_dashed<'a, DB: DrawingBackend + 'a>(
+    chart: &mut DualChart<'a, DB>,
+    left: (Vec<(f64, f64)>, &str),
+    right: (Vec<(f64, f64)>, &str),
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    let solid = color(0).stroke_width(3);
+    chart
+        .draw_series(LineSeries::new(left.0.clone(), solid))?
+        .label(left.1)
+        .legend(line_key(solid));
+    chart.draw_series(left.0.iter().map(|&p| Circle::new(p, 4, color(0).filled())))?;
+    let dashed = color(3).stroke_width(3);
+    chart
+        .draw_secondary_series(DashedLineSeries::new(right.0, 8, 5, dashed))?
+        .label(right.1)
+        .legend(line_key(dashed));
+    legend(chart, 18, SeriesLabelPosition::LowerRight)
 }
 
 /// A legend key: a short line in the series' style.
@@ -466,52 +498,23 @@ impl Figure for ActiveUnits<'_> {
         let nz = v.first().map(|p| p.kl_per_dim.len()).unwrap_or(1).max(1) as f64;
         let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
         let mi_max = v.iter().filter_map(|p| p.mi).fold(0.1, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Active units and I(x;z) — {} (validation)", self.run.name),
-                text(30),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(80)
-            .right_y_label_area_size(80)
-            .build_cartesian_2d(0f64..xmax, 0f64..nz + 0.5)?
-            .set_secondary_coord(0f64..xmax, 0f64..mi_max);
-        chart
-            .configure_mesh()
-            .x_desc("training step")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("active units (A_u > δ)")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(text(18))
-            .axis_desc_style(text(22))
-            .draw()?;
-        chart
-            .configure_secondary_axes()
-            .y_desc("I(x;z) (nats, dashed)")
-            .label_style(text(18))
-            .axis_desc_style(text(22))
-            .draw()?;
-        let au: Vec<(f64, f64)> = v
+        let mut chart = dual_axes(
+            root,
+            format!("Active units and I(x;z) — {} (validation)", self.run.name),
+            xmax,
+            (0f64..nz + 0.5, "active units (A_u > δ)"),
+            (0f64..mi_max, "I(x;z) (nats, dashed)"),
+            true,
+        )?;
+        let au = v
             .iter()
-            .filter_map(|p| p.active_units.map(|a| (p.step as f64, a as f64)))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(au.clone(), color(0).stroke_width(3)))?
-            .label("active units")
-            .legend(line_key(color(0).stroke_width(3)));
-        chart.draw_series(au.iter().map(|&p| Circle::new(p, 4, color(0).filled())))?;
-        chart
-            .draw_secondary_series(DashedLineSeries::new(
-                v.iter().filter_map(|p| p.mi.map(|m| (p.step as f64, m))),
-                8,
-                5,
-                color(3).stroke_width(2),
-            ))?
-            .label("I(x;z)")
-            .legend(line_key(color(3).stroke_width(2)));
-        legend(&mut chart, 18, SeriesLabelPosition::LowerRight)?;
-        Ok(())
+            .filter_map(|p| p.active_units.map(|a| (p.step as f64, a as f64)));
+        let mi = v.iter().filter_map(|p| p.mi.map(|m| (p.step as f64, m)));
+        solid_and_dashed(
+            &mut chart,
+            (au.collect(), "active units"),
+            (mi.collect(), "I(x;z)"),
+        )
     }
 }
 
@@ -672,6 +675,7 @@ impl Figure for Usage<'_> {
             xmax,
             (0f64..1.0, "usage ū_k (mean responsibility)"),
             (0f64..k as f64 + 0.5, "effective components exp(H) (dashed)"),
+            false,
         )?;
         for c in 0..k {
             let col = color(c);
@@ -732,27 +736,19 @@ impl Figure for Codebook<'_> {
             xmax,
             (0f64..1.02, "fraction of codes used"),
             (0f64..k * 1.02, "perplexity exp(entropy of usage) (dashed)"),
+            false,
         )?;
-        let used: Vec<(f64, f64)> = v
+        let used = v
             .iter()
-            .filter_map(|p| p.codes_used.map(|u| (p.step as f64, u as f64 / k)))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(used.clone(), color(0).stroke_width(3)))?
-            .label("codes used / K (1 − dead / K)")
-            .legend(line_key(color(0).stroke_width(3)));
-        chart.draw_series(used.iter().map(|&p| Circle::new(p, 4, color(0).filled())))?;
-        chart
-            .draw_secondary_series(DashedLineSeries::new(
-                v.iter()
-                    .filter_map(|p| p.components_effective.map(|e| (p.step as f64, e))),
-                8,
-                5,
-                color(3).stroke_width(3),
-            ))?
-            .label("perplexity")
-            .legend(line_key(color(3).stroke_width(3)));
-        legend(&mut chart, 18, SeriesLabelPosition::LowerRight)
+            .filter_map(|p| p.codes_used.map(|u| (p.step as f64, u as f64 / k)));
+        let perplexity = v
+            .iter()
+            .filter_map(|p| p.components_effective.map(|e| (p.step as f64, e)));
+        solid_and_dashed(
+            &mut chart,
+            (used.collect(), "codes used / K (1 − dead / K)"),
+            (perplexity.collect(), "perplexity"),
+        )
     }
 }
 

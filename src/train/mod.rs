@@ -737,33 +737,42 @@ impl Monitor {
 
 /// A short, readable end-of-run report.
 pub fn report(summary: &Summary, run: &Path) -> String {
+    let header = format!(
+        "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} images/s\n",
+        run.display(),
+        summary.data,
+        summary.device,
+        summary.steps,
+        summary.epochs,
+        summary.wall_time_s,
+        summary.train_images_per_s,
+    );
+    let alarm = if summary.collapse_alarm {
+        "the collapse alarm went off during training (see the log above)\n"
+    } else {
+        ""
+    };
     let m = &summary.test_monitor;
-    if let (Some(used), Some(usage)) = (m.codes_used, &m.component_usage) {
-        return format!(
-            "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} images/s\n\
-             test     ELBO {:.2}   log p(x|z_q) {:.2}   KL {:.2} nats (= P·ln K: uniform prior over codes)\n\
-             codebook {} codes, {} used on the test set, {} dead, perplexity {:.1}\n{}",
-            run.display(),
-            summary.data,
-            summary.device,
-            summary.steps,
-            summary.epochs,
-            summary.wall_time_s,
-            summary.train_images_per_s,
+    // The latents part depends on the posterior family.
+    let body = match (m.codes_used, &m.component_usage) {
+        (Some(used), Some(usage)) => format!(
+            "test     ELBO {:.2}   log p(x|z_q) {:.2}   KL {:.2} nats (= P·ln K: uniform prior over codes)\n\
+             codebook {} codes, {used} used on the test set, {} dead, perplexity {:.1}\n",
             summary.elbo,
             summary.rec_ll,
             summary.kl,
             usage.len(),
-            used,
             m.dead_codes.unwrap_or(0),
             m.components_effective.unwrap_or(f64::NAN),
-            if summary.collapse_alarm {
-                "the collapse alarm went off during training (see the log above)\n"
-            } else {
-                ""
-            }
-        );
-    }
+        ),
+        _ => gaussian_latents(summary),
+    };
+    format!("{header}{body}{alarm}")
+}
+
+/// The report's latents part for a Gaussian posterior: active units, I(x;z)
+/// and a bar per dimension of KL.
+fn gaussian_latents(summary: &Summary) -> String {
     let mut dims: Vec<(usize, f64)> = summary.kl_per_dim.iter().copied().enumerate().collect();
     dims.sort_by(|a, b| b.1.total_cmp(&a.1));
 
@@ -796,16 +805,8 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         })
         .collect();
     format!(
-        "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} images/s\n\
-         test     ELBO {:.2}   log p(x|z) {:.2}   KL {:.2} nats  (one sample per image)\n\
-         latents  {} of {} active (A_u > {}), I(x;z) {:.2} nats; KL per dimension:\n{}\n{}",
-        run.display(),
-        summary.data,
-        summary.device,
-        summary.steps,
-        summary.epochs,
-        summary.wall_time_s,
-        summary.train_images_per_s,
+        "test     ELBO {:.2}   log p(x|z) {:.2}   KL {:.2} nats  (one sample per image)\n\
+         latents  {} of {} active (A_u > {}), I(x;z) {:.2} nats; KL per dimension:\n{}\n",
         summary.elbo,
         summary.rec_ll,
         summary.kl,
@@ -814,10 +815,5 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         summary.test_monitor.au_threshold,
         summary.mi,
         format!("{groups_note}{}\n{usage_note}", bars.join("\n")).trim_end(),
-        if summary.collapse_alarm {
-            "the collapse alarm went off during training (see the log above)\n"
-        } else {
-            ""
-        }
     )
 }
