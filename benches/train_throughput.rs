@@ -13,8 +13,9 @@ mod common;
 use std::time::Instant;
 use vaekit::data::batches::host_normal;
 use vaekit::host::upload;
+use vaekit::models::LatentModel;
 use vaekit::rng::{Purpose, stream};
-use vaekit::train::{build_model, build_optimizer, train_step};
+use vaekit::train::{apply_update, batch_loss, build_model, build_optimizer};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -71,19 +72,15 @@ fn main() {
                 20,
                 &ad,
             );
-            let (m, l) = train_step(
-                model,
-                &mut optim,
-                x,
-                eps,
-                1.0,
-                &cfg.objective,
-                0.0,
-                1e-3,
+            // What `fit` does each step: the loss, its one scalar read (the
+            // non-finite guard), the update and the model's own after-step.
+            let (l, posterior) = batch_loss(&model, x, eps, 1.0, &cfg.objective, 0.0);
+            let _guard = l.loss.clone().into_scalar::<f32>();
+            model = apply_update(model, &mut optim, l.loss.clone(), 1e-3).after_step(
+                &posterior,
                 i + 1,
                 0,
             );
-            model = m;
             last = Some(l.loss);
         }
         let loss = last.unwrap().into_scalar::<f32>();

@@ -294,14 +294,6 @@ impl AnyModel {
         }
     }
 
-    /// The Gaussian VAE inside, if this is one.
-    pub fn as_vae(&self) -> Option<&vae::Vae> {
-        match self {
-            AnyModel::Vae(m) => Some(m),
-            AnyModel::VqVae(_) => None,
-        }
-    }
-
     /// The Gaussian VAE inside; panics for other models (tests and benches).
     pub fn into_vae(self) -> vae::Vae {
         match self {

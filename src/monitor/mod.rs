@@ -139,11 +139,13 @@ pub fn posterior_variance(p: &Posteriors) -> Vec<f64> {
 ///
 /// with the aggregate posterior q(z) approximated by the mixture of all N
 /// posteriors given (the example's own posterior included, as in their code).
-/// `eps` holds `n * z` standard normal draws for z_i = μ_i + σ_i ε_i.
+/// `eps` holds `m * z` standard normal draws for z_i = μ_i + σ_i ε_i: the
+/// estimate uses the first m examples (the O(m²) part bounds m).
 /// The estimate cannot exceed log N, so with few examples it is biased down
 /// for an informative code; see `docs/metrics.md`.
 pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
-    let (n, z) = (p.n, p.z);
+    let z = p.z;
+    let n = (eps.len() / z.max(1)).min(p.n);
     let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
     let mut neg_entropy = 0.0;
     for i in 0..n {
@@ -155,7 +157,10 @@ pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
     let zs: Vec<f64> = (0..n * z)
         .map(|k| p.mean[k] as f64 + (0.5 * p.log_var[k] as f64).exp() * eps[k] as f64)
         .collect();
-    let inv_var: Vec<f64> = p.log_var.iter().map(|&l| (-(l as f64)).exp()).collect();
+    let inv_var: Vec<f64> = p.log_var[..n * z]
+        .iter()
+        .map(|&l| (-(l as f64)).exp())
+        .collect();
     let log_norm: Vec<f64> = (0..n)
         .map(|j| {
             (0..z)
@@ -187,7 +192,8 @@ pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
     neg_entropy - sum_log_qz / n as f64
 }
 
-/// All statistics at once.
+/// All statistics at once: activity and posterior variance over every
+/// example, I(x;z) over the first `eps.len() / z` (see [`mutual_information`]).
 ///
 /// One-hot posteriors (VQ-VAE) get codebook statistics instead: usage p̄_k,
 /// perplexity, codes used and dead; no activity, and no I(x;z) (NaN, written
@@ -257,14 +263,9 @@ impl CollapseAlarm {
         }
     }
 
-    /// Feed the effective number of mixture components (None for other
-    /// priors); returns the warning the first time usage stays collapsed.
-    pub fn observe_mixture(&mut self, effective: Option<f64>) -> Option<String> {
-        self.observe_usage(effective, false)
-    }
-
-    /// [`CollapseAlarm::observe_mixture`] for a mixture prior's components
-    /// (`codebook = false`) or a VQ-VAE's codes (its perplexity).
+    /// Feed the effective number of a mixture prior's components
+    /// (`codebook = false`) or a VQ-VAE's codebook perplexity (None for
+    /// other models); returns the warning the first time usage stays collapsed.
     pub fn observe_usage(&mut self, effective: Option<f64>, codebook: bool) -> Option<String> {
         let e = effective?;
         if e < self.min_components {
@@ -449,13 +450,13 @@ mod tests {
         let one = ComponentUsage::from_responsibilities(&[0.0, 1.0, 0.0, 1.0], 2);
         assert!((one.effective - 1.0).abs() < 1e-12);
         let mut a = CollapseAlarm::new(2, 0.1);
-        assert!(a.observe_mixture(Some(1.0)).is_none());
+        assert!(a.observe_usage(Some(1.0), false).is_none());
         assert!(
-            a.observe_mixture(Some(1.1))
+            a.observe_usage(Some(1.1), false)
                 .unwrap()
                 .contains("mixture posterior collapse")
         );
-        assert!(a.observe_mixture(None).is_none());
+        assert!(a.observe_usage(None, false).is_none());
     }
 
     #[test]

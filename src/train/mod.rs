@@ -25,7 +25,7 @@ use crate::eval::{ElboStats, elbo_and_posteriors};
 use crate::fsutil::{create_dir_all, write_atomic};
 use crate::host::upload;
 use crate::models::{AnyModel, LatentModel, Posterior, log_weights};
-use crate::monitor::{CollapseAlarm, CollapseStats, Posteriors, collapse_stats};
+use crate::monitor::{CollapseAlarm, CollapseStats, collapse_stats};
 use crate::objective;
 use crate::rng::Purpose;
 use crate::schedule::Schedule;
@@ -339,27 +339,6 @@ pub fn batch_loss<M: LatentModel>(
     }
 }
 
-/// One optimizer step on batch `x`: [`batch_loss`], backward, update, and
-/// the model's own [`LatentModel::after_step`] (`step` counts from 1).
-/// Returns the updated model and the (still on-device) loss pieces.
-#[allow(clippy::too_many_arguments)]
-pub fn train_step<M: LatentModel>(
-    model: M,
-    optim: &mut ModuleOptimizer,
-    x: Tensor<2>,
-    eps: Tensor<2>,
-    beta: f64,
-    objective: &ObjectiveConfig,
-    capacity: f64,
-    lr: f64,
-    step: usize,
-    seed: u64,
-) -> (M, objective::Loss) {
-    let (l, posterior) = batch_loss(&model, x, eps, beta, objective, capacity);
-    let model = apply_update(model, optim, l.loss.clone(), lr);
-    (model.after_step(&posterior, step, seed), l)
-}
-
 /// Backward from `loss` and one optimizer step.
 pub fn apply_update<M: LatentModel>(
     model: M,
@@ -645,29 +624,13 @@ pub fn held_out<M: LatentModel>(
     device: &Device,
 ) -> HeldOut {
     let (stats, post) = elbo_and_posteriors(model, set, 500, seed, device);
+    // I(x;z) is O(n²): it uses the first `monitor.max_examples`.
     let n = post.n.min(cfg.monitor.max_examples.max(2));
-    let sub = Posteriors {
-        mean: post.mean[..n * post.z].to_vec(),
-        log_var: post.log_var[..n * post.z].to_vec(),
-        n,
-        z: post.z,
-        // Codebook usage over every example.
-        codes: post.codes.clone(),
-        n_codes: post.n_codes,
-    };
     let eps = host_normal(n, post.z, seed, Purpose::Eval, u64::MAX - 1, 0);
-    let mut collapse = collapse_stats(&sub, &eps, cfg.monitor.au_threshold);
-    // Activity and posterior variance over every example, not just the MI subset.
-    collapse.activity = crate::monitor::activity(&post);
-    collapse.posterior_var = crate::monitor::posterior_variance(&post);
-    collapse.active_units = collapse
-        .activity
-        .iter()
-        .filter(|&&a| a > cfg.monitor.au_threshold)
-        .count();
+    let mut collapse = collapse_stats(&post, &eps, cfg.monitor.au_threshold);
     // Mixture priors: how the aggregate posterior spreads over the components.
     let zs: Vec<f32> = (0..n * post.z)
-        .map(|i| sub.mean[i] + (0.5 * sub.log_var[i]).exp() * eps[i])
+        .map(|i| post.mean[i] + (0.5 * post.log_var[i]).exp() * eps[i])
         .collect();
     let responsibilities = (post.z > 0)
         .then(|| model.prior_responsibilities(upload(zs, n, post.z, device)))
