@@ -7,10 +7,9 @@
 mod common;
 
 use std::time::Instant;
-use vaekit::data::Dataset;
-use vaekit::eval::iwae::{IwaeOptions, evaluate};
+use vaekit::data::{Dataset, ImageSet};
+use vaekit::metrics::iwae::{IwaeOptions, evaluate};
 use vaekit::rng::{Purpose, stream};
-use vaekit::train::build_model;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,9 +20,9 @@ fn main() {
     let path = common::arg("--path").unwrap_or_else(|| "both".into());
     let cfg = common::canonical();
     let device = burn::tensor::Device::flex();
-    let model = build_model(&cfg, 784, &device);
+    let model = cfg.build_model(&vaekit::data::DataKind::flat(784), &device);
     let mut rng = stream(0, Purpose::Init, 1, 0);
-    let data = Dataset {
+    let data = Dataset::from(ImageSet {
         images: (0..n * 784)
             .map(|_| (rand::Rng::random::<f32>(&mut rng) < 0.3) as u8 as f32)
             .collect(),
@@ -33,7 +32,7 @@ fn main() {
         channels: 1,
         labels: None,
         binary: true,
-    };
+    });
     let opts = IwaeOptions {
         k,
         chunk: 500,
@@ -56,7 +55,7 @@ fn main() {
     }
     if path == "fast" || path == "both" {
         report("fast MLP path", &|| {
-            vaekit::eval::fast_mlp::evaluate(&model, &data, &opts)
+            vaekit::metrics::fast_mlp::evaluate(&model, &data, &opts)
                 .expect("MLP model")
                 .log_px
         });

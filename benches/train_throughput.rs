@@ -13,9 +13,9 @@ mod common;
 use std::time::Instant;
 use vaekit::data::batches::host_normal;
 use vaekit::host::upload;
-use vaekit::models::LatentModel;
+use vaekit::models::{Batch, LatentModel};
 use vaekit::rng::{Purpose, stream};
-use vaekit::train::{apply_update, batch_loss, build_model, build_optimizer};
+use vaekit::train::{apply_update, batch_loss, build_optimizer};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -47,8 +47,8 @@ fn main() {
             (_, false) => 200,
         };
         let steps = common::num_arg("--steps", default_steps);
-        let mut model = build_model(&cfg, 784, &ad);
-        let mut optim = build_optimizer(&cfg);
+        let mut model = cfg.build_model(&vaekit::data::DataKind::flat(784), &ad);
+        let mut optim = build_optimizer(&cfg.optimizer);
         // Eight fixed binary batches, as in the PyTorch reference.
         let mut rng = stream(0, Purpose::Init, 0, 0);
         let data: Vec<Vec<f32>> = (0..8)
@@ -65,7 +65,7 @@ fn main() {
             if i == warmup {
                 t = Instant::now();
             }
-            let x = upload(data[i % 8].clone(), batch, 784, &ad);
+            let x = Batch::Images(upload(data[i % 8].clone(), batch, 784, &ad));
             let eps = upload(
                 host_normal(batch, 20, 0, Purpose::Noise, i as u64, 0),
                 batch,
@@ -74,7 +74,8 @@ fn main() {
             );
             // What `fit` does each step: the loss, its one scalar read (the
             // non-finite guard), the update and the model's own after-step.
-            let (l, posterior) = batch_loss(&model, x, eps, 1.0, &cfg.objective, 0.0);
+            let x = model.prepare_batch(x, i, 0);
+            let (l, posterior) = batch_loss(&model, &x, eps, 1.0, &cfg.objective, 0.0);
             let _guard = l.loss.clone().into_scalar::<f32>();
             model = apply_update(model, &mut optim, l.loss.clone(), 1e-3).after_step(
                 &posterior,

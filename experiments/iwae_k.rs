@@ -48,7 +48,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         study.evaluate(std::slice::from_ref(&run), k);
     }
     let read = |k: usize, field: &str| {
-        let stem = vaekit::eval::report_stem(k, "test");
+        let stem = vaekit::evaluate::report_stem(k, "test");
         json_value(&run.join(format!("{stem}.json")), &format!("/{field}")).unwrap_or(f64::NAN)
     };
     let best = read(max_k, "nll_nats");
@@ -72,7 +72,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         );
         let rate = n * k as f64 / secs;
         let path = {
-            let stem = vaekit::eval::report_stem(k, "test");
+            let stem = vaekit::evaluate::report_stem(k, "test");
             std::fs::read(run.join(format!("{stem}.json")))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

@@ -12,13 +12,14 @@
 
 use burn::tensor::{Device, Tensor};
 use vaekit::config::{DeviceChoice, ExperimentConfig, ModelConfig};
-use vaekit::data::Dataset;
 use vaekit::data::batches::host_normal;
-use vaekit::eval::iwae::{IwaeOptions, evaluate};
+use vaekit::data::{Dataset, ImageSet};
 use vaekit::host::{read, upload};
+use vaekit::metrics::iwae::{IwaeOptions, evaluate};
+use vaekit::models::Batch;
 use vaekit::rng::Purpose;
+use vaekit::train::batch_loss;
 use vaekit::train::progress::Progress;
-use vaekit::train::{batch_loss, build_model};
 
 fn wgpu() -> Option<Device> {
     match vaekit::device::resolve(DeviceChoice::Wgpu) {
@@ -67,10 +68,12 @@ fn same_weights_inputs_and_noise_give_the_same_terms_and_gradients() {
     let (n, d) = (8, 16);
     let per_device = |dev: &Device| {
         let ad = dev.clone().autodiff();
-        let model = build_model(&cfg, d, &ad).into_vae();
-        let x = upload(binary_data(n, d), n, d, &ad);
+        let model = cfg
+            .build_model(&vaekit::data::DataKind::flat(d), &ad)
+            .into_vae();
+        let x = Batch::Images(upload(binary_data(n, d), n, d, &ad));
         let eps = upload(host_normal(n, 4, 1, Purpose::Noise, 0, 0), n, 4, &ad);
-        let (l, _) = batch_loss(&model, x, eps, 0.7, &cfg.objective, 0.0);
+        let (l, _) = batch_loss(&model, &x, eps, 0.7, &cfg.objective, 0.0);
         let terms = read(Tensor::cat(
             vec![l.loss.clone(), l.rec_ll.clone(), l.kl_per_dim.clone()],
             0,
@@ -101,7 +104,7 @@ fn elbo_and_iwae_bound_agree_across_devices() {
     let Some(gpu) = wgpu() else { return };
     let cfg = tiny();
     let (n, d) = (10, 16);
-    let data = Dataset {
+    let data = Dataset::from(ImageSet {
         images: binary_data(n, d),
         n,
         rows: 4,
@@ -109,19 +112,24 @@ fn elbo_and_iwae_bound_agree_across_devices() {
         channels: 1,
         labels: None,
         binary: true,
-    };
+    });
     let opts = IwaeOptions {
         k: 64,
         chunk: 16,
         seed: 9,
     };
     let cpu = evaluate(
-        &build_model(&cfg, d, &Device::flex()),
+        &cfg.build_model(&vaekit::data::DataKind::flat(d), &Device::flex()),
         &data,
         &opts,
         &Device::flex(),
     );
-    let gp = evaluate(&build_model(&cfg, d, &gpu), &data, &opts, &gpu);
+    let gp = evaluate(
+        &cfg.build_model(&vaekit::data::DataKind::flat(d), &gpu),
+        &data,
+        &opts,
+        &gpu,
+    );
     let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
     assert_close("log p̂(x)", &f(&cpu.log_px), &f(&gp.log_px), 1e-4);
     assert_close("ELBO", &f(&cpu.elbo), &f(&gp.elbo), 1e-4);
@@ -139,7 +147,7 @@ fn short_training_runs_match_and_checkpoints_cross_devices() {
     let run = |name: &str, dev: &Device| {
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let s = vaekit::train::train(&cfg, &dir, dev, Some(Progress::Quiet)).unwrap();
+        let s = vaekit::run::train(&cfg, &dir, dev, Some(Progress::Quiet)).unwrap();
         let losses: Vec<f32> = std::fs::read_to_string(dir.join("metrics.jsonl"))
             .unwrap()
             .lines()
@@ -157,14 +165,15 @@ fn short_training_runs_match_and_checkpoints_cross_devices() {
         "297 images in batches of 32: 10 steps, logged at 3, 6, 9, 10"
     );
     assert_close("training loss", &lc, &lg, 1e-3);
-    assert_close("test ELBO", &[sc.elbo as f32], &[sg.elbo as f32], 1e-3);
+    let elbo = |s: &vaekit::train::Summary| s.test.float("elbo").unwrap() as f32;
+    assert_close("test ELBO", &[elbo(&sc)], &[elbo(&sg)], 1e-3);
 
     // The wgpu run's checkpoint loads on the CPU and evaluates the same there.
-    let data = vaekit::train::PreparedData::load(&cfg).unwrap();
+    let data = vaekit::run::load_data(&cfg).unwrap();
     let on_cpu = vaekit::run::open(&gdir, &Device::flex()).unwrap();
     let on_gpu = vaekit::run::open(&gdir, &gpu).unwrap();
-    let a = vaekit::eval::elbo(&on_cpu.model, &data.splits.test, 100, 1, &Device::flex());
-    let b = vaekit::eval::elbo(&on_gpu.model, &data.splits.test, 100, 1, &gpu);
+    let a = vaekit::metrics::elbo::elbo(&on_cpu.model, &data.splits.test, 100, 1, &Device::flex());
+    let b = vaekit::metrics::elbo::elbo(&on_gpu.model, &data.splits.test, 100, 1, &gpu);
     assert_close(
         "ELBO of a wgpu checkpoint",
         &[a.elbo as f32],
@@ -178,15 +187,15 @@ fn vq_vae_picks_the_same_codes_and_terms_on_both_devices() {
     use vaekit::models::{LatentModel, Posterior};
     let Some(gpu) = wgpu() else { return };
     let mut cfg = tiny();
-    cfg.model.kind = "vq_vae".into();
-    cfg.model.codes = 16;
-    cfg.model.code_dim = 4;
+    cfg.model.kind = vaekit::config::ModelKind::VqVae;
+    cfg.model.vq_vae.codes = 16;
+    cfg.model.vq_vae.code_dim = 4;
     let (n, d) = (4, 64);
     let per_device = |dev: &Device| {
         let ad = dev.clone().autodiff();
-        let model = build_model(&cfg, d, &ad);
-        let x = upload(binary_data(n, d), n, d, &ad);
-        let f = model.forward(x, Tensor::zeros([n, 1], &ad));
+        let model = cfg.build_model(&vaekit::data::DataKind::flat(d), &ad);
+        let x = Batch::Images(upload(binary_data(n, d), n, d, &ad));
+        let f = model.forward(&x, Tensor::zeros([n, 1], &ad));
         let Posterior::Codes(c) = &f.posterior else {
             panic!("a VQ-VAE's posterior is one-hot")
         };

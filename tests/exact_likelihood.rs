@@ -7,8 +7,9 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use vaekit::config::{Likelihood, ModelConfig};
-use vaekit::data::Dataset;
-use vaekit::eval::iwae::{IwaeOptions, evaluate, mean_se};
+use vaekit::data::{Dataset, ImageSet};
+use vaekit::metrics::iwae::{IwaeOptions, evaluate, mean_se};
+use vaekit::models::Batch;
 use vaekit::models::LatentModel;
 use vaekit::models::vae::Vae;
 
@@ -127,7 +128,7 @@ fn samples(n: usize) -> (Dataset, Vec<f64>) {
         exact.push(exact_log_px(&x));
         images.extend(x.iter().map(|&v| v as f32));
     }
-    let data = Dataset {
+    let data = Dataset::from(ImageSet {
         images,
         n,
         rows: 1,
@@ -135,7 +136,7 @@ fn samples(n: usize) -> (Dataset, Vec<f64>) {
         channels: 1,
         labels: None,
         binary: false,
-    };
+    });
     (data, exact)
 }
 
@@ -234,7 +235,7 @@ fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
     let xs: Vec<f32> = vec![
         1., 0., 1., 1., 0., 0., 0., 0., 0., 1., 1., 1., 1., 1., 1., 0., 1., 0.,
     ];
-    let data = Dataset {
+    let data = Dataset::from(ImageSet {
         images: xs.clone(),
         n: 3,
         rows: 1,
@@ -242,7 +243,7 @@ fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
         channels: 1,
         labels: None,
         binary: true,
-    };
+    });
 
     // Trapezoid rule on [-10, 10] with 20,001 points, in f64 on the host.
     let g = 20_001usize;
@@ -260,7 +261,7 @@ fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
                 &dev,
             )
             .expand([g, 6]);
-            let ll = vaekit::host::read(model.log_likelihood(x, zt.clone()));
+            let ll = vaekit::host::read(model.log_likelihood(&Batch::Images(x), zt.clone()));
             // log ∫ p(x|z)^p N(z) dz for p = 1 (the likelihood) and p = 2.
             let integral = |p: f64| {
                 let terms: Vec<f64> = ll

@@ -3,7 +3,8 @@
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
-use vaekit::config::{ExperimentConfig, ModelConfig, ObjectiveKind};
+use vaekit::config::{Arch, ExperimentConfig, MixtureConfig, ModelConfig, ObjectiveKind};
+use vaekit::models::Batch;
 use vaekit::models::LatentModel;
 use vaekit::models::vae::Vae;
 use vaekit::train::progress::Progress;
@@ -11,10 +12,11 @@ use vaekit::train::progress::Progress;
 fn quick(kind: &str) -> ExperimentConfig {
     let mut c = ExperimentConfig::default();
     c.model = ModelConfig {
-        kind: kind.into(),
+        kind: kind.parse().unwrap(),
         latent_dim: 4,
         hidden: vec![64],
-        components: 5,
+        gmm: MixtureConfig { components: 5 },
+        vamp: MixtureConfig { components: 5 },
         ..ModelConfig::default()
     };
     c.data.synthetic_size = 1200;
@@ -26,7 +28,7 @@ fn quick(kind: &str) -> ExperimentConfig {
 /// Train and return (mean loss of the first two logged intervals, of the last two).
 fn loss_first_last(cfg: &ExperimentConfig) -> (f64, f64, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
-    let s = vaekit::train::train(cfg, tmp.path(), &Device::flex(), Some(Progress::Quiet)).unwrap();
+    let s = vaekit::run::train(cfg, tmp.path(), &Device::flex(), Some(Progress::Quiet)).unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(tmp.path().join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -44,7 +46,7 @@ fn loss_first_last(cfg: &ExperimentConfig) -> (f64, f64, serde_json::Value) {
         .find(|l| l["split"] == "val")
         .unwrap()
         .clone();
-    assert!(s.elbo.is_finite());
+    assert!(s.test.float("elbo").unwrap().is_finite());
     (
         (train[0] + train[1]) / 2.0,
         (train[n - 2] + train[n - 1]) / 2.0,
@@ -88,8 +90,10 @@ fn vamp_prior_with_the_image_as_its_only_pseudo_input_has_zero_kl() {
     // p(z) = q(z | u) with u = x, so log q(z|x) − log p(z) = 0 for every z.
     let dev = Device::flex();
     let mut cfg = quick("vamp");
-    cfg.model.components = 1;
-    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev).into_vae();
+    cfg.model.vamp.components = 1;
+    let mut model: Vae = cfg
+        .build_model(&vaekit::data::DataKind::flat(6), &dev)
+        .into_vae();
     let x = [0.2f32, 0.7, 0.5, 0.9, 0.1, 0.4];
     let logits: Vec<f32> = x.iter().map(|p| (p / (1.0 - p)).ln()).collect();
     model.vamp.as_mut().unwrap().pseudo =
@@ -105,7 +109,7 @@ fn vamp_prior_with_the_image_as_its_only_pseudo_input_has_zero_kl() {
         ],
         &dev,
     );
-    let f = model.forward(xt, eps);
+    let f = model.forward(&Batch::Images(xt), eps);
     for k in vaekit::host::read(f.terms.kl) {
         assert!(k.abs() < 1e-4, "KL {k}");
     }
@@ -116,17 +120,17 @@ fn iwae_bound_of_mixture_models_lies_above_their_elbo() {
     let dev = Device::flex();
     for kind in ["gmm", "vamp"] {
         let cfg = quick(kind);
-        let model = vaekit::train::build_model(&cfg, 784, &dev);
-        let data = vaekit::train::PreparedData::load(&cfg).unwrap();
+        let model = cfg.build_model(&vaekit::data::DataKind::flat(784), &dev);
+        let data = vaekit::run::load_data(&cfg).unwrap();
         let test = data.splits.test.subset(&(0..30).collect::<Vec<_>>());
-        let opts = vaekit::eval::iwae::IwaeOptions {
+        let opts = vaekit::metrics::iwae::IwaeOptions {
             k: 200,
             chunk: 50,
             seed: 1,
         };
-        let per = vaekit::eval::iwae::evaluate(&model, &test, &opts, &dev);
-        let (lk, _, bad) = vaekit::eval::iwae::mean_se(&per.log_px);
-        let (elbo, _, _) = vaekit::eval::iwae::mean_se(&per.elbo);
+        let per = vaekit::metrics::iwae::evaluate(&model, &test, &opts, &dev);
+        let (lk, _, bad) = vaekit::metrics::iwae::mean_se(&per.log_px);
+        let (elbo, _, _) = vaekit::metrics::iwae::mean_se(&per.elbo);
         assert_eq!(bad, 0);
         assert!(lk > elbo, "{kind}: L_200 {lk} vs ELBO {elbo}");
     }
@@ -136,9 +140,11 @@ fn iwae_bound_of_mixture_models_lies_above_their_elbo() {
 fn sampling_from_a_gmm_prior_follows_its_mixing_weights() {
     let dev = Device::flex();
     let mut cfg = quick("gmm");
-    cfg.model.components = 2;
+    cfg.model.gmm.components = 2;
     cfg.model.latent_dim = 1;
-    let mut model: Vae = vaekit::train::build_model(&cfg, 6, &dev).into_vae();
+    let mut model: Vae = cfg
+        .build_model(&vaekit::data::DataKind::flat(6), &dev)
+        .into_vae();
     let g = model.gmm.as_mut().unwrap();
     g.means = Param::from_tensor(Tensor::from_floats([[-10.0], [10.0]], &dev));
     g.log_vars = Param::from_tensor(Tensor::from_floats([[0.0], [0.0]], &dev));
@@ -175,7 +181,7 @@ fn iwae_objective_trains_and_validation_iwae_is_logged() {
 #[test]
 fn convolutional_vae_trains_and_evaluates() {
     let mut cfg = quick("vae");
-    cfg.model.arch = "conv".into();
+    cfg.model.arch = Arch::Conv;
     cfg.model.hidden = vec![32];
     cfg.data.synthetic_size = 400;
     cfg.train.epochs = 2;
@@ -184,13 +190,13 @@ fn convolutional_vae_trains_and_evaluates() {
     assert!(last < first, "loss {first} → {last}");
     // The IWAE bound works through the same interface.
     let dev = Device::flex();
-    let model = vaekit::train::build_model(&cfg, 784, &dev);
-    let data = vaekit::train::PreparedData::load(&cfg).unwrap();
+    let model = cfg.build_model(&vaekit::data::DataKind::flat(784), &dev);
+    let data = vaekit::run::load_data(&cfg).unwrap();
     let test = data.splits.test.subset(&[0, 1, 2]);
-    let per = vaekit::eval::iwae::evaluate(
+    let per = vaekit::metrics::iwae::evaluate(
         &model,
         &test,
-        &vaekit::eval::iwae::IwaeOptions {
+        &vaekit::metrics::iwae::IwaeOptions {
             k: 20,
             chunk: 10,
             seed: 0,
@@ -199,10 +205,10 @@ fn convolutional_vae_trains_and_evaluates() {
     );
     assert!(per.log_px.iter().all(|v| v.is_finite()));
     assert!(
-        vaekit::eval::fast_mlp::evaluate(
+        vaekit::metrics::fast_mlp::evaluate(
             &model,
             &test,
-            &vaekit::eval::iwae::IwaeOptions {
+            &vaekit::metrics::iwae::IwaeOptions {
                 k: 20,
                 chunk: 10,
                 seed: 0
@@ -222,10 +228,10 @@ fn vq_vae_trains_logs_codebook_usage_and_restarts_revive_dead_codes() {
         (CodebookUpdate::Ema, true),
     ] {
         let mut cfg = quick("vq_vae");
-        cfg.model.codes = 64;
-        cfg.model.code_dim = 8;
-        cfg.model.codebook_update = update;
-        cfg.model.dead_code_restart = restart;
+        cfg.model.vq_vae.codes = 64;
+        cfg.model.vq_vae.code_dim = 8;
+        cfg.model.vq_vae.codebook_update = update;
+        cfg.model.vq_vae.dead_code_restart = restart;
         cfg.data.synthetic_size = 1500;
         cfg.train.epochs = 2;
         cfg.train.batch_size = 64;
@@ -247,8 +253,11 @@ fn vq_vae_trains_logs_codebook_usage_and_restarts_revive_dead_codes() {
         let usage: Vec<f64> = serde_json::from_value(val["component_usage"].clone()).unwrap();
         assert_eq!(usage.iter().filter(|&&u| u > 0.0).count() as u64, used);
         assert!((usage.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-        let perplexity = val["components_effective"].as_f64().unwrap();
+        let perplexity = val["codebook_perplexity"].as_f64().unwrap();
         assert!(perplexity >= 1.0 && perplexity <= used as f64 + 1e-9);
+        // The names of earlier versions are still written, with the same values.
+        assert_eq!(val["components_effective"], val["codebook_perplexity"]);
+        assert_eq!(val["component_usage"], val["codebook_usage"]);
         // KL is one group holding P·ln K (a 7×7 grid of codes from 28×28 images).
         let kl = val["kl_per_dim"].as_array().unwrap();
         assert_eq!(kl.len(), 1);
@@ -269,16 +278,16 @@ fn vq_vae_resumes_bit_for_bit_with_restarts_and_moving_averages() {
     // moving averages live in the checkpoint, so both runs end identical.
     let dev = Device::flex();
     let mut cfg = quick("vq_vae");
-    cfg.model.codes = 16;
-    cfg.model.code_dim = 4;
-    cfg.model.dead_code_restart = true;
+    cfg.model.vq_vae.codes = 16;
+    cfg.model.vq_vae.code_dim = 4;
+    cfg.model.vq_vae.dead_code_restart = true;
     cfg.data.synthetic_size = 300;
     cfg.train.epochs = 2;
     cfg.train.batch_size = 32;
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
-    let straight = vaekit::train::train(&cfg, &a, &dev, Some(Progress::Quiet)).unwrap();
+    let straight = vaekit::run::train(&cfg, &a, &dev, Some(Progress::Quiet)).unwrap();
     let ckpts = vaekit::train::checkpoint::list(&a);
     assert_eq!(ckpts.len(), 2);
     let first = &ckpts[0];
@@ -289,12 +298,11 @@ fn vq_vae_resumes_bit_for_bit_with_restarts_and_moving_averages() {
     }
     std::fs::copy(a.join("config.toml"), b.join("config.toml")).unwrap();
     std::fs::copy(a.join("metrics.jsonl"), b.join("metrics.jsonl")).unwrap();
-    let resumed = vaekit::train::resume(&b, None, &dev, Some(Progress::Quiet)).unwrap();
-    assert_eq!(straight.elbo, resumed.elbo);
-    // (as JSON: mi is NaN for one-hot codes, and NaN ≠ NaN)
+    let resumed = vaekit::run::resume(&b, None, &dev, Some(Progress::Quiet)).unwrap();
+    assert_eq!(straight.test.float("elbo"), resumed.test.float("elbo"));
     assert_eq!(
-        serde_json::to_string(&straight.test_monitor).unwrap(),
-        serde_json::to_string(&resumed.test_monitor).unwrap()
+        serde_json::to_string(&straight.test).unwrap(),
+        serde_json::to_string(&resumed.test).unwrap()
     );
     let (ma, mb) = (
         vaekit::run::open(&a, &dev).unwrap().model.into_vq(),
@@ -310,15 +318,17 @@ fn vq_vae_checkpoints_carry_the_moving_averages() {
     // Save and reload: the codebook, its moving averages and the weights come back.
     let dev = Device::flex();
     let mut cfg = quick("vq_vae");
-    cfg.model.codes = 16;
-    cfg.model.code_dim = 4;
+    cfg.model.vq_vae.codes = 16;
+    cfg.model.vq_vae.code_dim = 4;
     let tmp = tempfile::tempdir().unwrap();
     cfg.data.synthetic_size = 300;
     cfg.train.epochs = 1;
-    vaekit::train::train(&cfg, tmp.path(), &dev, Some(Progress::Quiet)).unwrap();
+    vaekit::run::train(&cfg, tmp.path(), &dev, Some(Progress::Quiet)).unwrap();
     let loaded = vaekit::run::open(tmp.path(), &dev).unwrap();
     let m = loaded.model.into_vq();
-    let fresh = vaekit::train::build_model(&cfg, 784, &dev).into_vq();
+    let fresh = cfg
+        .build_model(&vaekit::data::DataKind::flat(784), &dev)
+        .into_vq();
     let read = |t: Tensor<2>| vaekit::host::read(t);
     // Training moved the moving averages away from their initial value (N = 1).
     let counts = vaekit::host::read(m.ema_count.val());

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use vaekit::config::{DeviceChoice, ExperimentConfig};
 use vaekit::report::plot;
-use vaekit::{device, sample, train};
+use vaekit::{device, run as runs, sample, train};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -80,7 +80,13 @@ enum Command {
         /// Use the generic burn evaluator even where the fast CPU path applies.
         #[arg(long)]
         generic: bool,
+        /// Flag examples whose importance-weight ESS is below this fraction of k
+        /// (default: the run's monitor.ess_threshold, 0.01).
+        #[arg(long)]
+        ess_threshold: Option<f64>,
     },
+    /// List every metric vaekit computes: its name in the files, what it applies to, what it is.
+    Metrics,
     /// Export a run's weights for other tools.
     Export {
         /// The run directory.
@@ -100,7 +106,7 @@ enum Command {
         /// Config keys defining a group, e.g. --group-by schedule.kind (repeatable; default: name).
         #[arg(long = "group-by")]
         group_by: Vec<String>,
-        /// Comma-separated metrics: nll, bits_per_dim, elbo, rec_ll, kl, active_units, mi, perplexity (codebook perplexity or effective mixture components), codes_used, wall_time_s.
+        /// Comma-separated columns (`vaekit metrics` lists them): nll, bits_per_dim, elbo, rec_ll, kl, active_units, mi, components_effective, codebook_perplexity, codes_used, ess_mean_frac, ess_low, wall_time_s, ...
         #[arg(long, default_value = "nll,elbo,kl,active_units,mi")]
         metrics: String,
         /// markdown, latex or csv.
@@ -192,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let choice = device.map(DeviceChoice::from).unwrap_or(cfg.device);
                 let dev = device::resolve(choice)?;
                 println!("vaekit train --resume {}", run_dir.display());
-                let summary = train::resume(&run_dir, Some(choice), &dev, None)?;
+                let summary = runs::resume(&run_dir, Some(choice), &dev, None)?;
                 println!("{}", train::report(&summary, &run_dir));
                 if plot {
                     plot::plot_runs(std::slice::from_ref(&run_dir), None, &Default::default())?;
@@ -207,9 +213,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let cfg = ExperimentConfig::load(config.as_deref(), &set)?;
             let dev = device::resolve(cfg.device)?;
-            let run_dir = train::make_run_dir(&cfg, out.as_deref())?;
+            let run_dir = runs::make_run_dir(&cfg, out.as_deref())?;
             println!("vaekit train → {}", run_dir.display());
-            let summary = train::train(&cfg, &run_dir, &dev, None)?;
+            let summary = runs::train(&cfg, &run_dir, &dev, None)?;
             println!("{}", train::report(&summary, &run_dir));
             if plot {
                 plot::plot_runs(std::slice::from_ref(&run_dir), None, &Default::default())?;
@@ -224,13 +230,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             device,
             generic,
+            ess_threshold,
         } => {
             let dev = device::resolve(device.into())?;
             let name = DeviceChoice::from(device).as_str();
-            let report =
-                vaekit::eval::evaluate_run(&run, k, &split, chunk, seed, &dev, &name, generic)?;
+            let opts = vaekit::evaluate::EvalOptions {
+                k,
+                split: split.clone(),
+                chunk,
+                seed,
+                force_generic: generic,
+                ess_threshold,
+            };
+            let report = vaekit::evaluate::evaluate_run(&run, &opts, &dev, name)?;
             print!("{}", report.table());
-            let stem = vaekit::eval::report_stem(k, &split);
+            let stem = vaekit::evaluate::report_stem(k, &split);
             println!("wrote {}", run.join(format!("{stem}.json")).display());
         }
         Command::Export { run, format, out } => {
@@ -320,6 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Metrics => print!("{}", vaekit::metrics::registry::describe()),
         Command::Config { config, set } => {
             print!(
                 "{}",

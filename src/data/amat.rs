@@ -2,7 +2,7 @@
 //! `binarized_mnist_{train,valid,test}.amat`, one image per line as
 //! space-separated 0/1 values.
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use std::path::Path;
 
 /// Parse `.amat` text into a flat row-major `Vec<f32>` of `n * dim` values.

@@ -6,8 +6,8 @@
 //! test sets get one fixed seeded draw ([`binarize_fixed`]) so that their
 //! numbers are comparable across epochs and runs.
 
-use super::Dataset;
-use crate::rng::{Purpose, stream};
+use super::ImageSet;
+use crate::core::rng::{Purpose, stream};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -25,7 +25,7 @@ pub fn batches_per_epoch(n: usize, batch_size: usize) -> usize {
 
 /// Gather the examples `idx` into a row-major `[idx.len(), dim]` buffer,
 /// binarizing with the given stream key when asked.
-pub fn gather(data: &Dataset, idx: &[usize], binarize: Option<(u64, u64, u64)>) -> Vec<f32> {
+pub fn gather(data: &ImageSet, idx: &[usize], binarize: Option<(u64, u64, u64)>) -> Vec<f32> {
     let mut out = Vec::with_capacity(idx.len() * data.dim());
     for &i in idx {
         out.extend_from_slice(data.image(i));
@@ -40,33 +40,19 @@ pub fn gather(data: &Dataset, idx: &[usize], binarize: Option<(u64, u64, u64)>) 
 }
 
 /// One fixed Bernoulli draw of a whole dataset (for validation and test).
-pub fn binarize_fixed(data: &Dataset, seed: u64, split: u64) -> Dataset {
+pub fn binarize_fixed(data: &ImageSet, seed: u64, split: u64) -> ImageSet {
     if data.binary {
         return data.clone();
     }
     let all: Vec<usize> = (0..data.n).collect();
-    Dataset {
+    ImageSet {
         images: gather(data, &all, Some((seed, u64::MAX - split, 0))),
         binary: true,
         ..data.clone()
     }
 }
 
-/// Standard-normal noise of shape `[rows, cols]` drawn on the host from
-/// the stream `(seed, purpose, a, b)`, so every device sees the same draws.
-pub fn host_normal(
-    rows: usize,
-    cols: usize,
-    seed: u64,
-    purpose: Purpose,
-    a: u64,
-    b: u64,
-) -> Vec<f32> {
-    let mut rng = stream(seed, purpose, a, b);
-    (0..rows * cols)
-        .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
-        .collect()
-}
+pub use crate::core::rng::host_normal;
 
 #[cfg(test)]
 mod tests {
@@ -74,7 +60,7 @@ mod tests {
 
     #[test]
     fn binarization_is_bernoulli_with_the_pixel_as_probability() {
-        let d = Dataset {
+        let d = ImageSet {
             images: vec![0.0, 0.25, 0.5, 1.0],
             n: 1,
             rows: 1,
@@ -102,7 +88,7 @@ mod tests {
 
     #[test]
     fn fixed_binarization_is_reproducible() {
-        let d = Dataset {
+        let d = ImageSet {
             images: vec![0.5; 64],
             n: 4,
             rows: 4,

@@ -5,8 +5,8 @@
 //! vaekit's own layout (`[channels, rows, cols]`), so pixels are copied as
 //! they come, scaled to [0, 1].
 
-use super::Dataset;
-use crate::error::{Error, Result};
+use super::ImageSet;
+use crate::core::error::{Error, Result};
 use std::path::Path;
 
 /// Side of a CIFAR image.
@@ -15,7 +15,7 @@ pub const SIDE: usize = 32;
 pub const RECORD: usize = 1 + 3 * SIDE * SIDE;
 
 /// Parse one batch file's bytes into a dataset; `path` names it in errors.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
+pub fn parse(bytes: &[u8], path: &Path) -> Result<ImageSet> {
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
         return Err(Error::bad_file(
             path,
@@ -43,7 +43,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
         labels.push(rec[0]);
         images.extend(rec[1..].iter().map(|&b| b as f32 / 255.0));
     }
-    Ok(Dataset {
+    Ok(ImageSet {
         images,
         n,
         rows: SIDE,
@@ -54,12 +54,12 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset> {
     })
 }
 
-fn read(path: &Path) -> Result<Dataset> {
-    parse(&crate::fsutil::read(path)?, path)
+fn read(path: &Path) -> Result<ImageSet> {
+    parse(&crate::core::fsutil::read(path)?, path)
 }
 
 /// The training batches present (at least one) and the test batch of `dir`.
-pub fn load(dir: &Path) -> Result<(Dataset, Dataset)> {
+pub fn load(dir: &Path) -> Result<(ImageSet, ImageSet)> {
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
             "{}: no such directory (data.spec = cifar:DIR wants a folder holding \
@@ -67,7 +67,7 @@ pub fn load(dir: &Path) -> Result<(Dataset, Dataset)> {
             dir.display()
         )));
     }
-    let mut train: Option<Dataset> = None;
+    let mut train: Option<ImageSet> = None;
     for b in 1..=5 {
         let path = dir.join(format!("data_batch_{b}.bin"));
         if !path.is_file() {

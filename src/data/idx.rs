@@ -3,7 +3,7 @@
 //! magic bytes, not its name. Every malformed file is an error that names the
 //! file and what is wrong with it.
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::Path;
@@ -20,7 +20,7 @@ const MAX_BYTES: u64 = 2 << 30;
 
 /// Read a file, transparently un-gzipping it when it starts with 1f 8b.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = crate::fsutil::read(path)?;
+    let raw = crate::core::fsutil::read(path)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(&raw[..])

@@ -1,26 +1,37 @@
-//! Datasets: where images come from, how they are split, and how pixels are
-//! turned into what a decoder models.
+//! Layer 1, data: where examples come from, how they are split, and how they
+//! become a [`Batch`](crate::core::batch::Batch) on a device.
 //!
-//! One spec selects the source: `synthetic` (built in, see [`synthetic`]),
-//! `idx:DIR` (MNIST-style IDX files), `amat:DIR` (statically binarized MNIST)
-//! or `cifar:DIR` (CIFAR-10's binary batches: 32×32 colour images).
+//! A [`Dataset`] holds examples of one [`DataKind`]: images ([`ImageSet`]) or
+//! token sequences ([`TokenSet`]). One spec selects the source: `synthetic`
+//! (built in, see [`synthetic`]), `idx:DIR` (MNIST-style IDX files),
+//! `amat:DIR` (statically binarized MNIST) or `cifar:DIR` (CIFAR-10's binary
+//! batches: 32×32 colour images). A new kind of source is a reader in this
+//! folder and an arm of [`load`].
 
 pub mod amat;
 pub mod batches;
 pub mod cifar;
+pub mod config;
 pub mod idx;
+pub mod kind;
+pub mod prepared;
 pub mod synthetic;
+pub mod tokens;
 
-use crate::config::DataConfig;
-use crate::error::{Error, Result};
-use crate::rng::{Purpose, stream};
+pub use config::DataConfig;
+pub use kind::{DataKind, Dataset};
+pub use prepared::Prepared;
+pub use tokens::TokenSet;
+
+use crate::core::error::{Error, Result};
+use crate::core::rng::{Purpose, stream};
 use rand::seq::SliceRandom;
 use std::path::{Path, PathBuf};
 
 /// Images as flat intensities in [0, 1]: channel after channel, each row-major
 /// (`[channels, rows, cols]` per image).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dataset {
+pub struct ImageSet {
     /// `n * dim` values.
     pub images: Vec<f32>,
     pub n: usize,
@@ -34,7 +45,7 @@ pub struct Dataset {
     pub binary: bool,
 }
 
-impl Dataset {
+impl ImageSet {
     /// Values per image (pixels × channels).
     pub fn dim(&self) -> usize {
         self.rows * self.cols * self.channels
@@ -56,12 +67,12 @@ impl Dataset {
     }
 
     /// The examples at `idx`, in that order.
-    pub fn subset(&self, idx: &[usize]) -> Dataset {
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
         let mut images = Vec::with_capacity(idx.len() * self.dim());
         for &i in idx {
             images.extend_from_slice(self.image(i));
         }
-        Dataset {
+        ImageSet {
             images,
             n: idx.len(),
             rows: self.rows,
@@ -90,7 +101,7 @@ pub struct Splits {
 pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     let (train_full, test, own_val) = if cfg.spec == "synthetic" {
         let n_test = (cfg.synthetic_size / 10).max(1);
-        let mk = |s: synthetic::Synthetic, n| Dataset {
+        let mk = |s: synthetic::Synthetic, n| ImageSet {
             images: s.images,
             n,
             rows: synthetic::SIDE,
@@ -170,15 +181,15 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
         train.shape_text()
     );
     Ok(Splits {
-        train,
-        val,
-        test,
+        train: train.into(),
+        val: val.into(),
+        test: test.into(),
         source,
     })
 }
 
 /// Carve a seeded random validation split off `data`.
-pub fn split(data: &Dataset, val_fraction: f64, seed: u64) -> (Dataset, Dataset) {
+pub fn split(data: &ImageSet, val_fraction: f64, seed: u64) -> (ImageSet, ImageSet) {
     let mut idx: Vec<usize> = (0..data.n).collect();
     idx.shuffle(&mut stream(seed, Purpose::Split, 0, 0));
     let n_val = ((data.n as f64) * val_fraction).round() as usize;
@@ -219,7 +230,7 @@ fn find_idx(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
 }
 
 /// Load one IDX split (`train` or `t10k`): images, and labels if present.
-pub fn load_idx(dir: &Path, prefix: &str) -> Result<Dataset> {
+pub fn load_idx(dir: &Path, prefix: &str) -> Result<ImageSet> {
     let path = find_idx(dir, prefix, "images", 3)?;
     let arr = idx::read(&path)?;
     if arr.dims.len() != 3 {
@@ -255,7 +266,7 @@ pub fn load_idx(dir: &Path, prefix: &str) -> Result<Dataset> {
         }
         Err(_) => None,
     };
-    Ok(Dataset {
+    Ok(ImageSet {
         images: arr.data.iter().map(|&b| b as f32 / 255.0).collect(),
         n,
         rows,
@@ -266,7 +277,7 @@ pub fn load_idx(dir: &Path, prefix: &str) -> Result<Dataset> {
     })
 }
 
-fn load_amat(dir: &Path, split: &str) -> Result<Dataset> {
+fn load_amat(dir: &Path, split: &str) -> Result<ImageSet> {
     let path = dir.join(format!("binarized_mnist_{split}.amat"));
     if !path.is_file() {
         return Err(Error::Usage(format!(
@@ -276,7 +287,7 @@ fn load_amat(dir: &Path, split: &str) -> Result<Dataset> {
         )));
     }
     let (images, n) = amat::read(&path, 784)?;
-    Ok(Dataset {
+    Ok(ImageSet {
         images,
         n,
         rows: 28,
@@ -293,7 +304,7 @@ mod tests {
 
     #[test]
     fn split_is_a_seeded_partition() {
-        let d = Dataset {
+        let d = ImageSet {
             images: (0..100).map(|i| i as f32).collect(),
             n: 100,
             rows: 1,

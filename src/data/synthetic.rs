@@ -15,7 +15,7 @@
 //! active units. Edges are anti-aliased by 4×4 supersampling, so pixels are
 //! intensities in [0, 1] (binarized dynamically for Bernoulli decoders).
 
-use crate::rng::{Purpose, stream};
+use crate::core::rng::{Purpose, stream};
 use rand::Rng;
 use rayon::prelude::*;
 

@@ -7,7 +7,7 @@
 //! and the estimator of Tomczak & Welling); see `docs/models.md`.
 
 use super::HALF_LN_2PI;
-use crate::objective::logsumexp;
+use crate::core::objective::logsumexp;
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -134,7 +134,7 @@ mod tests {
         };
         let zs = [[0.3f32, -0.2], [-1.5, 2.0], [10.0, -10.0]];
         let z = Tensor::<2>::from_floats(zs, &dev);
-        let got = crate::host::read(mixture_log_prob(p.joint(z.clone())));
+        let got = crate::core::host::read(mixture_log_prob(p.joint(z.clone())));
         let means = [[0.0, 1.0], [-2.0, 0.5], [3.0, -1.0f64]];
         let lvs = [[0.0, -1.0], [0.5, 0.2], [-0.3, 0.0f64]];
         let logits = [0.2, -1.0, 0.7f64];
@@ -168,7 +168,7 @@ mod tests {
             }
         }
         // Responsibilities sum to one.
-        let r = crate::host::read(responsibilities(p.joint(z)));
+        let r = crate::core::host::read(responsibilities(p.joint(z)));
         for row in r.chunks(3) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }

@@ -2,12 +2,12 @@
 //! decoder, and a prior chosen by `model.kind`: the standard normal (`vae`),
 //! a learned Gaussian mixture (`gmm`) or the VampPrior (`vamp`).
 
+use super::config::{Arch, Likelihood, ModelConfig, ModelKind};
+use super::nn::{ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, Mlp};
 use super::prior::{
     GmmPrior, VampPrior, diag_gaussian_log_prob_pairs, mixture_log_prob, responsibilities,
 };
-use super::{GaussianPosterior, LatentModel, Posterior, standard_normal_log_prob};
-use crate::config::ModelConfig;
-use crate::nn::{ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, Mlp};
+use super::{Batch, GaussianPosterior, LatentModel, PlainMlp, Posterior, standard_normal_log_prob};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, assert_shape};
@@ -43,7 +43,7 @@ impl Vae {
     /// 1 or 3 channels ([`ImageGrid::of`] says whether `data_dim` qualifies).
     pub fn new(cfg: &ModelConfig, data_dim: usize, device: &Device) -> Self {
         let z = cfg.latent_dim;
-        let conv = (cfg.arch == "conv").then(|| {
+        let conv = (cfg.arch == Arch::Conv).then(|| {
             let grid = ImageGrid::of(data_dim).expect("checked by the trainer");
             (
                 ConvEncoder::new(grid, cfg.activation, device),
@@ -77,8 +77,9 @@ impl Vae {
             conv_enc,
             conv_dec,
             likelihood: LikelihoodHead::from_config(cfg, data_dim, device),
-            gmm: (cfg.kind == "gmm").then(|| GmmPrior::new(cfg.components, z, device)),
-            vamp: (cfg.kind == "vamp").then(|| VampPrior::new(cfg.components, data_dim, device)),
+            gmm: (cfg.kind == ModelKind::Gmm).then(|| GmmPrior::new(cfg.gmm.components, z, device)),
+            vamp: (cfg.kind == ModelKind::Vamp)
+                .then(|| VampPrior::new(cfg.vamp.components, data_dim, device)),
             data_dim,
             latent: z,
         }
@@ -135,16 +136,12 @@ impl LatentModel for Vae {
         self.latent
     }
 
-    fn data_dim(&self) -> usize {
-        self.data_dim
+    fn encode(&self, x: &Batch) -> Posterior {
+        Posterior::Gaussian(Vae::encode(self, x.images().clone()))
     }
 
-    fn encode(&self, x: Tensor<2>) -> Posterior {
-        Posterior::Gaussian(Vae::encode(self, x))
-    }
-
-    fn log_likelihood(&self, x: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
-        self.likelihood.log_prob(x, self.decode(z))
+    fn log_likelihood(&self, x: &Batch, z: Tensor<2>) -> Tensor<1> {
+        self.likelihood.log_prob(x.images().clone(), self.decode(z))
     }
 
     fn log_prior(&self, z: Tensor<2>) -> Tensor<1> {
@@ -170,33 +167,33 @@ impl LatentModel for Vae {
     fn sample_prior(&self, n: usize, seed: u64, device: &Device) -> Tensor<2> {
         let zd = self.latent;
         let (means, log_vars, weights) = if let Some(g) = &self.gmm {
-            let w = crate::host::read(burn::tensor::activation::softmax(g.logits.val(), 0));
+            let w = crate::core::host::read(burn::tensor::activation::softmax(g.logits.val(), 0));
             (
-                crate::host::read(g.means.val()),
-                crate::host::read(g.log_vars.val()),
+                crate::core::host::read(g.means.val()),
+                crate::core::host::read(g.log_vars.val()),
                 w,
             )
         } else if let Some(v) = &self.vamp {
             let q = self.encode(v.inputs());
             let k = q.mean.dims()[0];
             (
-                crate::host::read(q.mean),
-                crate::host::read(q.log_var),
+                crate::core::host::read(q.mean),
+                crate::core::host::read(q.log_var),
                 vec![1.0 / k as f32; k],
             )
         } else {
-            let draws = crate::data::batches::host_normal(
+            let draws = crate::core::rng::host_normal(
                 n,
                 zd,
                 seed,
-                crate::rng::Purpose::Eval,
+                crate::core::rng::Purpose::Eval,
                 u64::MAX,
                 0,
             );
-            return crate::host::upload(draws, n, zd, device);
+            return crate::core::host::upload(draws, n, zd, device);
         };
         use rand::Rng;
-        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, u64::MAX, 1);
+        let mut rng = crate::core::rng::stream(seed, crate::core::rng::Purpose::Eval, u64::MAX, 1);
         let mut out = Vec::with_capacity(n * zd);
         for _ in 0..n {
             let mut u: f32 = rng.random();
@@ -213,7 +210,7 @@ impl LatentModel for Vae {
                 out.push(means[k * zd + j] + (0.5 * log_vars[k * zd + j]).exp() * e);
             }
         }
-        crate::host::upload(out, n, zd, device)
+        crate::core::host::upload(out, n, zd, device)
     }
 
     fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
@@ -223,12 +220,31 @@ impl LatentModel for Vae {
     fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
         (self.likelihood.mean(self.decode(z)), self.likelihood.std())
     }
+
+    fn plain_mlp(&self) -> Option<PlainMlp<'_>> {
+        if self.likelihood.kind != Likelihood::Bernoulli
+            || self.gmm.is_some()
+            || self.vamp.is_some()
+            || self.conv_enc.is_some()
+        {
+            return None;
+        }
+        Some(PlainMlp {
+            encoder: &self.encoder.layers,
+            mean: &self.mean,
+            log_var: &self.log_var,
+            decoder: &self.decoder.layers,
+            out: self.out.as_ref()?,
+            activation: self.encoder.activation,
+            latent: self.latent,
+            data_dim: self.data_dim,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Likelihood, ModelConfig};
     use burn::tensor::TensorData;
 
     #[test]
@@ -248,13 +264,13 @@ mod tests {
             ),
             &device,
         );
-        let f = vae.forward(x, Tensor::zeros([2, 3], &device));
+        let f = vae.forward(&Batch::Images(x), Tensor::zeros([2, 3], &device));
         assert_eq!(f.terms.rec_ll.dims(), [2]);
         assert_eq!(f.terms.kl.dims(), [2, 3]);
-        let kl = crate::host::read(f.terms.kl);
+        let kl = crate::core::host::read(f.terms.kl);
         assert!(kl.iter().all(|&k| k >= 0.0));
         // A Bernoulli log-likelihood of binary data is ≤ 0.
-        let ll = crate::host::read(f.terms.rec_ll);
+        let ll = crate::core::host::read(f.terms.rec_ll);
         assert!(ll.iter().all(|&l| l <= 0.0));
     }
 

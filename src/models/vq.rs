@@ -19,9 +19,9 @@
 //! and bits/dim. A learned prior over codes (a PixelCNN, as in the paper)
 //! would give a tighter bound; it is not part of vaekit.
 
-use super::{CodePosterior, LatentModel, Posterior};
-use crate::config::{CodebookUpdate, ModelConfig};
-use crate::nn::{CONV_CHANNELS, ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, activate};
+use super::config::{CodebookUpdate, ModelConfig};
+use super::nn::{CONV_CHANNELS, ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, activate};
+use super::{Batch, CodePosterior, LatentModel, Posterior};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
@@ -83,7 +83,8 @@ fn replace<const D: usize>(p: Param<Tensor<D>>, value: Tensor<D>) -> Param<Tenso
 /// distinct rows while the batch has enough, and the same on resume.
 fn restart_rows(n: usize, dead: usize, step: usize, seed: u64) -> Vec<usize> {
     use rand::seq::SliceRandom;
-    let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Restart, step as u64, 0);
+    let mut rng =
+        crate::core::rng::stream(seed, crate::core::rng::Purpose::Restart, step as u64, 0);
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
     order.into_iter().cycle().take(dead).collect()
@@ -94,7 +95,8 @@ impl VqVae {
     /// multiple of 4. Weights and codes are drawn from the device's RNG.
     pub fn new(cfg: &ModelConfig, data_dim: usize, device: &Device) -> Self {
         let grid = ImageGrid::of(data_dim).expect("checked by the trainer");
-        let (k, d) = (cfg.codes, cfg.code_dim);
+        let v = &cfg.vq_vae;
+        let (k, d) = (v.codes, v.code_dim);
         let bound = 1.0 / k as f64;
         let codebook = Tensor::<2>::random([k, d], Distribution::Uniform(-bound, bound), device);
         Self {
@@ -110,11 +112,11 @@ impl VqVae {
                 grid,
                 codes: k,
                 code_dim: d,
-                commitment: cfg.commitment,
-                update: cfg.codebook_update,
-                decay: cfg.ema_decay,
-                restart: cfg.dead_code_restart,
-                restart_threshold: cfg.restart_threshold,
+                commitment: v.commitment,
+                update: v.codebook_update,
+                decay: v.ema_decay,
+                restart: v.dead_code_restart,
+                restart_threshold: v.restart_threshold,
             },
         }
     }
@@ -158,10 +160,7 @@ impl VqVae {
     }
 }
 
-/// Read an Int tensor as indices.
-pub fn read_indices<const D: usize>(t: Tensor<D, Int>) -> Vec<usize> {
-    t.into_data().iter::<i64>().map(|i| i as usize).collect()
-}
+pub use crate::core::host::read_indices;
 
 impl LatentModel for VqVae {
     /// P·D: the width of the flattened grid of codes.
@@ -173,11 +172,8 @@ impl LatentModel for VqVae {
         1
     }
 
-    fn data_dim(&self) -> usize {
-        self.settings.grid.dim()
-    }
-
-    fn encode(&self, x: Tensor<2>) -> Posterior {
+    fn encode(&self, x: &Batch) -> Posterior {
+        let x = x.images().clone();
         let [b, _] = x.dims();
         let s = &self.settings;
         let p = s.positions();
@@ -201,8 +197,8 @@ impl LatentModel for VqVae {
         })
     }
 
-    fn log_likelihood(&self, x: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
-        self.likelihood.log_prob(x, self.decode(z))
+    fn log_likelihood(&self, x: &Batch, z: Tensor<2>) -> Tensor<1> {
+        self.likelihood.log_prob(x.images().clone(), self.decode(z))
     }
 
     /// The uniform prior over codes: −P·ln K for every grid of codes.
@@ -265,7 +261,7 @@ impl LatentModel for VqVae {
             book = sum.clone() / smoothed.reshape([k, 1]);
         }
         if s.restart && n > 0 {
-            let mut counts = crate::host::read(count.clone());
+            let mut counts = crate::core::host::read(count.clone());
             let dead: Vec<usize> = (0..k)
                 .filter(|&c| (counts[c] as f64) < s.restart_threshold)
                 .collect();
@@ -276,16 +272,16 @@ impl LatentModel for VqVae {
                     .collect();
                 let picks =
                     Tensor::<1, Int>::from_data(TensorData::new(picks, [dead.len()]), &device);
-                let new_rows = crate::host::read(rows.select(0, picks));
-                let (mut b, mut m) = (crate::host::read(book), crate::host::read(sum));
+                let new_rows = crate::core::host::read(rows.select(0, picks));
+                let (mut b, mut m) = (crate::core::host::read(book), crate::core::host::read(sum));
                 for (i, &code) in dead.iter().enumerate() {
                     let row = &new_rows[i * d..(i + 1) * d];
                     b[code * d..(code + 1) * d].copy_from_slice(row);
                     m[code * d..(code + 1) * d].copy_from_slice(row);
                     counts[code] = 1.0;
                 }
-                book = crate::host::upload(b, k, d, &device);
-                sum = crate::host::upload(m, k, d, &device);
+                book = crate::core::host::upload(b, k, d, &device);
+                sum = crate::core::host::upload(m, k, d, &device);
                 count = Tensor::from_data(TensorData::new(counts, [k]), &device);
             }
         }
@@ -300,15 +296,15 @@ impl LatentModel for VqVae {
         use rand::Rng;
         let s = &self.settings;
         let (p, d) = (s.positions(), s.code_dim);
-        let book = crate::host::read(self.codebook.val());
+        let book = crate::core::host::read(self.codebook.val());
         // Index 3: `vaekit sample` draws the pixels from index 2.
-        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, u64::MAX, 3);
+        let mut rng = crate::core::rng::stream(seed, crate::core::rng::Purpose::Eval, u64::MAX, 3);
         let mut out = Vec::with_capacity(n * p * d);
         for _ in 0..n * p {
             let c = rng.random_range(0..s.codes);
             out.extend_from_slice(&book[c * d..(c + 1) * d]);
         }
-        crate::host::upload(out, n, p * d, device)
+        crate::core::host::upload(out, n, p * d, device)
     }
 
     fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
@@ -327,24 +323,26 @@ impl VqVae {
 mod tests {
     use super::super::CodePosterior;
     use super::*;
-    use crate::monitor::{ComponentUsage, Posteriors, collapse_stats};
 
     fn cfg(update: CodebookUpdate, restart: bool) -> ModelConfig {
         ModelConfig {
-            kind: "vq_vae".into(),
-            codes: 8,
-            code_dim: 3,
-            codebook_update: update,
-            dead_code_restart: restart,
+            kind: super::super::config::ModelKind::VqVae,
+            vq_vae: super::super::config::VqConfig {
+                codes: 8,
+                code_dim: 3,
+                codebook_update: update,
+                dead_code_restart: restart,
+                ..Default::default()
+            },
             ..ModelConfig::default()
         }
     }
 
-    fn image(device: &Device, b: usize) -> Tensor<2> {
+    fn image(device: &Device, b: usize) -> Batch {
         let v: Vec<f32> = (0..b * 64)
             .map(|i| ((i * 7 % 5) == 0) as u8 as f32)
             .collect();
-        crate::host::upload(v, b, 64, device)
+        Batch::Images(crate::core::host::upload(v, b, 64, device))
     }
 
     #[test]
@@ -354,7 +352,10 @@ mod tests {
         let m = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
         let rows = Tensor::<2>::random([50, 3], Distribution::Normal(0.0, 0.05), &dev);
         let got = read_indices(m.nearest(rows.clone()));
-        let (r, e) = (crate::host::read(rows), crate::host::read(m.codebook.val()));
+        let (r, e) = (
+            crate::core::host::read(rows),
+            crate::core::host::read(m.codebook.val()),
+        );
         for (i, &g) in got.iter().enumerate() {
             let d =
                 |c: usize| -> f32 { (0..3).map(|j| (r[i * 3 + j] - e[c * 3 + j]).powi(2)).sum() };
@@ -370,21 +371,21 @@ mod tests {
             dev.seed(2);
             let m = VqVae::new(&cfg(update, false), 64, &dev);
             let x = image(&dev, 4);
-            let Posterior::Codes(c) = m.encode(x.clone()) else {
+            let Posterior::Codes(c) = m.encode(&x) else {
                 unreachable!()
             };
             // The decoder sees exactly the chosen codes.
-            let book = crate::host::read(m.codebook.val());
-            let z = crate::host::read(c.z.clone());
+            let book = crate::core::host::read(m.codebook.val());
+            let z = crate::core::host::read(c.z.clone());
             for (i, &k) in read_indices(c.index.clone()).iter().enumerate() {
                 for j in 0..3 {
                     assert!((z[i * 3 + j] - book[k * 3 + j]).abs() < 1e-6);
                 }
             }
             // The reconstruction term alone reaches the encoder through z_q.
-            let rec = m.log_likelihood(x, c.z.clone()).sum().neg();
+            let rec = m.log_likelihood(&x, c.z.clone()).sum().neg();
             let grads = rec.backward();
-            let g = crate::host::read(m.encoder.conv1.weight.val().grad(&grads).unwrap());
+            let g = crate::core::host::read(m.encoder.conv1.weight.val().grad(&grads).unwrap());
             assert!(
                 g.iter().any(|v| v.abs() > 0.0),
                 "{update:?}: no encoder gradient"
@@ -394,16 +395,16 @@ mod tests {
                 m.codebook
                     .val()
                     .grad(&grads)
-                    .is_none_or(|t| { crate::host::read(t).iter().all(|v| *v == 0.0) })
+                    .is_none_or(|t| { crate::core::host::read(t).iter().all(|v| *v == 0.0) })
             );
             // Burn keeps no graph after a backward pass: encode again.
-            let Posterior::Codes(c) = m.encode(image(&dev, 4)) else {
+            let Posterior::Codes(c) = m.encode(&image(&dev, 4)) else {
                 unreachable!()
             };
             let pen = c.penalty.sum().backward();
             let book_grad = m.codebook.val().grad(&pen);
             let moved =
-                book_grad.is_some_and(|t| crate::host::read(t).iter().any(|v| v.abs() > 0.0));
+                book_grad.is_some_and(|t| crate::core::host::read(t).iter().any(|v| v.abs() > 0.0));
             assert_eq!(moved, update == CodebookUpdate::Loss, "{update:?}");
         }
     }
@@ -417,7 +418,7 @@ mod tests {
         let posterior = Posterior::Codes(CodePosterior {
             index: Tensor::from_data(TensorData::new(idx, [1, n]), &dev),
             z: Tensor::zeros([1, n * 3], &dev),
-            encoded: crate::host::upload(rows.to_vec(), n, 3, &dev),
+            encoded: crate::core::host::upload(rows.to_vec(), n, 3, &dev),
             codes: 8,
             penalty: Tensor::zeros([1], &dev),
         });
@@ -430,12 +431,12 @@ mod tests {
         dev.seed(3);
         let mut m = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
         m.settings.decay = 0.9;
-        let before = crate::host::read(m.codebook.val());
+        let before = crate::core::host::read(m.codebook.val());
         // Rows 0,1 → code 2; row 2 → code 5; the others unused.
         let rows = vec![1.0f32, 2.0, 3.0, 3.0, 2.0, 1.0, -1.0, 0.0, 1.0];
         let index = [2usize, 2, 5];
         let mut m = step_with(m, &index, &rows, 1, 0);
-        let after = crate::host::read(m.codebook.val());
+        let after = crate::core::host::read(m.codebook.val());
         // Closed form from N = 1, m = e at initialisation, ignoring the 1e-5 smoothing.
         let g = 0.9f32;
         for (code, n, sum) in [
@@ -453,7 +454,7 @@ mod tests {
         for step in 2..300 {
             m = step_with(m, &index, &rows, step, 0);
         }
-        let e = crate::host::read(m.codebook.val());
+        let e = crate::core::host::read(m.codebook.val());
         for (j, want) in [2.0f32, 2.0, 2.0].iter().enumerate() {
             assert!((e[2 * 3 + j] - want).abs() < 1e-2, "{:?}", &e[6..9]);
         }
@@ -471,8 +472,8 @@ mod tests {
         // With decay 0.99, unused codes fall from 1 below 0.5 after 69 updates;
         // a restarted code sits on a row of the batch with its count reset to 1.
         let restarted = |m: &VqVae| -> Vec<usize> {
-            let book = crate::host::read(m.codebook.val());
-            let count = crate::host::read(m.ema_count.val());
+            let book = crate::core::host::read(m.codebook.val());
+            let count = crate::core::host::read(m.ema_count.val());
             (1..8)
                 .filter(|&c| {
                     count[c] == 1.0 && rows.chunks(3).any(|r| r == &book[c * 3..c * 3 + 3])
@@ -487,7 +488,7 @@ mod tests {
                 restarted_at = Some(step);
                 assert_eq!(r, (1..8).collect::<Vec<_>>(), "every unused code");
                 // On distinct rows: the batch has 10 for 7 dead codes.
-                let book = crate::host::read(m.codebook.val());
+                let book = crate::core::host::read(m.codebook.val());
                 let mut firsts: Vec<u32> = (1..8).map(|c| book[c * 3] as u32).collect();
                 firsts.sort();
                 firsts.dedup();
@@ -501,12 +502,12 @@ mod tests {
         // decay alike, so e_k = m_k / Ñ_k hardly moves, however long they are dead.
         let mut off = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
         off.settings.restart_threshold = 0.5;
-        let start = crate::host::read(off.codebook.val());
+        let start = crate::core::host::read(off.codebook.val());
         for step in 1..=200 {
             off = step_with(off, &index, &rows, step, 7);
         }
         assert!(restarted(&off).is_empty());
-        let end = crate::host::read(off.codebook.val());
+        let end = crate::core::host::read(off.codebook.val());
         for c in 1..8 {
             for j in 0..3 {
                 let (a, b) = (start[c * 3 + j], end[c * 3 + j]);
@@ -520,42 +521,16 @@ mod tests {
     }
 
     #[test]
-    fn perplexity_and_usage_on_hand_made_assignments() {
-        let u = ComponentUsage::from_codes(&[0, 0, 1, 1], 4);
-        assert_eq!(u.usage, vec![0.5, 0.5, 0.0, 0.0]);
-        assert!((u.effective - 2.0).abs() < 1e-12);
-        let all: Vec<usize> = (0..400).map(|i| i % 8).collect();
-        assert!((ComponentUsage::from_codes(&all, 8).effective - 8.0).abs() < 1e-9);
-        assert!((ComponentUsage::from_codes(&[3; 50], 8).effective - 1.0).abs() < 1e-12);
-        // Skewed: p = (3/4, 1/4) → exp(−¾ ln ¾ − ¼ ln ¼).
-        let p = ComponentUsage::from_codes(&[1, 1, 1, 0], 2).effective;
-        let want = (-(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln())).exp();
-        assert!((p - want).abs() < 1e-12);
-        let s = collapse_stats(
-            &Posteriors {
-                n: 2,
-                codes: vec![0, 0, 1, 1, 5, 5],
-                n_codes: 8,
-                ..Default::default()
-            },
-            &[],
-            0.01,
-        );
-        assert_eq!((s.codes_used, s.dead_codes), (Some(3), Some(5)));
-        assert!((s.components_effective.unwrap() - 3.0).abs() < 1e-12);
-    }
-
-    #[test]
     fn bound_is_reconstruction_minus_p_log_k() {
         let dev = Device::flex();
         dev.seed(5);
         let m = VqVae::new(&cfg(CodebookUpdate::Ema, false), 64, &dev);
         let x = image(&dev, 3);
-        let post = m.encode(x.clone());
+        let post = m.encode(&x);
         let z = post.sample(Tensor::zeros([3, 1], &dev));
-        let rec = crate::host::read(m.log_likelihood(x.clone(), z));
-        let (lw, _) = super::super::log_weights(&m, &post, x, Tensor::zeros([15, 1], &dev), 5);
-        let lw = crate::host::read(lw);
+        let rec = crate::core::host::read(m.log_likelihood(&x, z));
+        let (lw, _) = super::super::log_weights(&m, &post, &x, Tensor::zeros([15, 1], &dev), 5);
+        let lw = crate::core::host::read(lw);
         let kl = 4.0 * 8f64.ln(); // 8×8 images: a 2×2 grid, K = 8
         assert!((m.kl_nats() - kl).abs() < 1e-12);
         for i in 0..3 {

@@ -4,10 +4,10 @@
 //! place, so a folder named `step-*` is always complete. The newest
 //! `keep` checkpoints are kept; older ones are removed after a new one lands.
 
-use crate::error::{Error, Result};
-use crate::fsutil::{create_dir_all, write_atomic};
-use crate::models::AnyModel;
-use burn::module::Module;
+use crate::core::error::{Error, Result};
+use crate::core::fsutil::{create_dir_all, write_atomic};
+use crate::data::DataKind;
+use crate::models::build::Weights;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Where training stood when a checkpoint was written. Randomness is keyed
-/// by `(seed, step)` (see [`crate::rng`]), so this is all a resume needs.
+/// by `(seed, step)` (see [`crate::core::rng`]), so this is all a resume needs.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct TrainState {
     /// Optimizer steps completed.
@@ -24,11 +24,10 @@ pub struct TrainState {
     pub epochs_done: usize,
     /// Seconds of training before this checkpoint.
     pub time_s: f64,
-    /// Image shape the model was built for (rows, cols).
-    pub image_shape: [usize; 2],
-    /// Channels per pixel (1, or 3 for colour data).
-    #[serde(default = "one_channel")]
-    pub channels: usize,
+    /// The kind and shape of data the model was built for. (Checkpoints
+    /// written before data kinds had `image_shape` and `channels` instead;
+    /// [`load_state`] reads those as images.)
+    pub data: DataKind,
     /// The learning rate in force (lowered by skipped non-finite batches).
     pub lr: f64,
     /// Batches skipped for a non-finite loss so far, and in a row at the end.
@@ -38,43 +37,8 @@ pub struct TrainState {
     /// The logging interval's sums when the checkpoint was taken.
     pub interval: Option<super::interval::IntervalState>,
     /// The collapse alarm's state.
-    pub alarm: crate::monitor::CollapseAlarm,
+    pub alarm: crate::metrics::alarm::CollapseAlarm,
     pub vaekit_version: String,
-}
-
-/// How a model's weights go into `model.bpk` and come back. For
-/// [`AnyModel`] the record is that of the model inside, so the file's tensor
-/// names are the model's own (`encoder.layers.0.weight`, as in the
-/// safetensors export) whichever kind of model it is.
-pub trait Weights: Module {
-    fn to_record(&self) -> ModuleRecord;
-    fn from_record(self, record: ModuleRecord) -> std::result::Result<Self, String>;
-}
-
-impl Weights for AnyModel {
-    fn to_record(&self) -> ModuleRecord {
-        match self {
-            AnyModel::Vae(m) => m.clone().into_record(),
-            AnyModel::VqVae(m) => m.clone().into_record(),
-        }
-    }
-
-    fn from_record(self, record: ModuleRecord) -> std::result::Result<Self, String> {
-        match self {
-            AnyModel::Vae(m) => m
-                .try_load_record(record)
-                .map(AnyModel::Vae)
-                .map_err(|e| e.to_string()),
-            AnyModel::VqVae(m) => m
-                .try_load_record(record)
-                .map(AnyModel::VqVae)
-                .map_err(|e| e.to_string()),
-        }
-    }
-}
-
-fn one_channel() -> usize {
-    1
 }
 
 fn dir_of(run: &Path) -> PathBuf {
@@ -174,7 +138,7 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
 /// Load a checkpoint's model weights into `model` (which fixes the architecture).
 pub fn load_model<M: Weights>(ckpt: &Path, model: M) -> Result<M> {
     let path = ckpt.join("model.bpk");
-    let bytes = crate::fsutil::read(&path)?;
+    let bytes = crate::core::fsutil::read(&path)?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::bad_file(&path, format!("not a readable model checkpoint: {e}")))?;
     model.from_record(record).map_err(|e| {
@@ -188,7 +152,7 @@ pub fn load_model<M: Weights>(ckpt: &Path, model: M) -> Result<M> {
 /// Load a checkpoint's optimizer state into `optim`.
 pub fn load_optim(ckpt: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
     let path = ckpt.join("optim.bpk");
-    let bytes = crate::fsutil::read(&path)?;
+    let bytes = crate::core::fsutil::read(&path)?;
     optim
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::bad_file(&path, format!("not a readable optimizer checkpoint: {e}")))
@@ -197,9 +161,25 @@ pub fn load_optim(ckpt: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer
 /// Read a checkpoint's `state.json`.
 pub fn load_state(ckpt: &Path) -> Result<TrainState> {
     let path = ckpt.join("state.json");
-    let bytes = crate::fsutil::read(&path)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::bad_file(&path, format!("not a valid state.json: {e}")))
+    let bytes = crate::core::fsutil::read(&path)?;
+    let bad = |e: serde_json::Error| Error::bad_file(&path, format!("not a valid state.json: {e}"));
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(bad)?;
+    // Before data kinds: an image shape and a channel count.
+    if let Some(obj) = v.as_object_mut()
+        && !obj.contains_key("data")
+        && let Some([rows, cols]) = obj
+            .get("image_shape")
+            .and_then(|s| serde_json::from_value::<[usize; 2]>(s.clone()).ok())
+    {
+        let channels = obj.get("channels").and_then(|c| c.as_u64()).unwrap_or(1) as usize;
+        let kind = DataKind::Images {
+            rows,
+            cols,
+            channels,
+        };
+        obj.insert("data".into(), serde_json::to_value(kind).map_err(bad)?);
+    }
+    serde_json::from_value(v).map_err(bad)
 }
 
 /// The newest checkpoint of a run, or an error that says there is none.

@@ -73,7 +73,7 @@ impl Interval {
     }
 
     /// Add one step's batch means.
-    pub fn add(&mut self, l: crate::objective::Loss, images: usize) {
+    pub fn add(&mut self, l: crate::core::objective::Loss, images: usize) {
         Self::acc(&mut self.loss, l.loss);
         Self::acc(&mut self.rec, l.rec_ll);
         Self::acc(&mut self.kl, l.kl_per_dim);
@@ -89,7 +89,7 @@ impl Interval {
         let (l, r, k) = (self.loss.clone()?, self.rec.clone()?, self.kl.clone()?);
         let mut parts = vec![l, r, k];
         parts.extend(self.penalty.clone());
-        Some(crate::host::read(Tensor::cat(parts, 0)))
+        Some(crate::core::host::read(Tensor::cat(parts, 0)))
     }
 
     /// Split [`Interval::sums`] into (loss, rec, kl, penalty).

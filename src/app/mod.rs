@@ -1,0 +1,13 @@
+//! Layer 5, the application: the experiment config with its overrides, run
+//! directories (train, resume, open), `vaekit eval`, sampling, export,
+//! sweeps, studies and reports. The CLI (`src/bin/vaekit.rs`) and the study
+//! binaries call it; nothing in the library imports it.
+
+pub mod config;
+pub mod evaluate;
+pub mod export;
+pub mod report;
+pub mod run;
+pub mod sample;
+pub mod study;
+pub mod sweep;

@@ -1,0 +1,231 @@
+//! Reading a run directory back: `metrics.jsonl` and `summary.json`, for
+//! plots and tables. A torn last line (a run killed mid-write) is skipped;
+//! any other malformed line is an error that names the file and line.
+
+use crate::core::error::{Error, Result};
+use crate::metrics::Record;
+use crate::metrics::registry::read;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// JSON has no NaN: serde_json writes non-finite numbers as `null`. Read them back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn vec_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
+/// One `split = "train"` line.
+#[derive(Deserialize, Debug, Clone)]
+pub struct TrainPoint {
+    pub step: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub beta: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub loss: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub rec_ll: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub kl: f64,
+    #[serde(deserialize_with = "vec_or_nan")]
+    pub kl_per_dim: Vec<f64>,
+}
+
+/// One `split = "val"` line: the ELBO terms every line has, the collapse
+/// statistics a model's posterior family has, and every stored metric in
+/// `metrics`. Values are read through the metric registry, so lines written
+/// before a metric got its name read the same (a codebook's perplexity was
+/// `components_effective`).
+#[derive(Debug, Clone)]
+pub struct ValPoint {
+    pub step: usize,
+    pub beta: f64,
+    pub elbo: f64,
+    pub rec_ll: f64,
+    pub kl: f64,
+    pub kl_per_dim: Vec<f64>,
+    pub active_units: Option<usize>,
+    pub mi: Option<f64>,
+    /// Mixture priors: usage of each component and exp(H(ū)).
+    pub component_usage: Option<Vec<f64>>,
+    pub components_effective: Option<f64>,
+    /// VQ-VAE: usage of each code, codes used and dead, perplexity.
+    pub codebook_usage: Option<Vec<f64>>,
+    pub codes_used: Option<usize>,
+    pub dead_codes: Option<usize>,
+    pub codebook_perplexity: Option<f64>,
+    /// Every metric of the line.
+    pub metrics: Record,
+}
+
+impl ValPoint {
+    fn from_record(r: Record) -> std::result::Result<Self, String> {
+        let num = |name: &str| read(&r, name).and_then(|v| v.as_f64());
+        let need = |name: &str| {
+            r.get(name)
+                .map(|_| num(name).unwrap_or(f64::NAN))
+                .ok_or_else(|| format!("missing field `{name}`"))
+        };
+        let vec = |name: &str| read(&r, name).and_then(|v| v.as_vec().map(<[f64]>::to_vec));
+        let codes_used = num("codes_used").map(|c| c as usize);
+        let mixture = codes_used.is_none();
+        Ok(Self {
+            step: need("step")? as usize,
+            beta: need("beta")?,
+            elbo: need("elbo")?,
+            rec_ll: need("rec_ll")?,
+            kl: need("kl")?,
+            kl_per_dim: vec("kl_per_dim").ok_or("missing field `kl_per_dim`")?,
+            active_units: num("active_units").map(|a| a as usize),
+            mi: num("mi"),
+            component_usage: vec("component_usage").filter(|_| mixture),
+            components_effective: num("components_effective").filter(|_| mixture),
+            codebook_usage: vec("codebook_usage"),
+            codes_used,
+            dead_codes: num("dead_codes").map(|c| c as usize),
+            codebook_perplexity: num("codebook_perplexity"),
+            metrics: r,
+        })
+    }
+}
+
+/// A run's history.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub dir: PathBuf,
+    /// The run's name: its directory name.
+    pub name: String,
+    pub train: Vec<TrainPoint>,
+    pub val: Vec<ValPoint>,
+    /// `summary.json`, when the run finished.
+    pub summary: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Split {
+    split: String,
+}
+
+impl RunLog {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("metrics.jsonl");
+        if !path.is_file() {
+            return Err(Error::Usage(format!(
+                "{}: not a vaekit run directory (no metrics.jsonl)",
+                dir.display()
+            )));
+        }
+        let bytes = crate::core::fsutil::read(&path)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.split('\n').collect();
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let last = i + 1 == lines.len(); // no trailing newline: torn write
+            let bad = |e: serde_json::Error| {
+                Error::bad_file(&path, format!("line {}: not a metrics record: {e}", i + 1))
+            };
+            let split = match serde_json::from_str::<Split>(line) {
+                Ok(s) => s.split,
+                Err(_) if last => break,
+                Err(e) => return Err(bad(e)),
+            };
+            match split.as_str() {
+                "train" => train.push(serde_json::from_str(line).map_err(bad)?),
+                "val" => {
+                    let record: Record = serde_json::from_str(line).map_err(bad)?;
+                    let point = ValPoint::from_record(record).map_err(|e| {
+                        Error::bad_file(&path, format!("line {}: not a metrics record: {e}", i + 1))
+                    })?;
+                    val.push(point);
+                }
+                _ => {}
+            }
+        }
+        let summary = match std::fs::read(dir.join("summary.json")) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+                Error::bad_file(dir.join("summary.json"), format!("not valid JSON: {e}"))
+            })?),
+            Err(_) => None,
+        };
+        let name = dir
+            .canonicalize()
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            name,
+            train,
+            val,
+            summary,
+        })
+    }
+
+    /// Final KL per dimension: the summary's test values, else the last
+    /// validation line, else the last training line.
+    pub fn final_kl_per_dim(&self) -> Vec<f64> {
+        if let Some(v) = self.summary.as_ref().and_then(|s| s.get("kl_per_dim")) {
+            if let Ok(k) = serde_json::from_value::<Vec<f64>>(v.clone()) {
+                return k;
+            }
+        }
+        self.val
+            .last()
+            .map(|v| v.kl_per_dim.clone())
+            .or_else(|| self.train.last().map(|t| t.kl_per_dim.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Final (rate, distortion) = (KL, −log p(x|z)), same precedence.
+    pub fn final_rate_distortion(&self) -> Option<(f64, f64)> {
+        if let Some(s) = &self.summary {
+            if let (Some(k), Some(r)) = (s["kl"].as_f64(), s["rec_ll"].as_f64()) {
+                return Some((k, -r));
+            }
+        }
+        self.val.last().map(|v| (v.kl, -v.rec_ll))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_numbers_read_as_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = r#"{"split":"val","step":1,"beta":1.0,"elbo":null,"rec_ll":-2.0,"kl":null,"kl_per_dim":[null, 1.0]}"#;
+        std::fs::write(dir.path().join("metrics.jsonl"), format!("{l}\n")).unwrap();
+        let log = RunLog::read(dir.path()).unwrap();
+        assert!(log.val[0].elbo.is_nan() && log.val[0].kl_per_dim[0].is_nan());
+    }
+
+    #[test]
+    fn torn_last_line_is_skipped_but_bad_middle_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = r#"{"split":"train","step":1,"beta":1.0,"loss":3.0,"rec_ll":-2.0,"kl":1.0,"kl_per_dim":[1.0]}"#;
+        std::fs::write(
+            dir.path().join("metrics.jsonl"),
+            format!("{good}\n{good}\n{{\"split\":\"tr"),
+        )
+        .unwrap();
+        let log = RunLog::read(dir.path()).unwrap();
+        assert_eq!(log.train.len(), 2);
+        std::fs::write(
+            dir.path().join("metrics.jsonl"),
+            format!("{good}\ngarbage\n{good}\n"),
+        )
+        .unwrap();
+        let e = RunLog::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("metrics.jsonl") && e.contains("line 2"), "{e}");
+    }
+}

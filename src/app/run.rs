@@ -1,0 +1,233 @@
+//! Run directories: making one, training into it, resuming it, and opening
+//! a finished (or interrupted) one — its config and the model from its
+//! newest checkpoint.
+//!
+//! ```text
+//! runs/<name>-<timestamp>/
+//!   config.toml      the resolved config (re-run with `vaekit train --config`)
+//!   metrics.jsonl    train lines every `log_every` steps, val lines every epoch
+//!   checkpoints/step-NNNNNNNN/{model.bpk, optim.bpk, state.json}
+//!   summary.json     final test/val metrics, the data's kind, wall time
+//! ```
+
+use crate::app::config::{DeviceChoice, ExperimentConfig};
+use crate::core::error::{Error, Result};
+use crate::core::fsutil::{create_dir_all, write_atomic};
+use crate::data::{DataKind, Prepared};
+use crate::models::{AnyModel, build_model};
+use crate::train::checkpoint::{self, TrainState};
+use crate::train::progress::Progress;
+use crate::train::{Job, Summary, build_optimizer, fit};
+use burn::module::Module;
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
+/// Create the run directory: `out` if given (must not already hold a run),
+/// else `runs/<name>-<UTC timestamp>`.
+pub fn make_run_dir(cfg: &ExperimentConfig, out: Option<&Path>) -> Result<PathBuf> {
+    let dir = match out {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+            let base = PathBuf::from("runs").join(format!("{}-{stamp}", cfg.name));
+            let mut dir = base.clone();
+            let mut k = 1;
+            while dir.exists() {
+                dir = PathBuf::from(format!("{}-{k}", base.display()));
+                k += 1;
+            }
+            dir
+        }
+    };
+    if dir.join("metrics.jsonl").exists() || dir.join("summary.json").exists() {
+        return Err(Error::Usage(format!(
+            "{}: already holds a run; choose another --out or remove it",
+            dir.display()
+        )));
+    }
+    create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The data a config names, prepared for its model's likelihood, after
+/// checking that the model can read it (an error names the setting).
+pub fn load_data(cfg: &ExperimentConfig) -> Result<Prepared> {
+    let data = Prepared::load(&cfg.data, cfg.seed, cfg.model.binarizes())?;
+    cfg.model
+        .check_data(&data.splits.train.kind())
+        .map_err(|e| Error::Config(vec![format!("{e} ({})", cfg.data.spec)]))?;
+    Ok(data)
+}
+
+/// What the trainer reads, from the experiment config.
+fn job<'a>(
+    cfg: &'a ExperimentConfig,
+    data: &'a Prepared,
+    run: &'a Path,
+    device: &'a Device,
+) -> Job<'a> {
+    Job {
+        name: &cfg.name,
+        seed: cfg.seed,
+        device_name: cfg.device.as_str(),
+        trainer: cfg.trainer(),
+        monitor: &cfg.monitor,
+        data,
+        run,
+        device,
+    }
+}
+
+/// Train the model `cfg` describes, writing everything into `run`.
+pub fn train(
+    cfg: &ExperimentConfig,
+    run: &Path,
+    device: &Device,
+    progress: Option<Progress>,
+) -> Result<Summary> {
+    // Data first: a bad data spec leaves no half-made run behind (the empty
+    // folder `make_run_dir` created is removed; a folder with files is kept).
+    let data = match load_data(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir(run);
+            return Err(e);
+        }
+    };
+    write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
+    let kind = data.splits.train.kind();
+    let model = build_model(&cfg.model, cfg.seed, &kind, &device.clone().autodiff());
+    let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind);
+    let optim = build_optimizer(&cfg.optimizer);
+    fit(
+        &job(cfg, &data, run, device),
+        model,
+        optim,
+        state,
+        progress,
+        &mut [],
+    )
+}
+
+/// Continue an interrupted run from its newest checkpoint that loads. A
+/// checkpoint that fails to load is reported by name and the previous one is
+/// tried; with none left the run starts over. `metrics.jsonl` is cut back to
+/// the checkpoint's step (dropping a torn last line), so no line is repeated.
+pub fn resume(
+    run: &Path,
+    device_choice: Option<DeviceChoice>,
+    device: &Device,
+    progress_mode: Option<Progress>,
+) -> Result<Summary> {
+    if run.join("summary.json").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: this run has finished (summary.json exists); nothing to resume",
+            run.display()
+        )));
+    }
+    let mut cfg = load_config(run)?;
+    if let Some(d) = device_choice {
+        cfg.device = d;
+    }
+    let data = load_data(&cfg)?;
+    let ad = device.clone().autodiff();
+    let kind = data.splits.train.kind();
+    let mut loaded = None;
+    for ckpt in checkpoint::list(run).iter().rev() {
+        let attempt = checkpoint::load_state(ckpt).and_then(|state| {
+            if state.data != kind {
+                return Err(Error::bad_file(
+                    ckpt.join("state.json"),
+                    format!(
+                        "the model was trained on {} but {} now gives {}",
+                        state.data.describe(),
+                        cfg.data.spec,
+                        kind.describe()
+                    ),
+                ));
+            }
+            let model =
+                checkpoint::load_model(ckpt, build_model(&cfg.model, cfg.seed, &kind, &ad))?;
+            let optim = checkpoint::load_optim(ckpt, build_optimizer(&cfg.optimizer))?;
+            Ok((model, optim, state))
+        });
+        match attempt {
+            Ok(x) => {
+                eprintln!("resuming {} from {}", run.display(), ckpt.display());
+                loaded = Some(x);
+                break;
+            }
+            Err(e) => eprintln!("warning: skipping checkpoint {}: {e}", ckpt.display()),
+        }
+    }
+    let (model, optim, state) = match loaded {
+        Some(x) => x,
+        None if !checkpoint::list(run).is_empty() => {
+            return Err(Error::Usage(format!(
+                "{}: none of its checkpoints fits this run's config and data (see the warnings \
+                 above); nothing was changed. Start a new run, or restore the data it was trained on.",
+                run.display()
+            )));
+        }
+        None => {
+            eprintln!(
+                "{} has no checkpoint yet: training starts from the beginning",
+                run.display()
+            );
+            let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind.clone());
+            (
+                build_model(&cfg.model, cfg.seed, &kind, &ad),
+                build_optimizer(&cfg.optimizer),
+                state,
+            )
+        }
+    };
+    crate::train::log::truncate(&run.join("metrics.jsonl"), state.step)?;
+    fit(
+        &job(&cfg, &data, run, device),
+        model,
+        optim,
+        state,
+        progress_mode,
+        &mut [],
+    )
+}
+
+/// The config of a run directory (`RUN/config.toml`).
+pub fn load_config(run: &Path) -> Result<ExperimentConfig> {
+    let path = run.join("config.toml");
+    if !path.is_file() {
+        return Err(Error::Usage(format!(
+            "{}: not a vaekit run directory (no config.toml)",
+            run.display()
+        )));
+    }
+    ExperimentConfig::load(Some(&path), &[])
+}
+
+/// A run directory's resolved config and trained model.
+pub struct LoadedRun {
+    pub dir: PathBuf,
+    pub config: ExperimentConfig,
+    pub checkpoint: PathBuf,
+    /// The kind and shape of data the model was trained on.
+    pub data: DataKind,
+    /// In evaluation mode (no autodiff), on the device asked for.
+    pub model: AnyModel,
+}
+
+/// Open `run` and load its newest checkpoint onto `device`.
+pub fn open(run: &Path, device: &Device) -> Result<LoadedRun> {
+    let config = load_config(run)?;
+    let ckpt = checkpoint::latest(run)?;
+    let state = checkpoint::load_state(&ckpt)?;
+    let model = build_model(&config.model, config.seed, &state.data, device);
+    let model = checkpoint::load_model(&ckpt, model)?.valid();
+    Ok(LoadedRun {
+        dir: run.to_path_buf(),
+        config,
+        checkpoint: ckpt,
+        data: state.data,
+        model,
+    })
+}

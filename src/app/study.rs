@@ -1,0 +1,536 @@
+//! What the experiment binaries in `experiments/` share: their command line,
+//! training a list of settings × seeds into one results folder (skipping
+//! finished runs, resuming interrupted ones), evaluating the test NLL, and
+//! writing `results.md`, `results.tex`, `results.csv` and `figures/`.
+//!
+//! ```text
+//! results/<study>[-quick]/
+//!   runs/<setting>-seed<N>/   one vaekit run directory each (config.toml, metrics.jsonl, ...)
+//!   results.md  results.tex  results.csv
+//!   figures/*.png  figures/*.svg
+//!   study.json                what was run: settings, seeds, data, k, times
+//! ```
+//!
+//! Runs train in this process, one after the other; each is an ordinary run
+//! directory, so `vaekit train --resume`, `vaekit eval`, `vaekit plot` and
+//! `vaekit report` work on them too. A run that fails (a non-finite loss,
+//! say) is reported and left out of the tables, where it shows as missing.
+
+use crate::app::config::{DeviceChoice, ExperimentConfig};
+use crate::app::report::table::{Format, ReportOptions};
+use crate::app::sweep::PlannedRun;
+use crate::core::error::{Error, Result};
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The command line every study binary takes.
+#[derive(clap::Parser, Debug, Clone)]
+pub struct StudyArgs {
+    /// Small settings that finish in a few minutes on 2 CPU cores.
+    #[arg(long)]
+    pub quick: bool,
+    /// Results folder (default `results/<study>`, or `results/<study>-quick`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seeds: `0..4` or `0,3,7` (default: 0..1 with --quick, 0..4 otherwise).
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// Dataset: `synthetic`, `idx:DIR` or `amat:DIR`; repeat for several
+    /// (default: synthetic).
+    #[arg(long = "data")]
+    pub data: Vec<String>,
+    /// Importance samples for the test NLL (default: 100 with --quick, 5000 otherwise).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// `cpu` or `wgpu`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// A config override for every run, `key=value` (repeatable), e.g.
+    /// `--set data.synthetic_size=2000`.
+    #[arg(long = "set")]
+    pub set: Vec<String>,
+}
+
+/// One setting of a study: a name (also the runs' `name`, and so the table
+/// row), the label of its dataset, and the config overrides that define it.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub name: String,
+    pub data: String,
+    pub overrides: Vec<String>,
+}
+
+/// A setting's runs: one per seed, in seed order, and which of them finished.
+#[derive(Clone, Debug)]
+pub struct SettingRuns {
+    pub setting: String,
+    pub data: String,
+    pub dirs: Vec<PathBuf>,
+    pub finished: Vec<PathBuf>,
+}
+
+/// A study in progress.
+pub struct Study {
+    pub name: String,
+    pub quick: bool,
+    pub out: PathBuf,
+    pub seeds: Vec<u64>,
+    /// Dataset specs, each with a short label for names (`synthetic`, `mnist-10k`).
+    pub data: Vec<(String, String)>,
+    pub k: usize,
+    /// Whether `--k` was given (not the mode's default).
+    pub k_given: bool,
+    pub device: Device,
+    pub device_choice: DeviceChoice,
+    /// `--set` overrides from the command line, applied last.
+    pub user_overrides: Vec<String>,
+    started: Instant,
+    failures: std::cell::RefCell<Vec<String>>,
+    /// Seeds and k actually used (for the header and `study.json`).
+    seeds_used: std::cell::RefCell<std::collections::BTreeSet<u64>>,
+    ks_used: std::cell::RefCell<std::collections::BTreeSet<usize>>,
+}
+
+/// A short name for a dataset spec: `synthetic`, or the folder's name.
+pub fn data_label(spec: &str) -> String {
+    match spec.split_once(':') {
+        Some((_, dir)) => Path::new(dir)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| dir.to_string()),
+        None => spec.to_string(),
+    }
+}
+
+impl Study {
+    /// Resolve the command line. `quick_seeds` and `full_seeds` are the defaults.
+    pub fn new(name: &str, args: &StudyArgs) -> Result<Self> {
+        let seeds = match &args.seeds {
+            Some(s) => crate::app::sweep::parse_seeds(s)?,
+            None if args.quick => vec![0, 1],
+            None => (0..5).collect(),
+        };
+        let device_choice = match args.device.as_str() {
+            "cpu" => DeviceChoice::Cpu,
+            "wgpu" => DeviceChoice::Wgpu,
+            other => {
+                return Err(Error::Usage(format!(
+                    "--device {other}: expected cpu or wgpu"
+                )));
+            }
+        };
+        let data: Vec<String> = if args.data.is_empty() {
+            vec!["synthetic".into()]
+        } else {
+            args.data.clone()
+        };
+        let labels: Vec<String> = data.iter().map(|d| data_label(d)).collect();
+        for (i, l) in labels.iter().enumerate() {
+            if labels[..i].contains(l) {
+                return Err(Error::Usage(format!(
+                    "--data: two datasets are both called {l:?} (the folder name); \
+                     their runs would share names. Rename one folder"
+                )));
+            }
+        }
+        let k = args.k.unwrap_or(if args.quick { 100 } else { 5000 });
+        if k == 0 {
+            return Err(Error::Usage(
+                "--k 0: the bound needs at least one sample".into(),
+            ));
+        }
+        let out = args.out.clone().unwrap_or_else(|| {
+            PathBuf::from("results").join(if args.quick {
+                format!("{name}-quick")
+            } else {
+                name.to_string()
+            })
+        });
+        // Every override must be a valid config, and every dataset readable,
+        // before anything trains.
+        ExperimentConfig::load(None, &args.set)?;
+        for spec in data.iter().filter(|d| d.as_str() != "synthetic") {
+            let mut o = args.set.clone();
+            o.push(format!("data.spec={spec}"));
+            crate::data::load(&ExperimentConfig::load(None, &o)?.data, 0)?;
+        }
+        let device = crate::core::device::resolve(device_choice)?;
+        Ok(Self {
+            name: name.into(),
+            quick: args.quick,
+            out,
+            seeds,
+            data: data.iter().map(|d| (d.clone(), data_label(d))).collect(),
+            k,
+            k_given: args.k.is_some(),
+            device,
+            device_choice,
+            user_overrides: args.set.clone(),
+            started: Instant::now(),
+            failures: Default::default(),
+            seeds_used: Default::default(),
+            ks_used: Default::default(),
+        })
+    }
+
+    /// `results/<study>/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.out.join("runs")
+    }
+
+    /// `results/<study>/figures`.
+    pub fn figures_dir(&self) -> PathBuf {
+        self.out.join("figures")
+    }
+
+    /// Plan every setting × seed, validating each config up front, then
+    /// train them in order. Finished runs are skipped, interrupted ones resumed.
+    pub fn train(&self, settings: &[Setting]) -> Result<Vec<SettingRuns>> {
+        self.train_seeds(settings, &self.seeds)
+    }
+
+    /// [`Study::train`] with these seeds instead of the study's.
+    pub fn train_seeds(&self, settings: &[Setting], seeds: &[u64]) -> Result<Vec<SettingRuns>> {
+        self.seeds_used.borrow_mut().extend(seeds);
+        let mut plans: Vec<(Setting, Vec<PlannedRun>)> = Vec::new();
+        for s in settings {
+            let mut fixed = s.overrides.clone();
+            fixed.push(format!("name={}", s.name));
+            fixed.push(format!("device={}", self.device_choice.as_str()));
+            fixed.extend(self.user_overrides.iter().cloned());
+            let plan = crate::app::sweep::plan(None, &fixed, &[], seeds, &self.runs_dir())
+                .map_err(|e| match e {
+                    Error::Config(lines) => Error::Config(
+                        lines
+                            .into_iter()
+                            .map(|l| format!("setting {}: {l}", s.name))
+                            .collect(),
+                    ),
+                    other => other,
+                })?;
+            plans.push((s.clone(), plan));
+        }
+        let total: usize = plans.iter().map(|(_, p)| p.len()).sum();
+        let mut i = 0;
+        let mut out = Vec::new();
+        for (setting, plan) in plans {
+            let mut finished = Vec::new();
+            for r in &plan {
+                i += 1;
+                match self.train_one(r, i, total) {
+                    Ok(()) => finished.push(r.dir.clone()),
+                    Err(e) => {
+                        let line = format!("{}: {e}", r.dir.display());
+                        eprintln!("[{i}/{total}] FAILED {line}");
+                        self.failures.borrow_mut().push(line);
+                    }
+                }
+            }
+            out.push(SettingRuns {
+                setting: setting.name,
+                data: setting.data,
+                dirs: plan.iter().map(|r| r.dir.clone()).collect(),
+                finished,
+            });
+        }
+        Ok(out)
+    }
+
+    fn train_one(&self, r: &PlannedRun, i: usize, total: usize) -> Result<()> {
+        let dir = &r.dir;
+        let cfg_path = dir.join("config.toml");
+        // A folder from an earlier invocation must hold this very config.
+        if cfg_path.is_file() {
+            let mut existing = ExperimentConfig::load(Some(&cfg_path), &[])?;
+            // The device may change between invocations: same seed, same run.
+            existing.device = r.config.device;
+            if existing != r.config {
+                return Err(Error::Usage(format!(
+                    "{} holds a different config than this study plans; remove the folder or use another --out",
+                    cfg_path.display()
+                )));
+            }
+        }
+        if dir.join("summary.json").is_file() {
+            println!("[{i}/{total}] {}: already finished", dir.display());
+            return Ok(());
+        }
+        if cfg_path.is_file() {
+            println!("[{i}/{total}] {}: resuming", dir.display());
+            crate::app::run::resume(dir, Some(self.device_choice), &self.device, None)?;
+        } else {
+            println!("[{i}/{total}] {}: training", dir.display());
+            crate::core::fsutil::create_dir_all(dir)?;
+            crate::app::run::train(&r.config, dir, &self.device, None)?;
+        }
+        Ok(())
+    }
+
+    /// Epochs per run: `--set train.epochs=N` if given, else the study's `default`
+    /// (schedules measured in epochs are scaled to it).
+    pub fn epochs(&self, default: usize) -> usize {
+        ExperimentConfig::load(None, &self.user_overrides)
+            .ok()
+            .filter(|_| {
+                self.user_overrides
+                    .iter()
+                    .any(|o| o.starts_with("train.epochs="))
+            })
+            .map_or(default, |c| c.train.epochs)
+    }
+
+    /// Every variant on every dataset: the setting `<data>-<variant>`, with
+    /// the overrides all runs share (the data, the epochs and, in quick mode,
+    /// 4,000 training images at most) followed by the variant's own.
+    pub fn settings(&self, epochs: usize, variants: &[(String, Vec<String>)]) -> Vec<Setting> {
+        let mut out = Vec::new();
+        for (spec, label) in &self.data {
+            for (name, extra) in variants {
+                let mut overrides = self.base_overrides(spec, epochs);
+                overrides.extend(extra.iter().cloned());
+                out.push(Setting {
+                    name: format!("{label}-{name}"),
+                    data: label.clone(),
+                    overrides,
+                });
+            }
+        }
+        out
+    }
+
+    /// The usual study: train `settings`, evaluate every finished run's test
+    /// NLL with `k` samples, and write the tables of `metrics`.
+    pub fn run_and_tabulate(
+        &self,
+        settings: &[Setting],
+        k: usize,
+        metrics: &[&str],
+        intro: &str,
+    ) -> Result<(Vec<SettingRuns>, Vec<PathBuf>)> {
+        let trained = self.train(settings)?;
+        self.evaluate(&finished(&trained), k);
+        let files = self.write_tables(&trained, metrics, Some(k), intro)?;
+        Ok((trained, files))
+    }
+
+    fn base_overrides(&self, spec: &str, epochs: usize) -> Vec<String> {
+        let mut o = vec![
+            format!("data.spec={spec}"),
+            format!("train.epochs={epochs}"),
+        ];
+        if self.quick {
+            o.push("data.synthetic_size=4000".into());
+            o.push("data.limit=4000".into());
+        }
+        o
+    }
+
+    /// For dataset `label`, each setting's first finished seed: its per-run
+    /// figures and the overlays across settings, into `figures/<label>/`.
+    pub fn plot_first_seeds(&self, trained: &[SettingRuns], label: &str) -> Result<Vec<PathBuf>> {
+        let first: Vec<PathBuf> = of_data(trained, label)
+            .iter()
+            .filter_map(|t| t.finished.first().cloned())
+            .collect();
+        if first.len() < 2 {
+            println!(
+                "{label}: fewer than two settings finished, so no per-setting figures or overlays"
+            );
+            return Ok(Vec::new());
+        }
+        crate::app::report::plot::plot_runs(
+            &first,
+            Some(&self.figures_dir().join(label)),
+            &Default::default(),
+        )
+    }
+
+    /// `vaekit eval --k K` on the test split of every run that lacks its
+    /// `eval-k{K}.json`. Failures are reported and leave the NLL missing.
+    pub fn evaluate(&self, runs: &[PathBuf], k: usize) {
+        self.ks_used.borrow_mut().insert(k);
+        for run in runs {
+            let stem = crate::app::evaluate::report_stem(k, "test");
+            if run.join(format!("{stem}.json")).is_file() {
+                continue;
+            }
+            println!("evaluating {} with k = {k}", run.display());
+            let opts = crate::app::evaluate::EvalOptions::new(k);
+            if let Err(e) = crate::app::evaluate::evaluate_run(
+                run,
+                &opts,
+                &self.device,
+                self.device_choice.as_str(),
+            ) {
+                let line = format!("{}: evaluation failed: {e}", run.display());
+                eprintln!("{line}");
+                self.failures.borrow_mut().push(line);
+            }
+        }
+    }
+
+    /// The group tables over the finished runs of `trained` (one row per
+    /// setting, in order; seeds that did not finish count as missing):
+    /// `results.md` (with a header saying what was run), `results.tex`, `results.csv`.
+    pub fn write_tables(
+        &self,
+        trained: &[SettingRuns],
+        metrics: &[&str],
+        k: Option<usize>,
+        intro: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let runs = finished(trained);
+        let order: Vec<String> = trained.iter().map(|t| t.setting.clone()).collect();
+        let expected = trained
+            .iter()
+            .map(|t| (t.setting.clone(), t.dirs.len()))
+            .collect();
+        if runs.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: no run finished, so there is nothing to tabulate",
+                self.name
+            )));
+        }
+        let opts = |format| ReportOptions {
+            group_by: vec!["name".into()],
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            format,
+            k,
+            order: order.clone(),
+            expected: std::collections::BTreeMap::clone(&expected),
+        };
+        let md = crate::app::report::table::report(&runs, &opts(Format::Markdown))?;
+        let tex = crate::app::report::table::report(&runs, &opts(Format::Latex))?;
+        let csv = crate::app::report::table::report(&runs, &opts(Format::Csv))?;
+        self.write_results(intro, &md, &tex, &csv)
+    }
+
+    /// Write `results.md` (header, `intro`, the table), `.tex` and `.csv`.
+    pub fn write_results(
+        &self,
+        intro: &str,
+        md: &str,
+        tex: &str,
+        csv: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let header = format!(
+            "# {} — {} mode\n\n{intro}\n\nSeeds {:?}; data {}; device {}; runs in `runs/`, figures in `figures/`. \
+             Generated by `{}` on {}.\n\n",
+            self.name,
+            if self.quick { "quick" } else { "full" },
+            self.seeds_used.borrow(),
+            self.data
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.device_choice.as_str(),
+            std::env::args().collect::<Vec<_>>().join(" "),
+            chrono::Local::now().format("%Y-%m-%d %H:%M"),
+        );
+        let mut failures = String::new();
+        for f in self.failures.borrow().iter() {
+            failures.push_str(&format!("- FAILED {f}\n"));
+        }
+        if !failures.is_empty() {
+            failures = format!("\nRuns that failed (shown as missing above):\n\n{failures}");
+        }
+        let files = [
+            (
+                self.out.join("results.md"),
+                format!("{header}{md}{failures}"),
+            ),
+            (self.out.join("results.tex"), tex.to_string()),
+            (self.out.join("results.csv"), csv.to_string()),
+        ];
+        for (path, text) in &files {
+            crate::core::fsutil::write_atomic(path, text.as_bytes())?;
+        }
+        Ok(files.into_iter().map(|(p, _)| p).collect())
+    }
+
+    /// Record what was run in `study.json` and print where everything is.
+    pub fn finish(&self, settings: &[Setting], files: &[PathBuf]) -> Result<()> {
+        let secs = self.started.elapsed().as_secs_f64();
+        let json = serde_json::json!({
+            "study": self.name,
+            "mode": if self.quick { "quick" } else { "full" },
+            "seeds": *self.seeds_used.borrow(),
+            "data": self.data.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "k": *self.ks_used.borrow(),
+            "device": self.device_choice.as_str(),
+            "overrides": self.user_overrides,
+            "settings": settings.iter().map(|s| serde_json::json!({"name": s.name, "overrides": s.overrides})).collect::<Vec<_>>(),
+            "failures": *self.failures.borrow(),
+            "seconds": secs,
+        });
+        crate::core::fsutil::write_atomic(
+            &self.out.join("study.json"),
+            serde_json::to_string_pretty(&json).unwrap().as_bytes(),
+        )?;
+        println!("\n{} finished in {secs:.0} s:", self.name);
+        let figures = self.figures_dir();
+        for f in files.iter().filter(|f| !f.starts_with(&figures)) {
+            println!("  {}", f.display());
+        }
+        let n_fig = files.iter().filter(|f| f.starts_with(&figures)).count();
+        if n_fig > 0 {
+            println!("  {} ({n_fig} files, PNG and SVG)", figures.display());
+        }
+        let n = self.failures.borrow().len();
+        if n > 0 {
+            println!("{n} run(s) failed; see results.md");
+        }
+        Ok(())
+    }
+}
+
+/// The settings of dataset `label`, in order.
+pub fn of_data<'a>(trained: &'a [SettingRuns], label: &str) -> Vec<&'a SettingRuns> {
+    trained.iter().filter(|t| t.data == label).collect()
+}
+
+/// Every finished run of every setting.
+pub fn finished(trained: &[SettingRuns]) -> Vec<PathBuf> {
+    trained.iter().flat_map(|t| t.finished.clone()).collect()
+}
+
+/// One number from a run's `summary.json` at a JSON pointer (`/test_monitor/codes_used`).
+pub fn summary_value(run: &Path, pointer: &str) -> Option<f64> {
+    json_value(&run.join("summary.json"), pointer)
+}
+
+/// One number from a JSON file at a JSON pointer.
+pub fn json_value(path: &Path, pointer: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    v.pointer(pointer)?.as_f64()
+}
+
+/// (mean, sample std) of the finite values, NaN for none.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    crate::app::report::table::mean_std(v).map_or((f64::NAN, f64::NAN), |(m, s, _)| (m, s))
+}
+
+/// The `main` of a study binary: parse the command line, run `body`, and
+/// turn errors into one clear line and exit code 1.
+pub fn main(name: &str, body: fn(&Study) -> Result<()>) -> std::process::ExitCode {
+    use clap::Parser;
+    let args = StudyArgs::parse();
+    let run = || -> Result<()> {
+        let study = Study::new(name, &args)?;
+        println!(
+            "{name} ({} mode) → {}",
+            if study.quick { "quick" } else { "full" },
+            study.out.display()
+        );
+        body(&study)
+    };
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `--device cpu|wgpu` → a burn [`Device`], with a clear error where the
+//! device cannot run.
+
+use crate::core::error::{Error, Result};
+use burn::tensor::{Device, DeviceKind, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Which compute device runs the job.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// burn's `flex` CPU backend (multi-threaded with rayon, SIMD kernels).
+    #[default]
+    Cpu,
+    /// burn's wgpu backend: Vulkan, Metal or DX12, whichever the machine has.
+    Wgpu,
+}
+
+impl DeviceChoice {
+    /// `cpu` or `wgpu`, as in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Wgpu => "wgpu",
+        }
+    }
+}
+
+/// The device for `choice`, checked by running one tiny operation on it.
+///
+/// wgpu finds its adapter lazily and panics when there is none; we run a
+/// probe under `catch_unwind` (with the panic message silenced) and turn that
+/// into an error that says how to fix it.
+pub fn resolve(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::flex()),
+        DeviceChoice::Wgpu => {
+            let device = Device::wgpu(DeviceKind::DefaultDevice);
+            let probe = device.clone();
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let result = std::panic::catch_unwind(move || {
+                let t = Tensor::<1>::from_floats([1.0, 2.0], &probe);
+                t.sum().into_scalar::<f32>()
+            });
+            std::panic::set_hook(hook);
+            match result {
+                Ok(v) if v == 3.0 => Ok(device),
+                Ok(v) => Err(Error::Device(format!(
+                    "wgpu: the adapter computed 1+2 = {v}; this GPU driver is broken"
+                ))),
+                Err(_) => Err(Error::Device(
+                    "--device wgpu: no usable GPU adapter (Vulkan, Metal or DX12) was found. \
+                     Install a GPU driver with Vulkan support, or on Debian/Ubuntu the \
+                     software renderer: `apt-get install -y mesa-vulkan-drivers libvulkan1`; \
+                     or use --device cpu"
+                        .into(),
+                )),
+            }
+        }
+    }
+}

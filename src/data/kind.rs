@@ -1,0 +1,178 @@
+//! What kind of examples a dataset holds, and the dataset itself as one type
+//! over every kind, so the trainer and the metrics take any of them.
+
+use super::batches::gather;
+use super::{ImageSet, TokenSet};
+use crate::core::batch::Batch;
+use crate::core::host::upload;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// The kind and shape of a dataset's examples. Recorded in every checkpoint
+/// (`state.json`) and in `summary.json`, so a run says what it was trained on.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DataKind {
+    /// Images of `rows × cols × channels` values.
+    Images {
+        rows: usize,
+        cols: usize,
+        channels: usize,
+    },
+    /// Token sequences over a vocabulary of `vocab` ids, at most `max_len` long.
+    Tokens { vocab: usize, max_len: usize },
+}
+
+impl DataKind {
+    /// Images of one row of `dim` values: a model built by input width
+    /// alone (tests, benches); the convolutional models read their square
+    /// grid off the width.
+    pub fn flat(dim: usize) -> Self {
+        DataKind::Images {
+            rows: 1,
+            cols: dim,
+            channels: 1,
+        }
+    }
+
+    /// Values per example as a model's input layer sees them: pixels ×
+    /// channels for images, the longest sequence for tokens.
+    pub fn width(&self) -> usize {
+        match *self {
+            DataKind::Images {
+                rows,
+                cols,
+                channels,
+            } => rows * cols * channels,
+            DataKind::Tokens { max_len, .. } => max_len,
+        }
+    }
+
+    /// `rows×cols` or `rows×cols×channels` for images; `tokens (vocabulary V,
+    /// at most T long)` for sequences. For messages.
+    pub fn describe(&self) -> String {
+        match *self {
+            DataKind::Images {
+                rows,
+                cols,
+                channels: 1,
+            } => format!("{rows}×{cols}"),
+            DataKind::Images {
+                rows,
+                cols,
+                channels,
+            } => format!("{rows}×{cols}×{channels}"),
+            DataKind::Tokens { vocab, max_len } => {
+                format!("token sequences (vocabulary {vocab}, at most {max_len} long)")
+            }
+        }
+    }
+
+    /// Bits-per-dimension divisor: pixels × channels for images; for tokens
+    /// None (per-token figures need each sequence's length).
+    pub fn dims_per_example(&self) -> Option<usize> {
+        match self {
+            DataKind::Images { .. } => Some(self.width()),
+            DataKind::Tokens { .. } => None,
+        }
+    }
+}
+
+/// One split's examples, of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dataset {
+    Images(ImageSet),
+    Tokens(TokenSet),
+}
+
+impl From<ImageSet> for Dataset {
+    fn from(s: ImageSet) -> Self {
+        Dataset::Images(s)
+    }
+}
+
+impl From<TokenSet> for Dataset {
+    fn from(s: TokenSet) -> Self {
+        Dataset::Tokens(s)
+    }
+}
+
+impl Dataset {
+    /// Number of examples.
+    pub fn n(&self) -> usize {
+        match self {
+            Dataset::Images(s) => s.n,
+            Dataset::Tokens(s) => s.len(),
+        }
+    }
+
+    /// The kind and shape of the examples.
+    pub fn kind(&self) -> DataKind {
+        match self {
+            Dataset::Images(s) => DataKind::Images {
+                rows: s.rows,
+                cols: s.cols,
+                channels: s.channels,
+            },
+            Dataset::Tokens(s) => DataKind::Tokens {
+                vocab: s.vocab,
+                max_len: s.max_len(),
+            },
+        }
+    }
+
+    /// The images, for code that only reads images (the fast CPU evaluator).
+    pub fn images(&self) -> Option<&ImageSet> {
+        match self {
+            Dataset::Images(s) => Some(s),
+            Dataset::Tokens(_) => None,
+        }
+    }
+
+    /// For messages: the shape of the examples.
+    pub fn shape_text(&self) -> String {
+        self.kind().describe()
+    }
+
+    /// Whether examples still need a Bernoulli draw for a binary likelihood
+    /// (images in [0, 1] that are not already 0/1).
+    pub fn needs_binarizing(&self) -> bool {
+        matches!(self, Dataset::Images(s) if !s.binary)
+    }
+
+    /// The examples at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        match self {
+            Dataset::Images(s) => Dataset::Images(s.subset(idx)),
+            Dataset::Tokens(s) => Dataset::Tokens(TokenSet {
+                sequences: idx.iter().map(|&i| s.sequences[i].clone()).collect(),
+                ..s.clone()
+            }),
+        }
+    }
+
+    /// One fixed Bernoulli draw of an image set (validation and test of a
+    /// Bernoulli decoder); token sets are returned as they are.
+    pub fn binarize_fixed(&self, seed: u64, split: u64) -> Dataset {
+        match self {
+            Dataset::Images(s) => Dataset::Images(super::batches::binarize_fixed(s, seed, split)),
+            Dataset::Tokens(_) => self.clone(),
+        }
+    }
+
+    /// The examples at `idx`, in that order, as a batch on `device`; image
+    /// pixels are binarized from the stream key `binarize` when given.
+    pub fn batch(
+        &self,
+        idx: &[usize],
+        binarize: Option<(u64, u64, u64)>,
+        device: &Device,
+    ) -> Batch {
+        match self {
+            Dataset::Images(s) => {
+                Batch::Images(upload(gather(s, idx, binarize), idx.len(), s.dim(), device))
+            }
+            Dataset::Tokens(s) => Batch::Tokens(s.batch(idx, device)),
+        }
+    }
+}

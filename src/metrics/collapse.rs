@@ -1,0 +1,304 @@
+//! The collapse monitor: statistics of the posteriors on held-out data that
+//! show which latent dimensions are used, and an alarm when they all die.
+//!
+//! Definitions (see `docs/metrics.md` for formulas, citations and variants):
+//! - activity A_u = Cov_x(E_q(z|x)[z_u]): the variance across examples of the
+//!   posterior mean of dimension u; active when A_u > δ (Burda et al. 2015);
+//! - mean posterior variance E_x[σ²_u(x)];
+//! - KL per dimension averaged over the data;
+//! - mutual information I(x;z) under the aggregate posterior (He et al. 2019).
+
+use super::record::Value;
+use super::registry::{Applies, Metric, Section};
+
+/// Posterior parameters of a set of examples, on the host.
+#[derive(Clone, Debug, Default)]
+pub struct Posteriors {
+    /// `n * z` posterior means, row-major.
+    pub mean: Vec<f32>,
+    /// `n * z` posterior log-variances.
+    pub log_var: Vec<f32>,
+    pub n: usize,
+    /// Latent width of `mean` and `log_var` (0 for one-hot posteriors).
+    pub z: usize,
+    /// One-hot posteriors (VQ-VAE): the code chosen at each position of each
+    /// example, `n * positions`.
+    pub codes: Vec<usize>,
+    /// Codebook size K; 0 for Gaussian posteriors.
+    pub n_codes: usize,
+}
+
+/// Activity A_u (unbiased sample variance over examples, f64) per dimension.
+pub fn activity(p: &Posteriors) -> Vec<f64> {
+    let n = p.n as f64;
+    (0..p.z)
+        .map(|u| {
+            let m = (0..p.n).map(|i| p.mean[i * p.z + u] as f64).sum::<f64>() / n;
+            (0..p.n)
+                .map(|i| (p.mean[i * p.z + u] as f64 - m).powi(2))
+                .sum::<f64>()
+                / (n - 1.0).max(1.0)
+        })
+        .collect()
+}
+
+/// E_x[σ²_u] per dimension.
+pub fn posterior_variance(p: &Posteriors) -> Vec<f64> {
+    (0..p.z)
+        .map(|u| {
+            (0..p.n)
+                .map(|i| (p.log_var[i * p.z + u] as f64).exp())
+                .sum::<f64>()
+                / p.n.max(1) as f64
+        })
+        .collect()
+}
+
+/// I(x;z) as He et al. (2019) compute it (their `calc_mi`):
+///
+/// ```text
+/// I = E_x[ E_q(z|x) log q(z|x) ] − E_x E_q(z|x)[ log q(z) ],
+/// E_q(z|x) log q(z|x) = −½ Z log 2π − ½ Σ_u (1 + log σ²_u)      (exact)
+/// log q(z_i) ≈ logsumexp_j log q(z_i | x_j) − log N               (one z_i per x_i)
+/// ```
+///
+/// with the aggregate posterior q(z) approximated by the mixture of all N
+/// posteriors given (the example's own posterior included, as in their code).
+/// `eps` holds `m * z` standard normal draws for z_i = μ_i + σ_i ε_i: the
+/// estimate uses the first m examples (the O(m²) part bounds m).
+/// The estimate cannot exceed log N, so with few examples it is biased down
+/// for an informative code; see `docs/metrics.md`.
+pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
+    let z = p.z;
+    let n = (eps.len() / z.max(1)).min(p.n);
+    let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+    let mut neg_entropy = 0.0;
+    for i in 0..n {
+        neg_entropy += (0..z)
+            .map(|u| -half_ln_2pi - 0.5 * (1.0 + p.log_var[i * z + u] as f64))
+            .sum::<f64>();
+    }
+    neg_entropy /= n as f64;
+    let zs: Vec<f64> = (0..n * z)
+        .map(|k| p.mean[k] as f64 + (0.5 * p.log_var[k] as f64).exp() * eps[k] as f64)
+        .collect();
+    let inv_var: Vec<f64> = p.log_var[..n * z]
+        .iter()
+        .map(|&l| (-(l as f64)).exp())
+        .collect();
+    let log_norm: Vec<f64> = (0..n)
+        .map(|j| {
+            (0..z)
+                .map(|u| -half_ln_2pi - 0.5 * p.log_var[j * z + u] as f64)
+                .sum()
+        })
+        .collect();
+    use rayon::prelude::*;
+    // Per-example terms in parallel, summed in order: the same bits on every run.
+    let log_qz: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let zi = &zs[i * z..(i + 1) * z];
+            let dens: Vec<f64> = (0..n)
+                .map(|j| {
+                    let mut q = log_norm[j];
+                    for u in 0..z {
+                        let d = zi[u] - p.mean[j * z + u] as f64;
+                        q -= 0.5 * d * d * inv_var[j * z + u];
+                    }
+                    q
+                })
+                .collect();
+            let m = dens.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            m + dens.iter().map(|d| (d - m).exp()).sum::<f64>().ln() - (n as f64).ln()
+        })
+        .collect();
+    let sum_log_qz: f64 = log_qz.iter().sum();
+    neg_entropy - sum_log_qz / n as f64
+}
+
+/// Number of dimensions with A_u > δ.
+pub const ACTIVE_UNITS: Metric = Metric {
+    name: "active_units",
+    also_as: &[],
+    label: "active units",
+    doc: "latent dimensions whose activity A_u exceeds δ = monitor.au_threshold (Burda et al. 2015)",
+    applies: Applies::GAUSSIAN,
+    section: Section::Monitor,
+    headline: true,
+    column: true,
+    plot: true,
+    brief: Some(|r| {
+        let z = r.vector("activity").map_or(0, |a| a.len());
+        Some(format!("active units {}/{z}", r.count("active_units")?))
+    }),
+    compute: |c| {
+        let d = c.monitor.au_threshold;
+        Some(Value::Count(
+            c.activity()?.iter().filter(|&&a| a > d).count(),
+        ))
+    },
+    legacy: None,
+};
+
+/// δ, the activity threshold the count used.
+pub const AU_THRESHOLD: Metric = Metric {
+    name: "au_threshold",
+    also_as: &[],
+    label: "δ",
+    doc: "the activity threshold δ that active_units used",
+    applies: Applies::GAUSSIAN,
+    section: Section::Monitor,
+    headline: false,
+    column: false,
+    plot: false,
+    brief: None,
+    compute: |c| Some(Value::Number(c.monitor.au_threshold)),
+    legacy: None,
+};
+
+/// A_u per dimension.
+pub const ACTIVITY: Metric = Metric {
+    name: "activity",
+    also_as: &[],
+    label: "activity A_u",
+    doc: "variance over examples of the posterior mean, per dimension",
+    applies: Applies::GAUSSIAN,
+    section: Section::Monitor,
+    headline: false,
+    column: false,
+    plot: false,
+    brief: None,
+    compute: |c| Some(Value::Vector(c.activity()?.to_vec())),
+    legacy: None,
+};
+
+/// E_x[σ²_u] per dimension.
+pub const POSTERIOR_VAR: Metric = Metric {
+    name: "posterior_var",
+    also_as: &[],
+    label: "posterior variance",
+    doc: "mean over examples of the posterior variance, per dimension",
+    applies: Applies::GAUSSIAN,
+    section: Section::Monitor,
+    headline: false,
+    column: false,
+    plot: false,
+    brief: None,
+    compute: |c| Some(Value::Vector(posterior_variance(c.posteriors?))),
+    legacy: None,
+};
+
+/// I(x;z).
+pub const MI: Metric = Metric {
+    name: "mi",
+    also_as: &[],
+    label: "I(x;z) (nats)",
+    doc: "mutual information under the aggregate posterior, He et al. (2019)'s estimator",
+    applies: Applies::GAUSSIAN,
+    section: Section::Monitor,
+    headline: true,
+    column: true,
+    plot: true,
+    brief: Some(|r| Some(format!("MI {:>5.2}", r.float("mi")?))),
+    compute: |c| Some(Value::Number(mutual_information(c.posteriors?, c.mi_noise))),
+    legacy: None,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(mean: Vec<f32>, log_var: Vec<f32>, n: usize, z: usize) -> Posteriors {
+        Posteriors {
+            mean,
+            log_var,
+            n,
+            z,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn activity_is_the_sample_variance_of_means() {
+        // dim 0 means: 1, 2, 3, 6 → mean 3, unbiased var (4+1+0+9)/3; dim 1 constant.
+        let p = post(vec![1., 5., 2., 5., 3., 5., 6., 5.], vec![0.0; 8], 4, 2);
+        let a = activity(&p);
+        assert!((a[0] - 14.0 / 3.0).abs() < 1e-12);
+        assert_eq!(a[1], 0.0);
+        assert_eq!(posterior_variance(&p), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn mi_is_zero_when_every_posterior_is_the_same() {
+        let p = post(vec![0.3; 20], vec![-0.5; 20], 10, 2);
+        // q(z) is then exactly q(z|x): only the sampled-vs-exact entropy
+        // term remains, mean_i Σ_u ½(ε² − 1), which is 0 in expectation.
+        let eps: Vec<f32> = (0..20).map(|i| (i as f32 * 0.37).sin()).collect();
+        let want: f64 = eps
+            .iter()
+            .map(|&e| 0.5 * ((e as f64).powi(2) - 1.0))
+            .sum::<f64>()
+            / 10.0;
+        assert!((mutual_information(&p, &eps) - want).abs() < 1e-9);
+    }
+
+    #[test]
+    fn mi_approaches_log_n_for_well_separated_posteriors() {
+        // Posteriors far apart and narrow: each z_i belongs to its own x_i,
+        // so log q(z_i) = log q(z_i|x_i) − log N, and the estimate is
+        // log N + mean_i ½(ε_i² − 1) (the sampled vs exact entropy term).
+        let n = 8;
+        let p = post(
+            (0..n).map(|i| i as f32 * 100.0).collect(),
+            vec![-2.0; n],
+            n,
+            1,
+        );
+        let eps: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).cos()).collect();
+        let mi = mutual_information(&p, &eps);
+        let noise: f64 = eps
+            .iter()
+            .map(|&e| 0.5 * ((e as f64).powi(2) - 1.0))
+            .sum::<f64>()
+            / n as f64;
+        assert!((mi - ((n as f64).ln() + noise)).abs() < 1e-9, "{mi}");
+    }
+
+    #[test]
+    fn mi_matches_a_brute_force_monte_carlo_computation() {
+        // Recompute the estimator's definition literally, per pair, in f64.
+        let (n, z) = (5, 2);
+        let mean: Vec<f32> = vec![0.1, -0.3, 0.5, 0.2, -0.4, 0.0, 0.9, -0.8, 0.3, 0.3];
+        let lv: Vec<f32> = vec![-0.2, 0.1, -1.0, 0.0, 0.3, -0.5, -0.1, -0.2, 0.0, 0.4];
+        let eps: Vec<f32> = vec![0.5, -1.0, 0.2, 0.3, -0.7, 1.1, 0.0, 0.4, -0.2, 0.9];
+        let p = post(mean.clone(), lv.clone(), n, z);
+        let logn = |x: f64, m: f64, l: f64| {
+            -0.5 * ((2.0 * std::f64::consts::PI).ln() + l + (x - m).powi(2) / l.exp())
+        };
+        let mut total = 0.0;
+        for i in 0..n {
+            let zi: Vec<f64> = (0..z)
+                .map(|u| {
+                    mean[i * z + u] as f64
+                        + (0.5 * lv[i * z + u] as f64).exp() * eps[i * z + u] as f64
+                })
+                .collect();
+            let h: f64 = (0..z)
+                .map(|u| -0.5 * ((2.0 * std::f64::consts::PI).ln() + 1.0 + lv[i * z + u] as f64))
+                .sum();
+            let qz: f64 = (0..n)
+                .map(|j| {
+                    (0..z)
+                        .map(|u| logn(zi[u], mean[j * z + u] as f64, lv[j * z + u] as f64))
+                        .sum::<f64>()
+                        .exp()
+                })
+                .sum::<f64>()
+                / n as f64;
+            total += h - qz.ln();
+        }
+        let want = total / n as f64;
+        assert!((mutual_information(&p, &eps) - want).abs() < 1e-10);
+    }
+}

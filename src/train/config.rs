@@ -1,0 +1,346 @@
+//! The trainer's sections: `[objective]`, `[schedule]`, `[optimizer]`, `[train]`.
+
+use serde::{Deserialize, Serialize};
+
+/// Which bound the trainer maximises.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectiveKind {
+    /// The β-weighted ELBO, with free bits.
+    #[default]
+    Elbo,
+    /// The importance-weighted bound L_k (Burda et al. 2015); β and free bits do not apply.
+    Iwae,
+    /// Capacity annealing (Burgess et al. 2018): −log p(x|z) + γ·|KL − C(t)|,
+    /// C rising linearly from 0 to `capacity_max` over `capacity_steps`.
+    Capacity,
+}
+
+/// Training objective.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectiveConfig {
+    /// `elbo`, `iwae` or `capacity`.
+    pub kind: ObjectiveKind,
+    /// Number of importance samples for `kind = "iwae"`.
+    pub k: usize,
+    /// Free bits λ in nats per latent dimension (0 = off). See `docs/objective.md`.
+    pub free_bits: f64,
+    /// `capacity`: γ, the weight of |KL − C(t)|.
+    pub gamma: f64,
+    /// `capacity`: C_max in nats.
+    pub capacity_max: f64,
+    /// `capacity`: optimizer steps over which C rises from 0 to C_max.
+    pub capacity_steps: usize,
+}
+
+impl ObjectiveKind {
+    /// The kind as written in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectiveKind::Elbo => "elbo",
+            ObjectiveKind::Iwae => "iwae",
+            ObjectiveKind::Capacity => "capacity",
+        }
+    }
+}
+
+impl ObjectiveConfig {
+    /// C(t) = C_max · min(1, step / capacity_steps).
+    pub fn capacity_at(&self, step: usize) -> f64 {
+        self.capacity_max * (step as f64 / self.capacity_steps.max(1) as f64).min(1.0)
+    }
+}
+
+impl Default for ObjectiveConfig {
+    fn default() -> Self {
+        Self {
+            kind: ObjectiveKind::Elbo,
+            k: 5,
+            free_bits: 0.0,
+            gamma: 1000.0,
+            capacity_max: 25.0,
+            capacity_steps: 100_000,
+        }
+    }
+}
+
+/// Shape of β(t).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    Linear,
+    Sigmoid,
+    Cyclical,
+}
+
+/// Whether schedule lengths count optimizer steps or epochs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleUnit {
+    #[default]
+    Steps,
+    Epochs,
+}
+
+/// Ramp shape inside each cycle of a cyclical schedule.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Ramp {
+    #[default]
+    Linear,
+    Cosine,
+    Sigmoid,
+}
+
+/// β(t) schedule. One flat table so `--set schedule.kind=cyclical` works on
+/// its own; fields a kind does not use are ignored. Formulas: `docs/objective.md`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    pub kind: ScheduleKind,
+    /// `steps` or `epochs`: the unit of `warmup`, `midpoint`, `rate` and `period`.
+    pub unit: ScheduleUnit,
+    /// β for `constant`; the final value β₁ for the other kinds.
+    pub beta: f64,
+    /// Starting value β₀ (linear, sigmoid, cyclical).
+    pub beta_start: f64,
+    /// Linear: length of the ramp from β₀ to β₁.
+    pub warmup: f64,
+    /// Sigmoid (Bowman et al. 2016): β = β₀ + (β₁-β₀)/(1+exp(-rate·(t-midpoint))).
+    pub rate: f64,
+    pub midpoint: f64,
+    /// Cyclical (Fu et al. 2019): number of cycles M over `period`.
+    pub cycles: usize,
+    /// Cyclical: proportion R of each cycle spent ramping, in (0, 1].
+    pub ratio: f64,
+    pub ramp: Ramp,
+    /// Cyclical: total length T split into M cycles (0 = the whole run).
+    pub period: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            kind: ScheduleKind::Constant,
+            unit: ScheduleUnit::Steps,
+            beta: 1.0,
+            beta_start: 0.0,
+            warmup: 2000.0,
+            rate: 0.0025,
+            midpoint: 2500.0,
+            cycles: 4,
+            ratio: 0.5,
+            ramp: Ramp::Linear,
+            period: 0.0,
+        }
+    }
+}
+
+/// Optimizer family.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    Adamw,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    /// L2 penalty for `adam`, decoupled decay for `adamw`.
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// What the trainer does when a step's loss is NaN or infinite.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NonFinitePolicy {
+    /// Stop with a message naming the term; the last good checkpoint is kept.
+    #[default]
+    Stop,
+    /// Skip the batch (no update) and multiply the learning rate by `nonfinite_lr_factor`.
+    Skip,
+}
+
+/// The training loop.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (0 = no limit; `epochs` still applies).
+    pub max_steps: usize,
+    /// Append a line to `metrics.jsonl` every this many steps.
+    pub log_every: usize,
+    /// Also checkpoint every this many steps (0 = only at the end of each epoch).
+    pub checkpoint_every: usize,
+    /// Keep this many most recent checkpoints.
+    pub keep_checkpoints: usize,
+    /// Also report the validation IWAE bound with this many samples each epoch (0 = off).
+    pub val_iwae_k: usize,
+    /// `stop` or `skip` on a non-finite loss (checked before every update).
+    pub on_nonfinite: NonFinitePolicy,
+    /// `skip`: the learning rate is multiplied by this after each skipped batch.
+    pub nonfinite_lr_factor: f64,
+    /// `skip`: give up after this many skipped batches in a row.
+    pub max_skips: usize,
+    /// Testing only: make the loss NaN at this step (0 = never), to exercise the guard.
+    pub debug_nan_at_step: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 128,
+            epochs: 40,
+            max_steps: 0,
+            log_every: 50,
+            checkpoint_every: 0,
+            keep_checkpoints: 2,
+            val_iwae_k: 0,
+            on_nonfinite: NonFinitePolicy::Stop,
+            nonfinite_lr_factor: 0.5,
+            max_skips: 10,
+            debug_nan_at_step: 0,
+        }
+    }
+}
+
+/// The sections the trainer reads, borrowed from the experiment config.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainerConfig<'a> {
+    pub objective: &'a ObjectiveConfig,
+    pub schedule: &'a ScheduleConfig,
+    pub optimizer: &'a OptimizerConfig,
+    pub train: &'a TrainConfig,
+}
+
+impl TrainerConfig<'_> {
+    /// Every invalid value of the four sections, each naming its key.
+    pub fn problems(&self, errs: &mut Vec<String>) {
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                errs.push(msg);
+            }
+        };
+        check(
+            self.objective.free_bits >= 0.0 && self.objective.free_bits.is_finite(),
+            format!(
+                "objective.free_bits = {}: must be a non-negative number of nats",
+                self.objective.free_bits
+            ),
+        );
+        check(
+            self.objective.gamma >= 0.0 && self.objective.capacity_max >= 0.0,
+            format!(
+                "objective.gamma = {}, objective.capacity_max = {}: must be ≥ 0",
+                self.objective.gamma, self.objective.capacity_max
+            ),
+        );
+        check(
+            self.objective.k > 0,
+            "objective.k = 0: the IWAE bound needs at least one sample".into(),
+        );
+        let s = self.schedule;
+        for (key, v) in [
+            ("schedule.beta", s.beta),
+            ("schedule.beta_start", s.beta_start),
+        ] {
+            check(
+                v >= 0.0 && v.is_finite(),
+                format!("{key} = {v}: β must be a non-negative number"),
+            );
+        }
+        if s.kind == ScheduleKind::Linear {
+            check(
+                s.warmup > 0.0,
+                format!("schedule.warmup = {}: must be positive", s.warmup),
+            );
+        }
+        if s.kind == ScheduleKind::Sigmoid {
+            check(
+                s.rate > 0.0,
+                format!("schedule.rate = {}: must be positive", s.rate),
+            );
+        }
+        if s.kind == ScheduleKind::Cyclical {
+            check(
+                s.ratio > 0.0 && s.ratio <= 1.0,
+                format!("schedule.ratio = {}: R must be in (0, 1]", s.ratio),
+            );
+            check(
+                s.cycles > 0,
+                "schedule.cycles = 0: need at least one cycle".into(),
+            );
+            check(
+                s.period >= 0.0,
+                format!(
+                    "schedule.period = {}: must be ≥ 0 (0 = the whole run)",
+                    s.period
+                ),
+            );
+        }
+        let o = self.optimizer;
+        check(
+            o.lr > 0.0 && o.lr.is_finite(),
+            format!("optimizer.lr = {}: must be positive", o.lr),
+        );
+        check(
+            o.weight_decay >= 0.0,
+            format!("optimizer.weight_decay = {}: must be ≥ 0", o.weight_decay),
+        );
+        for (key, v) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
+            check(
+                (0.0..1.0).contains(&v),
+                format!("{key} = {v}: must be in [0, 1)"),
+            );
+        }
+        check(
+            o.eps > 0.0,
+            format!("optimizer.eps = {}: must be positive", o.eps),
+        );
+        let t = self.train;
+        check(
+            t.batch_size > 0,
+            "train.batch_size = 0: must be positive".into(),
+        );
+        check(t.epochs > 0, "train.epochs = 0: must be positive".into());
+        check(
+            t.log_every > 0,
+            "train.log_every = 0: must be positive".into(),
+        );
+        check(
+            t.keep_checkpoints > 0,
+            "train.keep_checkpoints = 0: keep at least one".into(),
+        );
+        check(
+            t.nonfinite_lr_factor > 0.0 && t.nonfinite_lr_factor <= 1.0,
+            format!(
+                "train.nonfinite_lr_factor = {}: must be in (0, 1]",
+                t.nonfinite_lr_factor
+            ),
+        );
+    }
+}

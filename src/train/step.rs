@@ -1,0 +1,91 @@
+//! One optimizer step's pieces: the loss of a batch under the configured
+//! objective, the update, and the optimizer itself.
+
+use super::config::{ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind};
+use crate::core::batch::Batch;
+use crate::core::objective;
+use crate::core::posterior::Posterior;
+use crate::models::{LatentModel, log_weights};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
+
+/// The optimizer `[optimizer]` describes.
+pub fn build_optimizer(o: &OptimizerConfig) -> ModuleOptimizer {
+    match o.kind {
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(o.beta1 as f32)
+            .with_beta_2(o.beta2 as f32)
+            .with_epsilon(o.eps as f32)
+            .with_weight_decay(
+                (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32)),
+            )
+            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(o.beta1 as f32)
+            .with_beta_2(o.beta2 as f32)
+            .with_epsilon(o.eps as f32)
+            .with_weight_decay(o.weight_decay as f32)
+            .init(),
+    }
+}
+
+/// The loss of one batch: forward and weigh the terms (β and free bits for
+/// the ELBO; the k-sample bound for IWAE; γ·|KL − C| for capacity annealing,
+/// with C = `capacity`). `eps` holds `[batch, noise]` noise for the ELBO and
+/// `[batch·k, noise]` for IWAE. Also returns the batch's posterior, for
+/// [`LatentModel::after_step`].
+pub fn batch_loss<M: LatentModel>(
+    model: &M,
+    x: &Batch,
+    eps: Tensor<2>,
+    beta: f64,
+    objective: &ObjectiveConfig,
+    capacity: f64,
+) -> (objective::Loss, Posterior) {
+    match objective.kind {
+        ObjectiveKind::Elbo => {
+            let fwd = model.forward(x, eps);
+            let l = objective::loss(&fwd.terms, beta, objective.free_bits);
+            (l, fwd.posterior)
+        }
+        ObjectiveKind::Capacity => {
+            let fwd = model.forward(x, eps);
+            let l = objective::capacity_loss(&fwd.terms, objective.gamma, capacity);
+            (l, fwd.posterior)
+        }
+        ObjectiveKind::Iwae => {
+            let [b, zd] = [x.len(), model.noise_dim()];
+            let k = objective.k;
+            let posterior = model.encode(x);
+            let z0 = posterior.sample(
+                eps.clone()
+                    .reshape([b, k, zd])
+                    .narrow(1, 0, 1)
+                    .reshape([b, zd]),
+            );
+            let kl = model.kl(&posterior, z0);
+            let (log_w, log_px) = log_weights(model, &posterior, x, eps, k);
+            (objective::iwae_loss(log_w, log_px, kl), posterior)
+        }
+    }
+}
+
+/// Backward from `loss` and one optimizer step.
+pub fn apply_update<M: LatentModel>(
+    model: M,
+    optim: &mut ModuleOptimizer,
+    loss: Tensor<1>,
+    lr: f64,
+) -> M {
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    optim.step(lr, model, grads)
+}
+
+/// Noise rows a step needs per example: 1 for the ELBO, k for IWAE.
+pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
+    match objective.kind {
+        ObjectiveKind::Elbo | ObjectiveKind::Capacity => 1,
+        ObjectiveKind::Iwae => objective.k,
+    }
+}
