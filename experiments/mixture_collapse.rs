@@ -36,7 +36,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         for (remedy, extra) in &remedies {
             let mut o = vec![
                 format!("model.kind={prior}"),
-                format!("model.components={k}"),
+                format!("model.{prior}.components={k}"),
             ];
             o.extend(extra.iter().cloned());
             variants.push((format!("{prior}-{remedy}"), o));
@@ -46,10 +46,10 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let (trained, mut files) = study.run_and_tabulate(
         &settings,
         study.k,
-        &["nll", "elbo", "kl", "perplexity", "active_units", "mi"],
+        &["nll", "elbo", "kl", "components_effective", "active_units", "mi"],
         &format!(
             "Mixture-prior VAEs with K = {k} components (10 latent dimensions, {epochs} epochs per \
-             run). `perplexity` is exp(H(ū)), the effective number of prior components the \
+             run). `components_effective` is exp(H(ū)), the effective number of prior components the \
              aggregate posterior uses on the test set (1 = collapsed onto one, {k} = all evenly). \
              Test NLL by IWAE with k = {}.",
             study.k

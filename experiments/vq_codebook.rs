@@ -41,9 +41,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
         for &k in sizes {
             let o = [
                 "model.kind=vq_vae".to_string(),
-                format!("model.codes={k}"),
-                format!("model.codebook_update={update}"),
-                format!("model.dead_code_restart={restart}"),
+                format!("model.vq_vae.codes={k}"),
+                format!("model.vq_vae.codebook_update={update}"),
+                format!("model.vq_vae.dead_code_restart={restart}"),
             ];
             variants.push((format!("K={k}-{}", rule_name(update, restart)), o.to_vec()));
         }
@@ -53,13 +53,13 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let (trained, mut files) = study.run_and_tabulate(
         &settings,
         1,
-        &["bits_per_dim", "nll", "rec_ll", "perplexity", "codes_used"],
+        &["bits_per_dim", "nll", "rec_ll", "codebook_perplexity", "codes_used"],
         &format!(
             "VQ-VAE (conv encoder/decoder, a grid of P codes of size 16, P = 49 for 28×28 and \
              64 for 32×32 images, commitment 0.25), \
              {epochs} epochs per run. `nll` and `bits_per_dim` are under a **uniform prior over \
              the K codes** (KL = P·ln K; q is one-hot, so the bound is exact at k = 1); \
-             `rec_ll` is log p(x|z_q); `perplexity` is the codebook perplexity and `codes_used` \
+             `rec_ll` is log p(x|z_q); `codebook_perplexity` is exp(H) of the codebook usage and `codes_used` \
              the codes chosen at least once, both on the test set."
         ),
     )?;
@@ -100,7 +100,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                 x_label: "codebook size K".into(),
                 y_label: "perplexity exp(entropy of usage)".into(),
                 log_x: true,
-                series: series("/test_monitor/components_effective", false),
+                series: series("/test_monitor/codebook_perplexity", false),
             },
         )?);
         files.extend(plot_curve(

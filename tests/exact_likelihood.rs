@@ -36,6 +36,16 @@ fn linear(weight: Vec<f64>, rows: usize, cols: usize, bias: Vec<f64>, dev: &Devi
 /// The linear-Gaussian VAE; `exact_posterior` sets q(z|x) to p(z|x), else a
 /// deliberately imperfect q (shifted mean, inflated variance).
 fn linear_gaussian(exact_posterior: bool, dev: &Device) -> Vae {
+    if exact_posterior {
+        linear_gaussian_with(0.0, 1.0, dev)
+    } else {
+        linear_gaussian_with(0.3, 1.8, dev)
+    }
+}
+
+/// The linear-Gaussian VAE with q(z|x) = N(μ(x) + shift, inflate·Σ), where
+/// N(μ(x), Σ) is the exact posterior p(z|x).
+fn linear_gaussian_with(shift: f64, inflate: f64, dev: &Device) -> Vae {
     let cfg = ModelConfig {
         latent_dim: Z,
         hidden: vec![],
@@ -63,11 +73,6 @@ fn linear_gaussian(exact_posterior: bool, dev: &Device) -> Vae {
     let c: Vec<f64> = (0..Z)
         .map(|j| -(0..D).map(|d| B[d] * a[d * Z + j]).sum::<f64>())
         .collect();
-    let (shift, inflate) = if exact_posterior {
-        (0.0, 1.0)
-    } else {
-        (0.3, 1.8)
-    };
     vae.mean = linear(a, D, Z, c.iter().map(|v| v + shift).collect(), dev);
     vae.log_var = linear(
         vec![0.0; D * Z],
@@ -294,4 +299,43 @@ fn brute_force_integral_of_a_nonlinear_1d_model_agrees() {
             "IWAE − brute force = {gap}, se {se}"
         );
     }
+}
+
+#[test]
+fn effective_sample_size_is_k_for_the_exact_posterior_and_small_for_a_misplaced_q() {
+    use vaekit::core::posterior::Family;
+    use vaekit::data::DataKind;
+    use vaekit::metrics::config::MonitorConfig;
+    use vaekit::metrics::iwae::EvalReport;
+    let dev = Device::flex();
+    let (data, _) = samples(40);
+    let k = 500;
+    let monitor = MonitorConfig::default();
+    let report = |model: &Vae| {
+        let per = evaluate(model, &data, &opts(k, 100), &dev);
+        let r = EvalReport::new(&per, "test", &DataKind::flat(D), Family::Gaussian, &monitor, 3);
+        (per, r)
+    };
+    // q = p(z|x): every weight is p(x), so (Σw)²/Σw² = k (up to f32 rounding
+    // of the log-weights), and no example is flagged.
+    let (per, exact) = report(&linear_gaussian(true, &dev));
+    for e in &per.ess {
+        assert!((e / k as f64) > 0.999 && *e <= k as f64 + 1e-6, "ESS {e} of {k}");
+    }
+    assert_eq!(exact.metrics.count("ess_low"), Some(0));
+    assert!(!exact.table().contains("warning"), "{}", exact.table());
+    // q four posterior standard deviations off and far too narrow: a few
+    // weights carry the sum, ESS/k collapses and the warning fires.
+    let (per, bad) = report(&linear_gaussian_with(2.0, 0.05, &dev));
+    let frac = bad.metrics.float("ess_mean_frac").unwrap();
+    assert!(frac < 0.05, "mean ESS/k {frac}");
+    let low = bad.metrics.count("ess_low").unwrap();
+    assert!(low > 0, "no example below 1% of k: {:?}", per.ess);
+    assert_eq!(
+        low,
+        per.ess.iter().filter(|e| **e < 0.01 * k as f64).count(),
+        "ess_low counts the per-example values below the threshold"
+    );
+    let table = bad.table();
+    assert!(table.contains("warning") && table.contains(&format!("{low} of 40")), "{table}");
 }

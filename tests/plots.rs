@@ -73,12 +73,13 @@ fn one_run_gets_every_single_run_figure() {
         "kl_bars",
         "active_units",
         "elbo",
+        "metrics",
         "rate_distortion",
     ] {
         check_png(&run.join("plots").join(format!("{stem}.png")));
         check_svg(&run.join("plots").join(format!("{stem}.svg")));
     }
-    assert_eq!(files.len(), 12);
+    assert_eq!(files.len(), 14);
     // Log scale renders too.
     let out = tmp.path().join("log");
     plot_runs(&[run], Some(&out), &PlotOptions { log_kl: true }).unwrap();

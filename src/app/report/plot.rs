@@ -882,7 +882,14 @@ impl Figure for Panels<'_> {
                 .collect();
             let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-            let pad = 0.05 * (hi - lo).abs().max(1e-3);
+            // A flat series gets a window around its value, not a zoom into rounding.
+            let pad = if hi > lo {
+                0.08 * (hi - lo)
+            } else {
+                (0.1 * hi.abs()).max(0.5)
+            };
+            let span = hi - lo + 2.0 * pad;
+            let decimals = (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize;
             let mut chart = ChartBuilder::on(area)
                 .caption(m.label, text(20))
                 .margin(12)
@@ -893,6 +900,7 @@ impl Figure for Panels<'_> {
                 .configure_mesh()
                 .x_desc("training step")
                 .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{v:.decimals$}"))
                 .label_style(text(14))
                 .axis_desc_style(text(16))
                 .draw()?;
