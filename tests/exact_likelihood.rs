@@ -313,14 +313,24 @@ fn effective_sample_size_is_k_for_the_exact_posterior_and_small_for_a_misplaced_
     let monitor = MonitorConfig::default();
     let report = |model: &Vae| {
         let per = evaluate(model, &data, &opts(k, 100), &dev);
-        let r = EvalReport::new(&per, "test", &DataKind::flat(D), Family::Gaussian, &monitor, 3);
+        let r = EvalReport::new(
+            &per,
+            "test",
+            &DataKind::flat(D),
+            Family::Gaussian,
+            &monitor,
+            3,
+        );
         (per, r)
     };
     // q = p(z|x): every weight is p(x), so (Σw)²/Σw² = k (up to f32 rounding
     // of the log-weights), and no example is flagged.
     let (per, exact) = report(&linear_gaussian(true, &dev));
     for e in &per.ess {
-        assert!((e / k as f64) > 0.999 && *e <= k as f64 + 1e-6, "ESS {e} of {k}");
+        assert!(
+            (e / k as f64) > 0.999 && *e <= k as f64 + 1e-6,
+            "ESS {e} of {k}"
+        );
     }
     assert_eq!(exact.metrics.count("ess_low"), Some(0));
     assert!(!exact.table().contains("warning"), "{}", exact.table());
@@ -337,5 +347,8 @@ fn effective_sample_size_is_k_for_the_exact_posterior_and_small_for_a_misplaced_
         "ess_low counts the per-example values below the threshold"
     );
     let table = bad.table();
-    assert!(table.contains("warning") && table.contains(&format!("{low} of 40")), "{table}");
+    assert!(
+        table.contains("warning") && table.contains(&format!("{low} of 40")),
+        "{table}"
+    );
 }

@@ -65,7 +65,13 @@ struct Counter {
 }
 
 impl<M> StepHook<M> for Counter {
-    fn before_update(&mut self, model: M, _: &mut ModuleOptimizer, batch: &Batch, step: usize) -> M {
+    fn before_update(
+        &mut self,
+        model: M,
+        _: &mut ModuleOptimizer,
+        batch: &Batch,
+        step: usize,
+    ) -> M {
         self.steps.push(step);
         self.examples += batch.len();
         model
@@ -134,11 +140,7 @@ fn the_loop_runs_a_models_input_hook_and_a_step_hook_on_every_step() {
     assert_eq!(train.len(), 10);
     assert!(train[9] > train[0], "{train:?}");
     // 784 pixels of 0: −log p(x|z) = Σ softplus(logit) falls toward 0.
-    let val_rec = lines
-        .iter()
-        .rev()
-        .find(|l| l["split"] == "val")
-        .unwrap()["rec_ll"]
+    let val_rec = lines.iter().rev().find(|l| l["split"] == "val").unwrap()["rec_ll"]
         .as_f64()
         .unwrap();
     assert!(train[9] > -20.0, "train log p(x|z) {train:?}");

@@ -206,7 +206,9 @@ fn mixture_collapse_reports_effective_components() {
     );
     assert_eq!(rows.len(), 6);
     for r in &rows {
-        let p: f64 = r[col(&header, "components_effective_mean")].parse().unwrap();
+        let p: f64 = r[col(&header, "components_effective_mean")]
+            .parse()
+            .unwrap();
         assert!((1.0..=10.0 + 1e-9).contains(&p), "{r:?}");
     }
     figure(tmp.path(), "synthetic/overlay_components.png");

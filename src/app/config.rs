@@ -390,4 +390,52 @@ mod tests {
             .to_string();
         assert!(err.contains("c.toml"), "{err}");
     }
+
+    #[test]
+    fn an_unknown_model_kind_lists_the_kinds() {
+        let err = load(&["model.kind=vqvae"]).unwrap_err().to_string();
+        for k in ["model.kind", "vqvae", "vae", "gmm", "vamp", "vq_vae"] {
+            assert!(err.contains(k), "{k} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn a_moved_key_set_on_the_command_line_names_its_new_place() {
+        let err = load(&["model.codes=64"]).unwrap_err().to_string();
+        assert!(err.contains("model.vq_vae.codes"), "{err}");
+        let err = load(&["model.components=3"]).unwrap_err().to_string();
+        assert!(err.contains("model.<gmm|vamp>.components"), "{err}");
+        let c = load(&["model.kind=vq_vae", "model.vq_vae.codes=64"]).unwrap();
+        assert_eq!(c.model.vq_vae.codes, 64);
+    }
+
+    #[test]
+    fn a_file_with_the_old_flat_model_keys_still_loads() {
+        // As an older run's config.toml has them: every key of every kind.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(
+            &p,
+            "[model]\nkind = \"vq_vae\"\ncomponents = 7\ncodes = 32\ncode_dim = 4\n\
+             codebook_update = \"loss\"\ndead_code_restart = true\n",
+        )
+        .unwrap();
+        let c = ExperimentConfig::load(Some(&p), &[]).unwrap();
+        assert_eq!(c.model.vq_vae.codes, 32);
+        assert_eq!(c.model.vq_vae.code_dim, 4);
+        assert_eq!(c.model.vq_vae.codebook_update, CodebookUpdate::Loss);
+        assert!(c.model.vq_vae.dead_code_restart);
+        // `components` belonged to no key a VQ-VAE reads: dropped, as it was ignored.
+        assert_eq!(c.model.gmm, MixtureConfig::default());
+        std::fs::write(&p, "[model]\nkind = \"gmm\"\ncomponents = 7\ncodes = 32\n").unwrap();
+        let c = ExperimentConfig::load(Some(&p), &[]).unwrap();
+        assert_eq!(c.model.gmm.components, 7);
+        assert_eq!(c.model.vq_vae, VqConfig::default());
+        // Only the chosen kind's table is validated.
+        assert!(load(&["model.vq_vae.codes=1"]).is_ok());
+        let err = load(&["model.kind=vq_vae", "model.vq_vae.codes=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.vq_vae.codes"), "{err}");
+    }
 }

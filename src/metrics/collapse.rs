@@ -118,92 +118,70 @@ pub fn mutual_information(p: &Posteriors, eps: &[f32]) -> f64 {
 }
 
 /// Number of dimensions with A_u > δ.
-pub const ACTIVE_UNITS: Metric = Metric {
-    name: "active_units",
-    also_as: &[],
-    label: "active units",
-    doc: "latent dimensions whose activity A_u exceeds δ = monitor.au_threshold (Burda et al. 2015)",
-    applies: Applies::GAUSSIAN,
-    section: Section::Monitor,
-    headline: true,
-    column: true,
-    plot: true,
-    brief: Some(|r| {
-        let z = r.vector("activity").map_or(0, |a| a.len());
-        Some(format!("active units {}/{z}", r.count("active_units")?))
-    }),
-    compute: |c| {
+pub const ACTIVE_UNITS: Metric = Metric::new(
+    "active_units",
+    "active units",
+    "latent dimensions whose activity A_u exceeds δ = monitor.au_threshold (Burda et al. 2015)",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| {
         let d = c.monitor.au_threshold;
         Some(Value::Count(
             c.activity()?.iter().filter(|&&a| a > d).count(),
         ))
     },
-    legacy: None,
-};
+)
+.headline()
+.column()
+.plot()
+.brief(|r| {
+    let z = r.vector("activity").map_or(0, |a| a.len());
+    Some(format!("active units {}/{z}", r.count("active_units")?))
+});
 
 /// δ, the activity threshold the count used.
-pub const AU_THRESHOLD: Metric = Metric {
-    name: "au_threshold",
-    also_as: &[],
-    label: "δ",
-    doc: "the activity threshold δ that active_units used",
-    applies: Applies::GAUSSIAN,
-    section: Section::Monitor,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Number(c.monitor.au_threshold)),
-    legacy: None,
-};
+pub const AU_THRESHOLD: Metric = Metric::new(
+    "au_threshold",
+    "δ",
+    "the activity threshold δ that active_units used",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| Some(Value::Number(c.monitor.au_threshold)),
+);
 
 /// A_u per dimension.
-pub const ACTIVITY: Metric = Metric {
-    name: "activity",
-    also_as: &[],
-    label: "activity A_u",
-    doc: "variance over examples of the posterior mean, per dimension",
-    applies: Applies::GAUSSIAN,
-    section: Section::Monitor,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Vector(c.activity()?.to_vec())),
-    legacy: None,
-};
+pub const ACTIVITY: Metric = Metric::new(
+    "activity",
+    "activity A_u",
+    "variance over examples of the posterior mean, per dimension",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| Some(Value::Vector(c.activity()?.to_vec())),
+);
 
 /// E_x[σ²_u] per dimension.
-pub const POSTERIOR_VAR: Metric = Metric {
-    name: "posterior_var",
-    also_as: &[],
-    label: "posterior variance",
-    doc: "mean over examples of the posterior variance, per dimension",
-    applies: Applies::GAUSSIAN,
-    section: Section::Monitor,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Vector(posterior_variance(c.posteriors?))),
-    legacy: None,
-};
+pub const POSTERIOR_VAR: Metric = Metric::new(
+    "posterior_var",
+    "posterior variance",
+    "mean over examples of the posterior variance, per dimension",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| Some(Value::Vector(posterior_variance(c.posteriors?))),
+);
 
 /// I(x;z).
-pub const MI: Metric = Metric {
-    name: "mi",
-    also_as: &[],
-    label: "I(x;z) (nats)",
-    doc: "mutual information under the aggregate posterior, He et al. (2019)'s estimator",
-    applies: Applies::GAUSSIAN,
-    section: Section::Monitor,
-    headline: true,
-    column: true,
-    plot: true,
-    brief: Some(|r| Some(format!("MI {:>5.2}", r.float("mi")?))),
-    compute: |c| Some(Value::Number(mutual_information(c.posteriors?, c.mi_noise))),
-    legacy: None,
-};
+pub const MI: Metric = Metric::new(
+    "mi",
+    "I(x;z) (nats)",
+    "mutual information under the aggregate posterior, He et al. (2019)'s estimator",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| Some(Value::Number(mutual_information(c.posteriors?, c.mi_noise))),
+)
+.headline()
+.column()
+.plot()
+.brief(|r| Some(format!("MI {:>5.2}", r.float("mi")?)));
 
 #[cfg(test)]
 mod tests {

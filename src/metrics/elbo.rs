@@ -125,97 +125,68 @@ use super::record::Value;
 use super::registry::{Applies, Metric, Section};
 
 /// Examples evaluated.
-pub const N_EXAMPLES: Metric = Metric {
-    name: "n_examples",
-    also_as: &[],
-    label: "examples",
-    doc: "number of held-out examples evaluated",
-    applies: Applies::ALWAYS,
-    section: Section::Elbo,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Count(c.elbo?.n_examples)),
-    legacy: None,
-};
+pub const N_EXAMPLES: Metric = Metric::new(
+    "n_examples",
+    "examples",
+    "number of held-out examples evaluated",
+    Applies::ALWAYS,
+    Section::Elbo,
+    |c| Some(Value::Count(c.elbo?.n_examples)),
+);
 
 /// Mean ELBO.
-pub const ELBO: Metric = Metric {
-    name: "elbo",
-    also_as: &[],
-    label: "ELBO (nats)",
-    doc: "mean of log p(x|z) − KL(q(z|x) ‖ p(z)), one posterior sample per example",
-    applies: Applies::ALWAYS,
-    section: Section::Elbo,
-    headline: true,
-    column: true,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Number(c.elbo?.elbo)),
-    legacy: None,
-};
+pub const ELBO: Metric = Metric::new(
+    "elbo",
+    "ELBO (nats)",
+    "mean of log p(x|z) − KL(q(z|x) ‖ p(z)), one posterior sample per example",
+    Applies::ALWAYS,
+    Section::Elbo,
+    |c| Some(Value::Number(c.elbo?.elbo)),
+)
+.headline()
+.column();
 
 /// Mean reconstruction log-likelihood.
-pub const REC_LL: Metric = Metric {
-    name: "rec_ll",
-    also_as: &[],
-    label: "log p(x|z) (nats)",
-    doc: "mean log p(x|z) at one posterior sample, every normalising constant kept",
-    applies: Applies::ALWAYS,
-    section: Section::Elbo,
-    headline: true,
-    column: true,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Number(c.elbo?.rec_ll)),
-    legacy: None,
-};
+pub const REC_LL: Metric = Metric::new(
+    "rec_ll",
+    "log p(x|z) (nats)",
+    "mean log p(x|z) at one posterior sample, every normalising constant kept",
+    Applies::ALWAYS,
+    Section::Elbo,
+    |c| Some(Value::Number(c.elbo?.rec_ll)),
+)
+.headline()
+.column();
 
 /// Mean total KL.
-pub const KL: Metric = Metric {
-    name: "kl",
-    also_as: &[],
-    label: "KL (nats)",
-    doc: "mean KL(q(z|x) ‖ p(z)), the rate",
-    applies: Applies::ALWAYS,
-    section: Section::Elbo,
-    headline: true,
-    column: true,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Number(c.elbo?.kl)),
-    legacy: None,
-};
+pub const KL: Metric = Metric::new(
+    "kl",
+    "KL (nats)",
+    "mean KL(q(z|x) ‖ p(z)), the rate",
+    Applies::ALWAYS,
+    Section::Elbo,
+    |c| Some(Value::Number(c.elbo?.kl)),
+)
+.headline()
+.column();
 
 /// Mean KL per latent dimension.
-pub const KL_PER_DIM: Metric = Metric {
-    name: "kl_per_dim",
-    also_as: &[],
-    label: "KL per dimension (nats)",
-    doc: "mean KL per latent dimension (one entry, the total, when the prior does not factorise)",
-    applies: Applies::ALWAYS,
-    section: Section::Elbo,
-    headline: true,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Vector(c.elbo?.kl_per_dim.clone())),
-    legacy: None,
-};
+pub const KL_PER_DIM: Metric = Metric::new(
+    "kl_per_dim",
+    "KL per dimension (nats)",
+    "mean KL per latent dimension (one entry, the total, when the prior does not factorise)",
+    Applies::ALWAYS,
+    Section::Elbo,
+    |c| Some(Value::Vector(c.elbo?.kl_per_dim.clone())),
+)
+.headline();
 
 /// Mean of the loss terms outside the bound.
-pub const PENALTY: Metric = Metric {
-    name: "penalty",
-    also_as: &[],
-    label: "penalty",
-    doc: "mean of the loss terms outside the bound (VQ-VAE: commitment, and the codebook loss)",
-    applies: Applies::ALWAYS,
-    section: Section::Elbo,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| c.elbo?.penalty.map(Value::Number),
-    legacy: None,
-};
+pub const PENALTY: Metric = Metric::new(
+    "penalty",
+    "penalty",
+    "mean of the loss terms outside the bound (VQ-VAE: commitment, and the codebook loss)",
+    Applies::ALWAYS,
+    Section::Elbo,
+    |c| c.elbo?.penalty.map(Value::Number),
+);

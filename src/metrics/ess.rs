@@ -57,9 +57,9 @@ pub fn warning(low: usize, n: usize, k: usize, threshold: f64) -> Option<String>
     (low > 0).then(|| {
         format!(
             "warning: {low} of {} examples have an importance-weight ESS below {} of k = {k} \
-             ({:.1} samples): their L_k rests on a few weights, so q(z|x) likely misses part \
-             of the posterior and their log p(x) may be underestimated by many nats. The \
-             per-example ESS is in the CSV; a larger k, or a model whose q fits better, helps.",
+             ({:.1} samples): their L_k rests on a few weights and may lie well below log p(x) \
+             (q(z|x) fits their posterior poorly). Per-example ESS: the `ess` column of the \
+             CSV; a larger k, or a model whose q fits better, helps.",
             n,
             percent(threshold),
             threshold * k as f64
@@ -77,36 +77,27 @@ fn ess_of<'a>(c: &super::registry::Ctx<'a>) -> Option<(&'a [f64], usize)> {
 }
 
 /// Mean ESS/k.
-pub const ESS_MEAN_FRAC: Metric = Metric {
-    name: "ess_mean_frac",
-    also_as: &[],
-    label: "mean ESS/k",
-    doc: "mean over examples of the importance weights' effective sample size over k (Kong 1992)",
-    applies: Applies::WEIGHTS,
-    section: Section::Iwae,
-    headline: false,
-    column: true,
-    plot: true,
-    brief: None,
-    compute: |c| ess_of(c).map(|(e, k)| Value::Number(mean_fraction(e, k))),
-    legacy: None,
-};
+pub const ESS_MEAN_FRAC: Metric = Metric::new(
+    "ess_mean_frac",
+    "mean ESS/k",
+    "mean over examples of the importance weights' effective sample size over k (Kong 1992)",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| ess_of(c).map(|(e, k)| Value::Number(mean_fraction(e, k))),
+)
+.column()
+.plot();
 
 /// Examples with ESS below the threshold.
-pub const ESS_LOW: Metric = Metric {
-    name: "ess_low",
-    also_as: &[],
-    label: "examples with ESS < threshold·k",
-    doc: "examples whose ESS is below monitor.ess_threshold · k: their L_k rests on a few weights",
-    applies: Applies::WEIGHTS,
-    section: Section::Iwae,
-    headline: false,
-    column: true,
-    plot: false,
-    brief: None,
-    compute: |c| ess_of(c).map(|(e, k)| Value::Count(count_low(e, k, c.monitor.ess_threshold))),
-    legacy: None,
-};
+pub const ESS_LOW: Metric = Metric::new(
+    "ess_low",
+    "examples with ESS < threshold·k",
+    "examples whose ESS is below monitor.ess_threshold · k: their L_k rests on a few weights",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| ess_of(c).map(|(e, k)| Value::Count(count_low(e, k, c.monitor.ess_threshold))),
+)
+.column();
 
 #[cfg(test)]
 mod tests {

@@ -376,33 +376,22 @@ mod tests {
 }
 
 /// Mean L_k over the held-out examples with a finite bound.
-pub const IWAE: Metric = Metric {
-    name: "iwae",
-    also_as: &[],
-    label: "L_k (nats)",
-    doc: "mean importance-weighted bound L_k (Burda et al. 2015)",
-    applies: Applies::WEIGHTS,
-    section: Section::Iwae,
-    headline: false,
-    column: false,
-    plot: true,
-    brief: None,
-    compute: |c| Some(Value::Number(mean_se(&c.weights?.log_px).0)),
-    legacy: None,
-};
+pub const IWAE: Metric = Metric::new(
+    "iwae",
+    "L_k (nats)",
+    "mean importance-weighted bound L_k (Burda et al. 2015)",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(mean_se(&c.weights?.log_px).0)),
+)
+.plot();
 
 /// k of L_k.
-pub const IWAE_K: Metric = Metric {
-    name: "iwae_k",
-    also_as: &[],
-    label: "k",
-    doc: "importance samples per example of the bound",
-    applies: Applies::WEIGHTS,
-    section: Section::Iwae,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Count(c.weights?.k)),
-    legacy: None,
-};
+pub const IWAE_K: Metric = Metric::new(
+    "iwae_k",
+    "k",
+    "importance samples per example of the bound",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Count(c.weights?.k)),
+);

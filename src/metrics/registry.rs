@@ -121,6 +121,71 @@ pub struct Metric {
     pub legacy: Option<fn(&Record) -> Option<Value>>,
 }
 
+impl Metric {
+    /// A metric stored in `section`, computed by `compute`; not a headline,
+    /// report column or figure, no brief, no older names — the builder
+    /// methods below add those.
+    pub const fn new(
+        name: &'static str,
+        label: &'static str,
+        doc: &'static str,
+        applies: Applies,
+        section: Section,
+        compute: fn(&Ctx) -> Option<Value>,
+    ) -> Self {
+        Self {
+            name,
+            also_as: &[],
+            label,
+            doc,
+            applies,
+            section,
+            headline: false,
+            column: false,
+            plot: false,
+            brief: None,
+            compute,
+            legacy: None,
+        }
+    }
+
+    /// Also at the top level of `summary.json`.
+    pub const fn headline(mut self) -> Self {
+        self.headline = true;
+        self
+    }
+
+    /// A column of `vaekit report`.
+    pub const fn column(mut self) -> Self {
+        self.column = true;
+        self
+    }
+
+    /// A panel of `metrics.png`.
+    pub const fn plot(mut self) -> Self {
+        self.plot = true;
+        self
+    }
+
+    /// Also written under these older names.
+    pub const fn also_as(mut self, names: &'static [&'static str]) -> Self {
+        self.also_as = names;
+        self
+    }
+
+    /// Its part of the epoch line.
+    pub const fn brief(mut self, f: fn(&Record) -> Option<String>) -> Self {
+        self.brief = Some(f);
+        self
+    }
+
+    /// How to read it from files written before it had its name.
+    pub const fn legacy(mut self, f: fn(&Record) -> Option<Value>) -> Self {
+        self.legacy = Some(f);
+        self
+    }
+}
+
 /// Everything an evaluation produced, for the metrics to compute from.
 pub struct Ctx<'a> {
     pub family: Family,

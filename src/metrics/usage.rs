@@ -66,127 +66,103 @@ fn mixture(c: &Ctx) -> Option<ComponentUsage> {
 }
 
 /// ū_k per mixture component.
-pub const COMPONENT_USAGE: Metric = Metric {
-    name: "component_usage",
-    also_as: &[],
-    label: "component usage ū_k",
-    doc: "mean over held-out examples of the prior responsibilities p(k | z), z ~ q(z|x)",
-    applies: Applies::MIXTURE,
-    section: Section::Monitor,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| mixture(c).map(|u| Value::Vector(u.usage)),
-    legacy: None,
-};
+pub const COMPONENT_USAGE: Metric = Metric::new(
+    "component_usage",
+    "component usage ū_k",
+    "mean over held-out examples of the prior responsibilities p(k | z), z ~ q(z|x)",
+    Applies::MIXTURE,
+    Section::Monitor,
+    |c| mixture(c).map(|u| Value::Vector(u.usage)),
+);
 
 /// exp(H(ū)) of a mixture prior.
-pub const COMPONENTS_EFFECTIVE: Metric = Metric {
-    name: "components_effective",
-    also_as: &[],
-    label: "effective components exp(H(ū))",
-    doc: "exp of the entropy of the component usage: between 1 (one component used) and K",
-    applies: Applies::MIXTURE,
-    section: Section::Monitor,
-    headline: false,
-    column: true,
-    plot: true,
-    brief: Some(|r| {
-        Some(format!(
-            "components {:.2}",
-            r.float("components_effective")?
-        ))
-    }),
-    compute: |c| mixture(c).map(|u| Value::Number(u.effective)),
-    legacy: None,
-};
+pub const COMPONENTS_EFFECTIVE: Metric = Metric::new(
+    "components_effective",
+    "effective components exp(H(ū))",
+    "exp of the entropy of the component usage: between 1 (one component used) and K",
+    Applies::MIXTURE,
+    Section::Monitor,
+    |c| mixture(c).map(|u| Value::Number(u.effective)),
+)
+.column()
+.plot()
+.brief(|r| {
+    Some(format!(
+        "components {:.2}",
+        r.float("components_effective")?
+    ))
+});
 
 /// p̄_k per code.
-pub const CODEBOOK_USAGE: Metric = Metric {
-    name: "codebook_usage",
-    also_as: &["component_usage"],
-    label: "codebook usage p̄_k",
-    doc: "fraction of held-out grid positions assigned to each code",
-    applies: Applies::CODES,
-    section: Section::Monitor,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| Some(Value::Vector(codebook(c)?.usage)),
-    legacy: Some(|r| {
-        r.count("codes_used")?;
-        r.get("component_usage").cloned()
-    }),
-};
+pub const CODEBOOK_USAGE: Metric = Metric::new(
+    "codebook_usage",
+    "codebook usage p̄_k",
+    "fraction of held-out grid positions assigned to each code",
+    Applies::CODES,
+    Section::Monitor,
+    |c| Some(Value::Vector(codebook(c)?.usage)),
+)
+.also_as(&["component_usage"])
+.legacy(|r| {
+    r.count("codes_used")?;
+    r.get("component_usage").cloned()
+});
 
 /// exp(H(p̄)) of a codebook.
-pub const CODEBOOK_PERPLEXITY: Metric = Metric {
-    name: "codebook_perplexity",
-    also_as: &["components_effective"],
-    label: "codebook perplexity exp(H(p̄))",
-    doc: "exp of the entropy of the codebook usage: between 1 and K",
-    applies: Applies::CODES,
-    section: Section::Monitor,
-    headline: false,
-    column: true,
-    plot: true,
-    brief: Some(|r| {
-        Some(format!(
-            "perplexity {:>6.1}",
-            r.float("codebook_perplexity")?
-        ))
-    }),
-    compute: |c| Some(Value::Number(codebook(c)?.effective)),
-    legacy: Some(|r| {
-        r.count("codes_used")?;
-        r.get("components_effective").cloned()
-    }),
-};
+pub const CODEBOOK_PERPLEXITY: Metric = Metric::new(
+    "codebook_perplexity",
+    "codebook perplexity exp(H(p̄))",
+    "exp of the entropy of the codebook usage: between 1 and K",
+    Applies::CODES,
+    Section::Monitor,
+    |c| Some(Value::Number(codebook(c)?.effective)),
+)
+.column()
+.plot()
+.also_as(&["components_effective"])
+.brief(|r| {
+    Some(format!(
+        "perplexity {:>6.1}",
+        r.float("codebook_perplexity")?
+    ))
+})
+.legacy(|r| {
+    r.count("codes_used")?;
+    r.get("components_effective").cloned()
+});
 
 /// Codes chosen at least once.
-pub const CODES_USED: Metric = Metric {
-    name: "codes_used",
-    also_as: &[],
-    label: "codes used",
-    doc: "codes chosen at least once on the held-out set",
-    applies: Applies::CODES,
-    section: Section::Monitor,
-    headline: false,
-    column: true,
-    plot: false,
-    brief: Some(|r| {
-        let k = r.vector("codebook_usage").map_or(0, |u| u.len());
-        Some(format!("codes used {}/{k}", r.count("codes_used")?))
-    }),
-    compute: |c| {
+pub const CODES_USED: Metric = Metric::new(
+    "codes_used",
+    "codes used",
+    "codes chosen at least once on the held-out set",
+    Applies::CODES,
+    Section::Monitor,
+    |c| {
         Some(Value::Count(
             codebook(c)?.usage.iter().filter(|&&u| u > 0.0).count(),
         ))
     },
-    legacy: None,
-};
+)
+.column()
+.brief(|r| {
+    let k = r.vector("codebook_usage").map_or(0, |u| u.len());
+    Some(format!("codes used {}/{k}", r.count("codes_used")?))
+});
 
 /// Codes never chosen.
-pub const DEAD_CODES: Metric = Metric {
-    name: "dead_codes",
-    also_as: &[],
-    label: "dead codes",
-    doc: "codes never chosen on the held-out set (K − codes_used)",
-    applies: Applies::CODES,
-    section: Section::Monitor,
-    headline: false,
-    column: false,
-    plot: false,
-    brief: None,
-    compute: |c| {
+pub const DEAD_CODES: Metric = Metric::new(
+    "dead_codes",
+    "dead codes",
+    "codes never chosen on the held-out set (K − codes_used)",
+    Applies::CODES,
+    Section::Monitor,
+    |c| {
         Some(Value::Count(
             codebook(c)?.usage.iter().filter(|&&u| u == 0.0).count(),
         ))
     },
-    legacy: None,
-};
+);
 
 #[cfg(test)]
 mod tests {

@@ -135,11 +135,20 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
             run.display()
         ))
     })?;
-    let config: toml::Table = toml::from_str(&text)
+    let mut config: toml::Table = toml::from_str(&text)
         .map_err(|e| Error::bad_file(&cfg_path, format!("not valid TOML: {}", e.message())))?;
+    // Runs from before per-kind model tables answer the new key paths too.
+    if let Some(toml::Value::Table(model)) = config.get_mut("model") {
+        crate::models::config::ModelConfig::migrate(model);
+    }
     let group = group_by
         .iter()
         .map(|key| {
+            if let Some(new) = crate::models::config::ModelConfig::moved_key(key) {
+                return Err(Error::Usage(format!(
+                    "--group-by {key}: this key has moved to {new}"
+                )));
+            }
             let v = config_value(&config, key).ok_or_else(|| {
                 Error::Usage(format!(
                     "--group-by {key}: {} has no such config key",
