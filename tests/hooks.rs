@@ -4,7 +4,7 @@
 //! each update). Here a model of our own, outside the crate, uses both.
 
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use std::sync::Mutex;
@@ -65,15 +65,52 @@ struct Counter {
 }
 
 impl<M> StepHook<M> for Counter {
-    fn before_update(
-        &mut self,
-        model: M,
-        _: &mut ModuleOptimizer,
-        batch: &Batch,
-        step: usize,
-    ) -> M {
+    fn before_step(&mut self, model: M, _: &mut ModuleOptimizer, batch: &Batch, step: usize) -> M {
         self.steps.push(step);
         self.examples += batch.len();
+        model
+    }
+}
+
+/// At step 3 only, one encoder-only update before the joint step (the
+/// shape of He et al.'s aggressive inference-network training), checking
+/// that it moved the encoder and left the decoder alone.
+#[derive(Default)]
+struct EncoderOnce {
+    checked: bool,
+}
+
+impl StepHook<Blanked> for EncoderOnce {
+    fn before_step(
+        &mut self,
+        model: Blanked,
+        optim: &mut ModuleOptimizer,
+        batch: &Batch,
+        step: usize,
+    ) -> Blanked {
+        if step != 3 {
+            return model;
+        }
+        // (The encoder's first bias: its weights see blank inputs, so no gradient.)
+        let read = |m: &Blanked| {
+            let bias = m.inner.encoder.layers[0].bias.as_ref().unwrap().val();
+            (
+                vaekit::host::read(bias),
+                vaekit::host::read(m.inner.decoder.layers[0].weight.val()),
+            )
+        };
+        let before = read(&model);
+        // `batch` has been through the model's input hook already.
+        let eps = Tensor::zeros([batch.len(), model.latent_dim()], &batch.images().device());
+        let objective = vaekit::config::ObjectiveConfig::default();
+        let (loss, _) = vaekit::train::batch_loss(&model, batch, eps, 1.0, &objective, 0.0);
+        let mut grads = loss.loss.backward();
+        let encoder = GradientsParams::from_module(&mut grads, &model.inner.encoder);
+        let model = optim.step(1e-2, model, encoder);
+        let after = read(&model);
+        assert!(before.0 != after.0, "the encoder moved");
+        assert!(before.1 == after.1, "the decoder did not");
+        self.checked = true;
         model
     }
 }
@@ -107,15 +144,17 @@ fn the_loop_runs_a_models_input_hook_and_a_step_hook_on_every_step() {
     };
     let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind);
     let mut counter = Counter::default();
+    let mut encoder_once = EncoderOnce::default();
     fit(
         &job,
         model,
         build_optimizer(&cfg.optimizer),
         state,
         Some(Progress::Quiet),
-        &mut [&mut counter],
+        &mut [&mut counter, &mut encoder_once],
     )
     .unwrap();
+    assert!(encoder_once.checked, "the encoder-only hook ran at step 3");
 
     // 270 training images in batches of 64: 5 steps an epoch, 10 in all,
     // each hook once per step, in order.

@@ -85,7 +85,7 @@ pub fn evaluate_run(
             opts.split
         ))
     })?;
-    if set.kind() != loaded.data {
+    if !loaded.data.fits(&set.kind()) {
         return Err(Error::Usage(format!(
             "{}: the model was trained on {} but {} now gives {}; evaluate it on the data \
              it was trained on",

@@ -48,7 +48,7 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
 fn write_reference(loaded: &crate::app::run::LoadedRun, path: &Path) -> Result<()> {
     use crate::models::{LatentModel, Posterior};
     let data = crate::app::run::load_data(&loaded.config)?;
-    if data.splits.test.kind() != loaded.data {
+    if !loaded.data.fits(&data.splits.test.kind()) {
         return Err(Error::Usage(format!(
             "{}: gives {}, but the model was trained on {}",
             loaded.config.data.spec,

@@ -135,7 +135,7 @@ pub fn resume(
     let mut loaded = None;
     for ckpt in checkpoint::list(run).iter().rev() {
         let attempt = checkpoint::load_state(ckpt).and_then(|state| {
-            if state.data != kind {
+            if !state.data.fits(&kind) {
                 return Err(Error::bad_file(
                     ckpt.join("state.json"),
                     format!(

@@ -35,6 +35,16 @@ impl DataKind {
         }
     }
 
+    /// Whether a model built for `self` can read data of kind `other`:
+    /// images of the same shape; token sequences over the same vocabulary
+    /// (of any length: each split has its own longest sentence).
+    pub fn fits(&self, other: &DataKind) -> bool {
+        match (self, other) {
+            (DataKind::Tokens { vocab: a, .. }, DataKind::Tokens { vocab: b, .. }) => a == b,
+            _ => self == other,
+        }
+    }
+
     /// Values per example as a model's input layer sees them: pixels ×
     /// channels for images, the longest sequence for tokens.
     pub fn width(&self) -> usize {
@@ -174,5 +184,28 @@ impl Dataset {
             }
             Dataset::Tokens(s) => Batch::Tokens(s.batch(idx, device)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_models_fit_any_length_of_their_vocabulary_and_images_their_shape() {
+        let t = |vocab, max_len| DataKind::Tokens { vocab, max_len };
+        assert!(t(100, 30).fits(&t(100, 52)));
+        assert!(!t(100, 30).fits(&t(101, 30)));
+        let img = DataKind::Images {
+            rows: 28,
+            cols: 28,
+            channels: 1,
+        };
+        assert!(img.fits(&img.clone()));
+        assert!(!img.fits(&DataKind::flat(784)));
+        assert!(!img.fits(&t(784, 1)));
+        // Both kinds serialize with a tag, as state.json stores them.
+        let j = serde_json::to_string(&t(5, 3)).unwrap();
+        assert_eq!(j, r#"{"kind":"tokens","vocab":5,"max_len":3}"#);
     }
 }

@@ -82,12 +82,15 @@ impl TrainState {
     }
 }
 
-/// A trainer-side procedure around each update, for what a model cannot do
-/// alone (an encoder-only inner loop, say). Hooks run in order; the default
-/// methods do nothing.
+/// A trainer-side procedure around each step, for what a model cannot do
+/// alone: an encoder-only inner loop (He et al. 2019) updates the encoder on
+/// more batches before the joint step. Hooks run in order, before the
+/// step's forward pass; the default does nothing.
 pub trait StepHook<M> {
-    /// Before the update of `step` (0-based), with the batch it uses.
-    fn before_update(
+    /// Before the loss of `step` (0-based) is computed on `batch`; may update
+    /// the model with `optim` (an update here is the hook's own: the
+    /// non-finite guard watches the step's loss only).
+    fn before_step(
         &mut self,
         model: M,
         optim: &mut ModuleOptimizer,
@@ -118,12 +121,12 @@ pub fn fit<M: LatentModel + Weights>(
                 break 'epochs;
             }
             let batch = plan.batch(job, &model, &idx, epoch, b, state.step);
+            for h in hooks.iter_mut() {
+                model = h.before_step(model, &mut optim, &batch, state.step);
+            }
             let (loss, posterior) = plan.loss(job, &model, &batch, state.step);
             match guard::check(job, &loss, &mut state, log.progress())? {
                 Verdict::Update => {
-                    for h in hooks.iter_mut() {
-                        model = h.before_update(model, &mut optim, &batch, state.step);
-                    }
                     model = apply_update(model, &mut optim, loss.loss.clone(), state.lr)
                         .after_step(&posterior, state.step + 1, job.seed);
                     log.add(loss, idx.len());
