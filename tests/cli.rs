@@ -613,3 +613,25 @@ fn colour_images_train_conv_models_evaluate_and_sample_in_colour() {
         .to_rgb8();
     assert!(img.pixels().any(|p| p[0] != p[1] || p[1] != p[2]));
 }
+
+#[test]
+fn metrics_lists_the_registry_and_moved_keys_name_their_new_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = vaekit(&["metrics"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    for name in [
+        "elbo",
+        "active_units",
+        "codebook_perplexity",
+        "components_effective",
+        "ess_mean_frac",
+    ] {
+        assert!(t.contains(name), "{name} missing from:\n{t}");
+    }
+    assert!(t.contains("also written as components_effective"), "{t}");
+    let o = vaekit(&["train", "--set", "model.codes=64"], tmp.path());
+    assert_clean_error(&o, &["model.codes", "model.vq_vae.codes"]);
+    let o = vaekit(&["train", "--set", "model.kind=vqvae"], tmp.path());
+    assert_clean_error(&o, &["model.kind", "vq_vae", "gmm"]);
+}

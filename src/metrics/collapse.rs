@@ -10,6 +10,7 @@
 
 use super::record::Value;
 use super::registry::{Applies, Metric, Section};
+use crate::core::posterior::Family;
 
 /// Posterior parameters of a set of examples, on the host.
 #[derive(Clone, Debug, Default)]
@@ -26,6 +27,17 @@ pub struct Posteriors {
     pub codes: Vec<usize>,
     /// Codebook size K; 0 for Gaussian posteriors.
     pub n_codes: usize,
+}
+
+impl Posteriors {
+    /// The family the posteriors were read from.
+    pub fn family(&self) -> Family {
+        if self.n_codes > 0 {
+            Family::Codes
+        } else {
+            Family::Gaussian
+        }
+    }
 }
 
 /// Activity A_u (unbiased sample variance over examples, f64) per dimension.

@@ -2,14 +2,12 @@
 //! example's posterior), the mixture responsibilities, the importance
 //! weights when asked, then every registered metric that applies.
 
-use super::collapse::Posteriors;
 use super::config::MonitorConfig;
 use super::elbo::elbo_and_posteriors;
 use super::iwae::{self, IwaeOptions};
 use super::record::Record;
 use super::registry::{self, Ctx};
 use crate::core::host::{read, upload};
-use crate::core::posterior::Family;
 use crate::core::rng::{Purpose, host_normal};
 use crate::data::Dataset;
 use crate::models::LatentModel;
@@ -23,17 +21,6 @@ pub struct HeldOutOptions<'a> {
     pub iwae_k: usize,
     /// Noise streams: the same seed gives the same numbers.
     pub seed: u64,
-}
-
-impl Posteriors {
-    /// The family the posteriors were read from.
-    pub fn family(&self) -> Family {
-        if self.n_codes > 0 {
-            Family::Codes
-        } else {
-            Family::Gaussian
-        }
-    }
 }
 
 /// Every metric the registry has for `model` on `set`: the ELBO terms and
