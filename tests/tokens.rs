@@ -7,7 +7,7 @@
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::store::ModuleRecord;
-use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use vaekit::config::ExperimentConfig;
@@ -72,13 +72,13 @@ impl LatentModel for BagOfWords {
     fn log_likelihood(&self, x: &Batch, z: Tensor<2>) -> Tensor<1> {
         let t = Self::tokens(x);
         let [b, len] = t.ids.dims();
-        let logp = log_softmax(self.decode.forward(z), 1); // [b, V]
-        let per_token = logp
+        // The same unigram logits at every position.
+        let logits = self
+            .decode
+            .forward(z)
             .unsqueeze_dim::<3>(1)
-            .expand([b, len, VOCAB])
-            .gather(2, t.ids.clone().reshape([b, len, 1]))
-            .reshape([b, len]);
-        (per_token * t.mask.clone()).sum_dim(1).reshape([b])
+            .expand([b, len, VOCAB]);
+        vaekit::core::likelihood::categorical(t.ids.clone(), t.mask.clone(), logits)
     }
 
     fn kl(&self, posterior: &Posterior, _z: Tensor<2>) -> Tensor<2> {

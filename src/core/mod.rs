@@ -7,6 +7,7 @@ pub mod device;
 pub mod error;
 pub mod fsutil;
 pub mod host;
+pub mod likelihood;
 pub mod objective;
 pub mod posterior;
 pub mod rng;

@@ -2,9 +2,10 @@
 //! likelihood heads p(x|z).
 
 use super::config::{Activation, Likelihood, ModelConfig, VarianceSharing};
+use crate::core::likelihood;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{gelu, leaky_relu, log_sigmoid, relu, sigmoid, tanh};
+use burn::tensor::activation::{gelu, leaky_relu, relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 /// Apply a hidden-layer nonlinearity.
@@ -109,14 +110,10 @@ impl LikelihoodHead {
     /// # Shapes
     /// - x, out: `[batch, dim]` -> `[batch]`
     pub fn log_prob(&self, x: Tensor<2>, out: Tensor<2>) -> Tensor<1> {
-        let per_pixel = match self.log_var_row() {
-            None => x * out.clone() + log_sigmoid(out.neg()),
-            Some(lv) => {
-                let sq = (x - out).square() * lv.clone().neg().exp();
-                (sq + lv + (2.0 * std::f64::consts::PI).ln()).mul_scalar(-0.5)
-            }
-        };
-        per_pixel.sum_dim(1).squeeze_dim::<1>(1)
+        match self.log_var_row() {
+            None => likelihood::bernoulli(x, out),
+            Some(lv) => likelihood::gaussian(x, out, lv),
+        }
     }
 
     /// E[x|z]: `sigmoid(l)` for Bernoulli, μ for Gaussian.
