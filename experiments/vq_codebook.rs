@@ -7,7 +7,7 @@
 //! `cargo run --release --bin vq_codebook -- --quick` (docs/reproducing.md).
 
 use vaekit::report::plot::{Curve, plot_curve};
-use vaekit::study::{Study, mean_std, summary_value};
+use vaekit::study::{Study, mean_std, test_metric};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -68,7 +68,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         let out = study.figures_dir().join(label);
         files.extend(study.plot_first_seeds(&trained, label)?);
         // Against K, one line per update rule.
-        let series = |pointer: &str, per_k: bool| -> Vec<(String, Vec<(f64, f64, f64)>)> {
+        let series = |metric: &str, per_k: bool| -> Vec<(String, Vec<(f64, f64, f64)>)> {
             rules
                 .iter()
                 .enumerate()
@@ -81,7 +81,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                             let v: Vec<f64> = t
                                 .finished
                                 .iter()
-                                .filter_map(|d| summary_value(d, pointer))
+                                .filter_map(|d| test_metric(d, metric))
                                 .map(|v| if per_k { v / k as f64 } else { v })
                                 .collect();
                             let (m, s) = mean_std(&v);
@@ -100,7 +100,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                 x_label: "codebook size K".into(),
                 y_label: "perplexity exp(entropy of usage)".into(),
                 log_x: true,
-                series: series("/test_monitor/codebook_perplexity", false),
+                series: series("codebook_perplexity", false),
             },
         )?);
         files.extend(plot_curve(
@@ -111,7 +111,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
                 x_label: "codebook size K".into(),
                 y_label: "codes used / K".into(),
                 log_x: true,
-                series: series("/test_monitor/codes_used", true),
+                series: series("codes_used", true),
             },
         )?);
     }

@@ -11,7 +11,8 @@
 //! | 5     | `app`     | experiment config, run directories, eval, sweeps, studies, reports |
 //!
 //! A file in layer L may name `crate::X` only for a module X of a layer
-//! ≤ L. Every `crate::` path in code counts — `use` lines, paths written
+//! ≤ L, and the same for `super::super::…::X` chains that climb to the
+//! crate root. Every such path in code counts — `use` lines, paths written
 //! inline, and unit tests too — while comments do not (a doc link is not a
 //! dependency). Paths through the short re-exports of `lib.rs`
 //! (`crate::config`, `crate::error`, ...) are refused: inside the crate
@@ -47,6 +48,38 @@ fn code(line: &str) -> &str {
         Some(i) => &line[..i],
         None => line,
     }
+}
+
+/// Every `super::…::X` in `text` whose chain of `super`s is at least
+/// `depth` long (the file's module depth below the crate root, so the chain
+/// reaches the root), with its line number: (line, X).
+fn root_supers(text: &str, depth: usize) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = code(line);
+        let mut rest = line;
+        while let Some(i) = rest.find("super::") {
+            let before_ok = i == 0 || {
+                let c = rest[..i].chars().last().unwrap();
+                !(c.is_alphanumeric() || c == '_' || c == ':')
+            };
+            let mut after = &rest[i..];
+            let mut supers = 0;
+            while let Some(r) = after.strip_prefix("super::") {
+                supers += 1;
+                after = r;
+            }
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if before_ok && supers >= depth && !name.is_empty() {
+                out.push((n + 1, name));
+            }
+            rest = &rest[i + "super::".len() * supers.max(1)..];
+        }
+    }
+    out
 }
 
 /// Every `crate::X` in `text`, with its line number: (line, X).
@@ -115,7 +148,12 @@ fn no_module_imports_a_layer_above_it() {
         };
         checked += 1;
         let text = std::fs::read_to_string(file).unwrap();
-        for (line, name) in crate_paths(&text) {
+        // src/metrics/mod.rs is `metrics` (depth 1), src/metrics/elbo.rs `metrics::elbo` (2).
+        let depth = rel.components().count() - usize::from(rel.ends_with("mod.rs"));
+        let climbing = root_supers(&text, depth)
+            .into_iter()
+            .filter(|(_, name)| layer_of(name).is_some());
+        for (line, name) in crate_paths(&text).into_iter().chain(climbing) {
             match layer_of(&name) {
                 Some(l) if l <= own => {}
                 Some(l) => problems.push(format!(
@@ -133,6 +171,18 @@ fn no_module_imports_a_layer_above_it() {
     }
     assert!(checked > 40, "only {checked} files found under src/");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_sees_supers_that_climb_to_the_root() {
+    // From src/metrics/elbo.rs (depth 2): two supers reach the root.
+    let text = "use super::super::app::config;\nuse super::registry::Metric;\n\
+                let x = super::super::super::train::fit;\n";
+    assert_eq!(
+        root_supers(text, 2),
+        vec![(1, "app".to_string()), (3, "train".to_string())]
+    );
+    assert!(root_supers("use super::super::models::Vae;", 3).is_empty());
 }
 
 #[test]

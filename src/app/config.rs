@@ -81,12 +81,15 @@ impl ExperimentConfig {
             }
             None => toml::Table::new(),
         };
-        // Files written before each model kind had its own table keep working.
-        if let Some(toml::Value::Table(model)) = table.get_mut("model") {
-            ModelConfig::migrate(model);
-        }
         for item in overrides {
             apply_override(&mut table, item)?;
+        }
+        // Files written before each model kind had its own table keep
+        // working: their keys move to the table of the kind in force after
+        // the overrides (`--set model.kind=gmm` on an old file with
+        // `components = 20` gives 20 components).
+        if let Some(toml::Value::Table(model)) = table.get_mut("model") {
+            ModelConfig::migrate(model);
         }
         Self::from_table(table, file)
     }
@@ -431,6 +434,12 @@ mod tests {
         let c = ExperimentConfig::load(Some(&p), &[]).unwrap();
         assert_eq!(c.model.gmm.components, 7);
         assert_eq!(c.model.vq_vae, VqConfig::default());
+        // The kind in force after the overrides decides where an old key goes.
+        let c = ExperimentConfig::load(Some(&p), &["model.kind=vamp".into()]).unwrap();
+        assert_eq!(c.model.vamp.components, 7);
+        // An override of the new key wins over the file's old one.
+        let c = ExperimentConfig::load(Some(&p), &["model.gmm.components=3".into()]).unwrap();
+        assert_eq!(c.model.gmm.components, 3);
         // Only the chosen kind's table is validated.
         assert!(load(&["model.vq_vae.codes=1"]).is_ok());
         let err = load(&["model.kind=vq_vae", "model.vq_vae.codes=1"])

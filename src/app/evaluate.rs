@@ -5,9 +5,9 @@
 
 use crate::core::error::{Error, Result};
 use crate::core::fsutil::write_atomic;
-use crate::core::posterior::Family;
 use crate::metrics::fast_mlp;
 use crate::metrics::iwae::{self, EvalReport, IwaeOptions};
+use crate::models::LatentModel;
 use burn::tensor::Device;
 use std::path::Path;
 
@@ -108,12 +108,7 @@ pub fn evaluate_run(
         Some(per) => (per, "fast-mlp"),
         None => (iwae::evaluate(&loaded.model, &set, &iw, device), "generic"),
     };
-    // Only a one-hot posterior has a constant KL to report.
-    let family = if per.one_hot_kl.is_some() {
-        Family::Codes
-    } else {
-        Family::Gaussian
-    };
+    let family = loaded.model.family();
     let mut report = EvalReport::new(&per, &opts.split, &loaded.data, family, &monitor, opts.seed);
     report.path = path.into();
     report.seconds = t0.elapsed().as_secs_f64();

@@ -221,6 +221,12 @@ pub fn open(run: &Path, device: &Device) -> Result<LoadedRun> {
     let config = load_config(run)?;
     let ckpt = checkpoint::latest(run)?;
     let state = checkpoint::load_state(&ckpt)?;
+    config.model.check_data(&state.data).map_err(|e| {
+        Error::bad_file(
+            ckpt.join("state.json"),
+            format!("{e}: the checkpoint does not belong to this run's config.toml"),
+        )
+    })?;
     let model = build_model(&config.model, config.seed, &state.data, device);
     let model = checkpoint::load_model(&ckpt, model)?.valid();
     Ok(LoadedRun {

@@ -501,6 +501,16 @@ pub fn summary_value(run: &Path, pointer: &str) -> Option<f64> {
     json_value(&run.join("summary.json"), pointer)
 }
 
+/// A registered metric on a finished run's test split, read through the
+/// registry (so runs written before the metric had its name answer too).
+pub fn test_metric(run: &Path, name: &str) -> Option<f64> {
+    crate::train::Summary::read(run)
+        .ok()
+        .flatten()?
+        .metric(name)?
+        .as_f64()
+}
+
 /// One number from a JSON file at a JSON pointer.
 pub fn json_value(path: &Path, pointer: &str) -> Option<f64> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;

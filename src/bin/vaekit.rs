@@ -106,7 +106,7 @@ enum Command {
         /// Config keys defining a group, e.g. --group-by schedule.kind (repeatable; default: name).
         #[arg(long = "group-by")]
         group_by: Vec<String>,
-        /// Comma-separated columns (`vaekit metrics` lists them): nll, bits_per_dim, elbo, rec_ll, kl, active_units, mi, components_effective, codebook_perplexity, codes_used, ess_mean_frac, ess_low, wall_time_s, ...
+        /// Comma-separated columns: the report columns `vaekit metrics` lists, and wall_time_s.
         #[arg(long, default_value = "nll,elbo,kl,active_units,mi")]
         metrics: String,
         /// markdown, latex or csv.

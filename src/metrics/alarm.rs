@@ -57,7 +57,7 @@ impl CollapseAlarm {
                 return Some(format!(
                     "warning: codebook collapse — the encoder's codes have perplexity {e:.2} for \
                      the last {} evaluations: nearly every position maps to one or a few codes. \
-                     Remedies: --set model.dead_code_restart=true, or model.codebook_update=ema. \
+                     Remedies: --set model.vq_vae.dead_code_restart=true, or model.vq_vae.codebook_update=ema. \
                      Training continues.",
                     self.mixture_streak
                 ));

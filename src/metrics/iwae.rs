@@ -171,24 +171,19 @@ pub fn evaluate<M: LatentModel>(
     out
 }
 
-/// The NLL table a paper needs, as written to `eval-k{K}.json`.
+/// The NLL table a paper needs, as written to `eval-k{K}.json`: what was
+/// evaluated and how, and the registry's importance-sampled metrics
+/// (`nll_nats`, `bits_per_dim`, `elbo_nats` with their standard errors,
+/// `ess_mean_frac`, ...) at the top level of the file.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct EvalReport {
     pub k: usize,
     pub split: String,
     pub n_examples: usize,
-    /// Examples with no finite L_k (a NaN or +∞ log-weight, or every log-weight −∞); excluded from the means.
-    pub n_nonfinite: usize,
-    /// Mean ELBO, nats (analytic KL where the model has one).
-    pub elbo_nats: f64,
-    pub elbo_std_err: f64,
-    /// −mean log p̂(x), with log p̂(x) the IWAE bound L_k: an upper bound on the NLL in expectation.
-    pub nll_nats: f64,
-    /// Standard error of the mean over examples.
-    pub nll_std_err: f64,
-    /// nll_nats / (pixels · ln 2).
-    pub bits_per_dim: f64,
-    pub bits_per_dim_std_err: f64,
+    /// Every importance-sampled metric of the registry.
+    #[serde(flatten)]
+    pub metrics: super::record::Record,
+    /// Values per example behind bits/dim (0 where it has no meaning).
     pub data_dim: usize,
     pub seed: u64,
     pub seconds: f64,
@@ -200,13 +195,6 @@ pub struct EvalReport {
     /// The fraction of k below which an example's ESS counts as low.
     #[serde(default)]
     pub ess_threshold: f64,
-    /// The registry's importance-sampled metrics (`iwae`, `iwae_k`,
-    /// `ess_mean_frac`, `ess_low`, ...), at the top level of the file.
-    #[serde(flatten)]
-    pub metrics: super::record::Record,
-    /// VQ-VAE: −mean log p(x|z_q), the reconstruction term alone (nats).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reconstruction_nats: Option<f64>,
     /// What the bound means for this model, when it is not the usual IWAE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -229,7 +217,7 @@ pub fn mean_se(v: &[f64]) -> (f64, f64, usize) {
 }
 
 impl EvalReport {
-    /// Summarise per-example values.
+    /// Summarise per-example values through the registry.
     ///
     /// `monitor` gives the ESS threshold; `data` the dimensions per example
     /// for bits/dim (NaN for data without a fixed number of dimensions).
@@ -241,45 +229,33 @@ impl EvalReport {
         monitor: &super::config::MonitorConfig,
         seed: u64,
     ) -> Self {
-        let k = per.k;
-        let (lp, lp_se, bad) = mean_se(&per.log_px);
-        let (elbo, elbo_se, _) = mean_se(&per.elbo);
-        let data_dim = data.dims_per_example().unwrap_or(0);
-        let to_bits = match data.dims_per_example() {
-            Some(d) => 1.0 / (d as f64 * std::f64::consts::LN_2),
-            None => f64::NAN,
-        };
         let mut ctx = super::registry::Ctx::new(family, data, monitor);
         ctx.weights = Some(per);
-        let metrics = super::registry::evaluate(&ctx);
         Self {
-            ess_threshold: monitor.ess_threshold,
-            metrics,
-            k,
+            k: per.k,
             split: split.into(),
             n_examples: per.log_px.len(),
-            n_nonfinite: bad,
-            elbo_nats: elbo,
-            elbo_std_err: elbo_se,
-            nll_nats: -lp,
-            nll_std_err: lp_se,
-            bits_per_dim: -lp * to_bits,
-            bits_per_dim_std_err: lp_se * to_bits,
-            data_dim,
+            metrics: super::registry::evaluate(&ctx),
+            data_dim: data.dims_per_example().unwrap_or(0),
             seed,
             seconds: 0.0,
             device: String::new(),
             checkpoint: String::new(),
             path: String::new(),
-            reconstruction_nats: per.one_hot_kl.map(|kl| -(elbo + kl)),
+            ess_threshold: monitor.ess_threshold,
             note: per.one_hot_kl.map(|kl| {
                 format!(
-                    "q(z|x) is one-hot (VQ-VAE), so L_k = ELBO for every k. The bound uses a \
-                     uniform prior over the codes at each grid position: KL = P·ln K = {kl:.3} nats \
-                     per image. A learned prior over codes would give a lower NLL."
+                    "q(z|x) is one-hot, so L_k = ELBO for every k. The bound uses a uniform \
+                     prior over the codes at each grid position: KL = P·ln K = {kl:.3} nats \
+                     per example. A learned prior over codes would give a lower NLL."
                 )
             }),
         }
+    }
+
+    /// A metric of the report (NaN when absent).
+    pub fn get(&self, name: &str) -> f64 {
+        self.metrics.float(name).unwrap_or(f64::NAN)
     }
 
     /// A readable table.
@@ -298,14 +274,14 @@ impl EvalReport {
             self.seconds,
             self.device,
             self.path,
-            self.elbo_nats,
-            self.elbo_std_err,
-            self.nll_nats,
-            self.nll_std_err,
-            self.bits_per_dim,
-            self.bits_per_dim_std_err
+            self.get("elbo_nats"),
+            self.get("elbo_std_err"),
+            self.get("nll_nats"),
+            self.get("nll_std_err"),
+            self.get("bits_per_dim"),
+            self.get("bits_per_dim_std_err")
         );
-        if let Some(r) = self.reconstruction_nats {
+        if let Some(r) = self.metrics.float("reconstruction_nats") {
             s.push_str(&format!(
                 "| −log p(x|z_q)     | {:>10.3} |           |\n",
                 r
@@ -320,10 +296,10 @@ impl EvalReport {
                 e
             ));
         }
-        if self.n_nonfinite > 0 {
+        if let Some(bad) = self.metrics.count("n_nonfinite").filter(|&b| b > 0) {
             s.push_str(&format!(
-                "WARNING: {} of {} examples had no finite log-weight and are excluded from the means\n",
-                self.n_nonfinite, self.n_examples
+                "WARNING: {bad} of {} examples had no finite log-weight and are excluded from the means\n",
+                self.n_examples
             ));
         }
         if let Some(w) = self
@@ -374,6 +350,103 @@ mod tests {
         assert_eq!(bad, 1);
     }
 }
+
+fn weights<'a>(c: &super::registry::Ctx<'a>) -> Option<&'a PerExample> {
+    c.weights
+}
+
+/// 1 / (dimensions · ln 2): nats per example to bits per dimension.
+fn to_bits(c: &super::registry::Ctx) -> f64 {
+    match c.data.dims_per_example() {
+        Some(d) => 1.0 / (d as f64 * std::f64::consts::LN_2),
+        None => f64::NAN,
+    }
+}
+
+/// −mean L_k.
+pub const NLL_NATS: Metric = Metric::new(
+    "nll_nats",
+    "NLL ≤ −L_k (nats)",
+    "−mean over examples of L_k: an upper bound on the NLL in expectation",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(-mean_se(&weights(c)?.log_px).0)),
+)
+.column_as("nll");
+
+/// Its standard error over examples.
+pub const NLL_STD_ERR: Metric = Metric::new(
+    "nll_std_err",
+    "std. err. of NLL (nats)",
+    "standard error of the mean of L_k over examples (the spread of the data)",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(mean_se(&weights(c)?.log_px).1)),
+);
+
+/// nll_nats in bits per dimension.
+pub const BITS_PER_DIM: Metric = Metric::new(
+    "bits_per_dim",
+    "bits/dim",
+    "nll_nats / (values per example · ln 2); NaN for data without a fixed number of dimensions",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(-mean_se(&weights(c)?.log_px).0 * to_bits(c))),
+)
+.column();
+
+/// Its standard error.
+pub const BITS_PER_DIM_STD_ERR: Metric = Metric::new(
+    "bits_per_dim_std_err",
+    "std. err. of bits/dim",
+    "nll_std_err in bits per dimension",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(mean_se(&weights(c)?.log_px).1 * to_bits(c))),
+);
+
+/// Mean ELBO of the importance-sampled pass.
+pub const ELBO_NATS: Metric = Metric::new(
+    "elbo_nats",
+    "ELBO (nats), k samples",
+    "mean over examples of the mean over the k samples of log p(x|z), minus the model's KL",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(mean_se(&weights(c)?.elbo).0)),
+);
+
+/// Its standard error.
+pub const ELBO_STD_ERR: Metric = Metric::new(
+    "elbo_std_err",
+    "std. err. of ELBO (nats)",
+    "standard error of elbo_nats over examples",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Number(mean_se(&weights(c)?.elbo).1)),
+);
+
+/// Examples without a finite bound.
+pub const N_NONFINITE: Metric = Metric::new(
+    "n_nonfinite",
+    "examples with no finite L_k",
+    "examples with a NaN or +∞ log-weight, or every log-weight −∞; excluded from the means",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| Some(Value::Count(mean_se(&weights(c)?.log_px).2)),
+);
+
+/// A one-hot posterior's reconstruction term alone.
+pub const RECONSTRUCTION_NATS: Metric = Metric::new(
+    "reconstruction_nats",
+    "−log p(x|z_q) (nats)",
+    "one-hot posteriors: −mean log p(x|z_q), the bound without its constant KL P·ln K",
+    Applies::CODES_WEIGHTS,
+    Section::Iwae,
+    |c| {
+        let w = weights(c)?;
+        Some(Value::Number(-(mean_se(&w.elbo).0 + w.one_hot_kl?)))
+    },
+);
 
 /// Mean L_k over the held-out examples with a finite bound.
 pub const IWAE: Metric = Metric::new(

@@ -87,6 +87,12 @@ impl Applies {
         tokens: true,
         needs: &[Need::MixturePrior],
     };
+    /// One-hot posteriors, wherever importance weights were computed.
+    pub const CODES_WEIGHTS: Applies = Applies {
+        families: &[Family::Codes],
+        tokens: true,
+        needs: &[Need::ImportanceWeights],
+    };
     /// Wherever importance weights were computed.
     pub const WEIGHTS: Applies = Applies {
         families: &[Family::Gaussian, Family::Codes],
@@ -97,7 +103,7 @@ impl Applies {
 
 /// One metric.
 pub struct Metric {
-    /// Its key in every file, and its column in `vaekit report`.
+    /// Its key in every file.
     pub name: &'static str,
     /// Names it is also written under, for readers of earlier files
     /// (`components_effective` for a codebook's perplexity).
@@ -110,8 +116,8 @@ pub struct Metric {
     pub section: Section,
     /// Also at the top level of `summary.json` (test split), as before the registry.
     pub headline: bool,
-    /// Offered as a column by `vaekit report`.
-    pub column: bool,
+    /// Its column in `vaekit report`, when it has one (usually its name).
+    pub column: Option<&'static str>,
     /// Drawn over training by `vaekit plot` (scalars) when the run has it.
     pub plot: bool,
     /// Its part of the epoch line, from the evaluation's record.
@@ -141,7 +147,7 @@ impl Metric {
             applies,
             section,
             headline: false,
-            column: false,
+            column: None,
             plot: false,
             brief: None,
             compute,
@@ -155,9 +161,15 @@ impl Metric {
         self
     }
 
-    /// A column of `vaekit report`.
+    /// A column of `vaekit report`, under its name.
     pub const fn column(mut self) -> Self {
-        self.column = true;
+        self.column = Some(self.name);
+        self
+    }
+
+    /// A column of `vaekit report` under a shorter name (`nll` for `nll_nats`).
+    pub const fn column_as(mut self, column: &'static str) -> Self {
+        self.column = Some(column);
         self
     }
 
@@ -262,6 +274,14 @@ pub fn all() -> &'static [Metric] {
         usage::DEAD_CODES,
         iwae::IWAE,
         iwae::IWAE_K,
+        iwae::NLL_NATS,
+        iwae::NLL_STD_ERR,
+        iwae::BITS_PER_DIM,
+        iwae::BITS_PER_DIM_STD_ERR,
+        iwae::ELBO_NATS,
+        iwae::ELBO_STD_ERR,
+        iwae::N_NONFINITE,
+        iwae::RECONSTRUCTION_NATS,
         ess::ESS_MEAN_FRAC,
         ess::ESS_LOW,
     ];
@@ -290,12 +310,29 @@ pub fn evaluate(ctx: &Ctx) -> Record {
 }
 
 /// The record as files store it: each metric under its name and under the
-/// older names it is `also_as`, unless another metric of the record already
-/// owns that name.
-pub fn with_aliases(record: &Record) -> Record {
+/// older names it is `also_as` (unless another metric of the record owns
+/// that name), and every headline metric of the record's sections, `null`
+/// where it does not apply (a VQ-VAE has no active units) — readers of
+/// earlier files find the keys they read.
+pub fn stored(record: &Record) -> Record {
+    let sections: Vec<Section> = record
+        .iter()
+        .filter_map(|(n, _)| find(n).map(|m| m.section))
+        .collect();
     let mut out = Record::new();
+    for m in all() {
+        match record.get(m.name) {
+            Some(v) => out.insert(m.name, v.clone()),
+            None if m.headline && sections.contains(&m.section) => {
+                out.insert(m.name, Value::Number(f64::NAN))
+            }
+            None => continue,
+        }
+    }
     for (name, value) in record.iter() {
-        out.insert(name, value.clone());
+        if out.get(name).is_none() {
+            out.insert(name, value.clone()); // not a registered metric: kept as it is
+        }
         for alias in find(name).map_or(&[][..], |m| m.also_as) {
             if record.get(alias).is_none() {
                 out.insert(alias, value.clone());
@@ -305,7 +342,7 @@ pub fn with_aliases(record: &Record) -> Record {
     out
 }
 
-/// The metrics of `record` kept in `section`, with their aliases.
+/// The metrics of `record` kept in `section`, as files store them.
 pub fn section(record: &Record, section: Section) -> Record {
     let mut part = Record::new();
     for (name, value) in record.iter() {
@@ -313,16 +350,32 @@ pub fn section(record: &Record, section: Section) -> Record {
             part.insert(name, value.clone());
         }
     }
-    with_aliases(&part)
+    stored(&part)
 }
 
 /// Read metric `name` from a stored record (a `val` line, a summary
 /// section), falling back to where files written before it had it.
+///
+/// An old name can be another metric's current name (a codebook's
+/// perplexity was written as `components_effective`, now the mixture
+/// priors' metric). A value stored under such a name belongs to the metric
+/// that is `also_as` it whenever that metric is in the record (or readable
+/// from it by its legacy rule), and then does not count as `name`. A value
+/// that is not finite (`null` in the file) is absent.
 pub fn read(stored: &Record, name: &str) -> Option<Value> {
-    if let Some(v) = stored.get(name) {
-        return Some(v.clone());
-    }
-    find(name).and_then(|m| m.legacy).and_then(|f| f(stored))
+    let owned_by_another = all().iter().any(|m| {
+        m.name != name
+            && m.also_as.contains(&name)
+            && (stored.get(m.name).is_some() || m.legacy.and_then(|f| f(stored)).is_some())
+    });
+    let value = match stored.get(name) {
+        Some(v) if !owned_by_another => Some(v.clone()),
+        _ => find(name)
+            .filter(|m| m.name == name)
+            .and_then(|m| m.legacy)
+            .and_then(|f| f(stored)),
+    };
+    value.filter(|v| v.as_f64().is_none_or(f64::is_finite))
 }
 
 /// The epoch line's metric part: each metric's brief, in registry order.
@@ -338,8 +391,10 @@ pub fn brief(record: &Record) -> String {
 /// Every metric as a readable list (`vaekit metrics`): name, where it is
 /// stored, what it applies to, and what it is.
 pub fn describe() -> String {
-    let mut s =
-        String::from("metric                 stored in        applies to                 what\n");
+    let mut s = format!(
+        "{:<22} {:<16} {:<26} {:<14} what\n",
+        "metric", "stored in", "applies to", "report column"
+    );
     for m in all() {
         let stored = match m.section {
             Section::Elbo => "summary test",
@@ -371,13 +426,18 @@ pub fn describe() -> String {
             format!(" (also written as {})", m.also_as.join(", "))
         };
         s.push_str(&format!(
-            "{:<22} {:<16} {:<26} {}{also}\n",
-            m.name, stored, applies, m.doc
+            "{:<22} {:<16} {:<26} {:<14} {}{also}\n",
+            m.name,
+            stored,
+            applies,
+            m.column.unwrap_or("-"),
+            m.doc
         ));
     }
     s.push_str(
-        "\nEvery metric is in the validation lines of metrics.jsonl; `vaekit report --metrics` \
-         takes the names above (and nll, bits_per_dim, wall_time_s). Formulas: docs/metrics.md.\n",
+        "\nEvery metric that applies is in the validation lines of metrics.jsonl and in \
+         summary.json; `vaekit report --metrics` takes the report columns above (and \
+         wall_time_s). Formulas: docs/metrics.md.\n",
     );
     s
 }
@@ -413,14 +473,46 @@ mod tests {
     }
 
     #[test]
-    fn aliases_are_written_unless_the_name_is_taken() {
+    fn aliases_are_written_and_read_back_as_their_own_metric_only() {
         let mut r = Record::new();
         r.insert("codebook_perplexity", Value::Number(3.0));
-        let w = with_aliases(&r);
+        r.insert("codes_used", Value::Count(5));
+        let w = stored(&r);
         assert_eq!(w.float("components_effective"), Some(3.0));
         assert_eq!(w.float("codebook_perplexity"), Some(3.0));
+        // Read back: the codebook's value under the old name is not a
+        // mixture's effective number of components.
+        assert_eq!(read(&w, "codebook_perplexity"), Some(Value::Number(3.0)));
+        assert_eq!(read(&w, "components_effective"), None);
+        // A file from before the registry: only the old name, and codes_used.
+        let mut old = Record::new();
+        old.insert("components_effective", Value::Number(2.5));
+        old.insert("codes_used", Value::Count(4));
+        assert_eq!(read(&old, "codebook_perplexity"), Some(Value::Number(2.5)));
+        assert_eq!(read(&old, "components_effective"), None);
+        // A mixture's own metric is its own.
+        let mut mix = Record::new();
+        mix.insert("components_effective", Value::Number(2.0));
+        assert!(stored(&mix).get("codebook_perplexity").is_none());
+        assert_eq!(read(&mix, "components_effective"), Some(Value::Number(2.0)));
+        assert_eq!(read(&mix, "codebook_perplexity"), None);
+    }
+
+    #[test]
+    fn headline_metrics_are_always_stored_null_where_they_do_not_apply() {
         let mut r = Record::new();
-        r.insert("components_effective", Value::Number(2.0));
-        assert_eq!(with_aliases(&r).len(), 1);
+        r.insert("elbo", Value::Number(-1.0));
+        r.insert("codes_used", Value::Count(4));
+        let s = stored(&r);
+        // active_units and mi are headlines of the monitor section, present here.
+        assert!(s.float("active_units").unwrap().is_nan());
+        assert!(s.float("mi").unwrap().is_nan());
+        assert_eq!(read(&s, "active_units"), None);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"active_units\":null"), "{json}");
+        // A section holds only its own headlines.
+        let elbo_only = section(&r, Section::Elbo);
+        assert!(elbo_only.get("active_units").is_none());
+        assert!(elbo_only.get("kl").unwrap().as_f64().unwrap().is_nan());
     }
 }

@@ -226,7 +226,7 @@ mod tests {
         );
         assert!((r.float("codebook_perplexity").unwrap() - 3.0).abs() < 1e-12);
         assert!(r.get("active_units").is_none() && r.get("components_effective").is_none());
-        let stored = crate::metrics::registry::with_aliases(&r);
+        let stored = crate::metrics::registry::stored(&r);
         assert!((stored.float("components_effective").unwrap() - 3.0).abs() < 1e-12);
     }
 }

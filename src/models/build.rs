@@ -126,6 +126,9 @@ impl LatentModel for AnyModel {
     fn noise_dim(&self) -> usize {
         each!(self, m => m.noise_dim())
     }
+    fn family(&self) -> crate::core::posterior::Family {
+        each!(self, m => m.family())
+    }
     fn encode(&self, x: &Batch) -> Posterior {
         each!(self, m => LatentModel::encode(m, x))
     }

@@ -51,6 +51,11 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
         self.latent_dim()
     }
 
+    /// The family of the posteriors [`LatentModel::encode`] returns.
+    fn family(&self) -> Family {
+        Family::Gaussian
+    }
+
     /// q(z|x) for a batch of `b` examples.
     fn encode(&self, x: &Batch) -> Posterior;
 

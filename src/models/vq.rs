@@ -172,6 +172,10 @@ impl LatentModel for VqVae {
         1
     }
 
+    fn family(&self) -> super::Family {
+        super::Family::Codes
+    }
+
     fn encode(&self, x: &Batch) -> Posterior {
         let x = x.images().clone();
         let [b, _] = x.dims();

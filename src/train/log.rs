@@ -81,7 +81,7 @@ pub struct ValLine<'a> {
 impl Serialize for ValLine<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let stored = crate::metrics::registry::with_aliases(self.metrics);
+        let stored = crate::metrics::registry::stored(self.metrics);
         let mut m = s.serialize_map(Some(stored.len() + 5))?;
         m.serialize_entry("split", "val")?;
         m.serialize_entry("step", &self.step)?;

@@ -75,10 +75,14 @@ impl Summary {
         };
         let mut out = serde_json::to_value(facts).expect("summary facts serialize");
         let obj = out.as_object_mut().expect("an object");
+        // Every headline at the top, null where it does not apply.
         for m in registry::all().iter().filter(|m| m.headline) {
-            if let Some(v) = self.test.get(m.name) {
-                obj.insert(m.name.into(), json(v));
-            }
+            let v = self
+                .test
+                .get(m.name)
+                .cloned()
+                .unwrap_or(Value::Number(f64::NAN));
+            obj.insert(m.name.into(), json(&v));
         }
         for (split, record) in [("test", &self.test), ("val", &self.val)] {
             for section in [Section::Elbo, Section::Monitor, Section::Iwae] {

@@ -497,9 +497,13 @@ impl Figure for ActiveUnits<'_> {
     {
         root.fill(&WHITE)?;
         let v = &self.run.val;
-        let nz = v.first().map(|p| p.kl_per_dim.len()).unwrap_or(1).max(1) as f64;
+        let nz = v
+            .first()
+            .and_then(|p| p.vector("kl_per_dim"))
+            .map_or(1, |k| k.len())
+            .max(1) as f64;
         let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
-        let mi_max = v.iter().filter_map(|p| p.mi).fold(0.1, f64::max) * 1.1;
+        let mi_max = v.iter().filter_map(|p| p.get("mi")).fold(0.1, f64::max) * 1.1;
         let mut chart = dual_axes(
             root,
             format!("Active units and I(x;z) — {} (validation)", self.run.name),
@@ -510,8 +514,10 @@ impl Figure for ActiveUnits<'_> {
         )?;
         let au = v
             .iter()
-            .filter_map(|p| p.active_units.map(|a| (p.step as f64, a as f64)));
-        let mi = v.iter().filter_map(|p| p.mi.map(|m| (p.step as f64, m)));
+            .filter_map(|p| p.get("active_units").map(|a| (p.step as f64, a)));
+        let mi = v
+            .iter()
+            .filter_map(|p| p.get("mi").map(|m| (p.step as f64, m)));
         solid_and_dashed(
             &mut chart,
             (au.collect(), "active units"),
@@ -541,7 +547,7 @@ impl Figure for Elbo<'_> {
         let vals = t
             .iter()
             .flat_map(|p| [p.rec_ll - p.kl, p.rec_ll])
-            .chain(v.iter().flat_map(|p| [p.elbo, p.rec_ll]));
+            .chain(v.iter().flat_map(|p| [p.num("elbo"), p.num("rec_ll")]));
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for x in vals.filter(|x| x.is_finite()) {
             lo = lo.min(x);
@@ -584,13 +590,13 @@ impl Figure for Elbo<'_> {
             ),
             (
                 "ELBO (val)",
-                v.iter().map(|p| (p.step as f64, p.elbo)).collect(),
+                v.iter().map(|p| (p.step as f64, p.num("elbo"))).collect(),
                 color(0),
                 true,
             ),
             (
                 "log p(x|z) (val)",
-                v.iter().map(|p| (p.step as f64, p.rec_ll)).collect(),
+                v.iter().map(|p| (p.step as f64, p.num("rec_ll"))).collect(),
                 color(1),
                 true,
             ),
@@ -616,7 +622,7 @@ impl Figure for Elbo<'_> {
         let kmax = t
             .iter()
             .map(|p| p.kl)
-            .chain(v.iter().map(|p| p.kl))
+            .chain(v.iter().map(|p| p.num("kl")))
             .filter(|x| x.is_finite())
             .fold(1e-3, f64::max);
         let mut c2 = ChartBuilder::on(&bottom)
@@ -638,7 +644,7 @@ impl Figure for Elbo<'_> {
         .label("KL (train)")
         .legend(line_key(color(2)));
         c2.draw_series(LineSeries::new(
-            v.iter().map(|p| (p.step as f64, p.kl)),
+            v.iter().map(|p| (p.step as f64, p.num("kl"))),
             color(2).stroke_width(3),
         ))?
         .label("KL (val)")
@@ -664,12 +670,12 @@ impl Figure for Usage<'_> {
             .run
             .val
             .iter()
-            .filter(|p| p.component_usage.is_some())
+            .filter(|p| p.vector("component_usage").is_some())
             .collect();
         let k = v
             .last()
-            .and_then(|p| p.component_usage.as_ref())
-            .map_or(1, Vec::len);
+            .and_then(|p| p.vector("component_usage"))
+            .map_or(1, |u| u.len());
         let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
         let mut chart = dual_axes(
             root,
@@ -683,10 +689,9 @@ impl Figure for Usage<'_> {
             let col = color(c);
             let s = chart.draw_series(LineSeries::new(
                 v.iter().filter_map(|p| {
-                    p.component_usage
-                        .as_ref()
-                        .and_then(|u| u.get(c))
-                        .map(|&u| (p.step as f64, u))
+                    p.vector("component_usage")
+                        .and_then(|u| u.get(c).copied())
+                        .map(|u| (p.step as f64, u))
                 }),
                 col.stroke_width(2),
             ))?;
@@ -698,7 +703,7 @@ impl Figure for Usage<'_> {
         chart
             .draw_secondary_series(DashedLineSeries::new(
                 v.iter()
-                    .filter_map(|p| p.components_effective.map(|e| (p.step as f64, e))),
+                    .filter_map(|p| p.get("components_effective").map(|e| (p.step as f64, e))),
                 8,
                 5,
                 BLACK.stroke_width(3),
@@ -724,12 +729,12 @@ impl Figure for Codebook<'_> {
             .run
             .val
             .iter()
-            .filter(|p| p.codes_used.is_some())
+            .filter(|p| p.get("codes_used").is_some() || p.vector("codebook_usage").is_some())
             .collect();
         let k = v
             .last()
-            .and_then(|p| p.codebook_usage.as_ref())
-            .map_or(1, Vec::len)
+            .and_then(|p| p.vector("codebook_usage"))
+            .map_or(1, |u| u.len())
             .max(1) as f64;
         let xmax = v.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
         let mut chart = dual_axes(
@@ -742,10 +747,10 @@ impl Figure for Codebook<'_> {
         )?;
         let used = v
             .iter()
-            .filter_map(|p| p.codes_used.map(|u| (p.step as f64, u as f64 / k)));
+            .filter_map(|p| p.get("codes_used").map(|u| (p.step as f64, u / k)));
         let perplexity = v
             .iter()
-            .filter_map(|p| p.codebook_perplexity.map(|e| (p.step as f64, e)));
+            .filter_map(|p| p.get("codebook_perplexity").map(|e| (p.step as f64, e)));
         solid_and_dashed(
             &mut chart,
             (used.collect(), "codes used / K (1 − dead / K)"),
@@ -766,12 +771,12 @@ impl Figure for Overlay<'_> {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE)?;
-        let get = |p: &super::runlog::ValPoint| match self.what {
-            "elbo" => p.elbo,
-            "perplexity" => p.codebook_perplexity.unwrap_or(f64::NAN),
-            "components" => p.components_effective.unwrap_or(f64::NAN),
-            _ => p.kl,
+        let metric = match self.what {
+            "perplexity" => "codebook_perplexity",
+            "components" => "components_effective",
+            what => what,
         };
+        let get = |p: &super::runlog::ValPoint| p.get(metric).unwrap_or(f64::NAN);
         let xmax = self
             .runs
             .iter()
@@ -1038,55 +1043,61 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
                 r.dir.display()
             )));
         }
-        // A VQ-VAE's KL is the constant P·ln K and it has no latent
-        // dimensions to go inactive: its collapse shows in the codebook.
-        if r.val.iter().any(|p| p.codes_used.is_some()) {
-            files.extend(render_both(&out, &prefix(r, "elbo"), &Elbo { run: r })?);
-            if let Some(panels) = Panels::of(r) {
-                files.extend(render_both(&out, &prefix(r, "metrics"), &panels)?);
-            }
+        // Which figures a run gets follows from the metrics its lines hold.
+        let has = |name: &str| {
+            r.val
+                .iter()
+                .any(|p| p.get(name).is_some() || p.vector(name).is_some())
+        };
+        // Codes have no latent dimensions (their KL is the constant P·ln K):
+        // no per-dimension KL figures for them.
+        let codebook = has("codebook_usage") || has("codes_used");
+        if !codebook {
             files.extend(render_both(
                 &out,
-                &prefix(r, "codebook"),
-                &Codebook { run: r },
+                &prefix(r, "kl_per_dim"),
+                &KlPerDim {
+                    run: r,
+                    log: opts.log_kl,
+                },
             )?);
-            continue;
+            files.extend(render_both(
+                &out,
+                &prefix(r, "kl_heatmap"),
+                &Heatmap { run: r },
+            )?);
+            files.extend(render_both(
+                &out,
+                &prefix(r, "kl_bars"),
+                &Bars {
+                    run: r,
+                    log: opts.log_kl,
+                },
+            )?);
         }
-        files.extend(render_both(
-            &out,
-            &prefix(r, "kl_per_dim"),
-            &KlPerDim {
-                run: r,
-                log: opts.log_kl,
-            },
-        )?);
-        files.extend(render_both(
-            &out,
-            &prefix(r, "kl_heatmap"),
-            &Heatmap { run: r },
-        )?);
-        files.extend(render_both(
-            &out,
-            &prefix(r, "kl_bars"),
-            &Bars {
-                run: r,
-                log: opts.log_kl,
-            },
-        )?);
-        files.extend(render_both(
-            &out,
-            &prefix(r, "active_units"),
-            &ActiveUnits { run: r },
-        )?);
+        if has("active_units") || !codebook {
+            files.extend(render_both(
+                &out,
+                &prefix(r, "active_units"),
+                &ActiveUnits { run: r },
+            )?);
+        }
         files.extend(render_both(&out, &prefix(r, "elbo"), &Elbo { run: r })?);
         if let Some(panels) = Panels::of(r) {
             files.extend(render_both(&out, &prefix(r, "metrics"), &panels)?);
         }
-        if r.val.iter().any(|p| p.component_usage.is_some()) {
+        if has("component_usage") {
             files.extend(render_both(
                 &out,
                 &prefix(r, "component_usage"),
                 &Usage { run: r },
+            )?);
+        }
+        if codebook {
+            files.extend(render_both(
+                &out,
+                &prefix(r, "codebook"),
+                &Codebook { run: r },
             )?);
         }
     }
@@ -1109,9 +1120,9 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
         )?);
         let all =
             |f: fn(&super::runlog::ValPoint) -> bool| runs.iter().all(|r| r.val.iter().any(f));
-        let what = if all(|p| p.codebook_perplexity.is_some()) {
+        let what = if all(|p| p.get("codebook_perplexity").is_some()) {
             Some("perplexity")
-        } else if all(|p| p.components_effective.is_some()) {
+        } else if all(|p| p.get("components_effective").is_some()) {
             Some("components")
         } else {
             None

@@ -36,61 +36,44 @@ pub struct TrainPoint {
     pub kl_per_dim: Vec<f64>,
 }
 
-/// One `split = "val"` line: the ELBO terms every line has, the collapse
-/// statistics a model's posterior family has, and every stored metric in
-/// `metrics`. Values are read through the metric registry, so lines written
-/// before a metric got its name read the same (a codebook's perplexity was
-/// `components_effective`).
+/// One `split = "val"` line: when it was taken, and every metric it holds.
+/// Metrics are read by name through the registry, so a line written before
+/// a metric got its name reads the same (a codebook's perplexity was
+/// `components_effective`), and `null` reads as absent.
 #[derive(Debug, Clone)]
 pub struct ValPoint {
     pub step: usize,
     pub beta: f64,
-    pub elbo: f64,
-    pub rec_ll: f64,
-    pub kl: f64,
-    pub kl_per_dim: Vec<f64>,
-    pub active_units: Option<usize>,
-    pub mi: Option<f64>,
-    /// Mixture priors: usage of each component and exp(H(ū)).
-    pub component_usage: Option<Vec<f64>>,
-    pub components_effective: Option<f64>,
-    /// VQ-VAE: usage of each code, codes used and dead, perplexity.
-    pub codebook_usage: Option<Vec<f64>>,
-    pub codes_used: Option<usize>,
-    pub dead_codes: Option<usize>,
-    pub codebook_perplexity: Option<f64>,
-    /// Every metric of the line.
     pub metrics: Record,
 }
 
 impl ValPoint {
     fn from_record(r: Record) -> std::result::Result<Self, String> {
-        let num = |name: &str| read(&r, name).and_then(|v| v.as_f64());
-        let need = |name: &str| {
-            r.get(name)
-                .map(|_| num(name).unwrap_or(f64::NAN))
-                .ok_or_else(|| format!("missing field `{name}`"))
-        };
-        let vec = |name: &str| read(&r, name).and_then(|v| v.as_vec().map(<[f64]>::to_vec));
-        let codes_used = num("codes_used").map(|c| c as usize);
-        let mixture = codes_used.is_none();
+        for name in ["elbo", "rec_ll", "kl", "kl_per_dim"] {
+            if r.get(name).is_none() {
+                return Err(format!("missing field `{name}`"));
+            }
+        }
         Ok(Self {
-            step: need("step")? as usize,
-            beta: need("beta")?,
-            elbo: need("elbo")?,
-            rec_ll: need("rec_ll")?,
-            kl: need("kl")?,
-            kl_per_dim: vec("kl_per_dim").ok_or("missing field `kl_per_dim`")?,
-            active_units: num("active_units").map(|a| a as usize),
-            mi: num("mi"),
-            component_usage: vec("component_usage").filter(|_| mixture),
-            components_effective: num("components_effective").filter(|_| mixture),
-            codebook_usage: vec("codebook_usage"),
-            codes_used,
-            dead_codes: num("dead_codes").map(|c| c as usize),
-            codebook_perplexity: num("codebook_perplexity"),
+            step: r.count("step").ok_or("missing field `step`")?,
+            beta: r.float("beta").ok_or("missing field `beta`")?,
             metrics: r,
         })
+    }
+
+    /// A scalar metric, if the line has it.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        read(&self.metrics, name).and_then(|v| v.as_f64())
+    }
+
+    /// A scalar metric, NaN when absent or `null` (the ELBO terms every line has).
+    pub fn num(&self, name: &str) -> f64 {
+        self.metrics.float(name).unwrap_or(f64::NAN)
+    }
+
+    /// A vector metric, if the line has it.
+    pub fn vector(&self, name: &str) -> Option<Vec<f64>> {
+        read(&self.metrics, name).and_then(|v| v.as_vec().map(<[f64]>::to_vec))
     }
 }
 
@@ -180,7 +163,7 @@ impl RunLog {
         }
         self.val
             .last()
-            .map(|v| v.kl_per_dim.clone())
+            .and_then(|v| v.vector("kl_per_dim"))
             .or_else(|| self.train.last().map(|t| t.kl_per_dim.clone()))
             .unwrap_or_default()
     }
@@ -192,7 +175,7 @@ impl RunLog {
                 return Some((k, -r));
             }
         }
-        self.val.last().map(|v| (v.kl, -v.rec_ll))
+        self.val.last().map(|v| (v.num("kl"), -v.num("rec_ll")))
     }
 }
 
@@ -206,7 +189,8 @@ mod tests {
         let l = r#"{"split":"val","step":1,"beta":1.0,"elbo":null,"rec_ll":-2.0,"kl":null,"kl_per_dim":[null, 1.0]}"#;
         std::fs::write(dir.path().join("metrics.jsonl"), format!("{l}\n")).unwrap();
         let log = RunLog::read(dir.path()).unwrap();
-        assert!(log.val[0].elbo.is_nan() && log.val[0].kl_per_dim[0].is_nan());
+        assert!(log.val[0].num("elbo").is_nan());
+        assert!(log.val[0].vector("kl_per_dim").unwrap()[0].is_nan());
     }
 
     #[test]

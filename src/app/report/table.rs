@@ -7,8 +7,8 @@
 //! shown as such, never filled in.
 
 use crate::core::error::{Error, Result};
-use crate::metrics::Record;
 use crate::metrics::registry::{self, Section};
+use crate::metrics::{Metric, Record};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -34,48 +34,45 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Columns that are not registry metrics: the NLL table of `eval-k*.json`,
-/// the training time, and `perplexity`, the name earlier versions gave to
-/// both a codebook's perplexity and a mixture's effective components.
-const EXTRA: &[(&str, &str, bool)] = &[
-    ("nll", "eval: nll_nats (−L_k, nats)", true),
-    ("bits_per_dim", "eval: bits_per_dim", true),
-    ("wall_time_s", "summary: training time (s)", false),
+/// Columns that are not registry metrics: the training time, and
+/// `perplexity`, the name earlier versions gave to both a codebook's
+/// perplexity and a mixture's effective components.
+const EXTRA: &[(&str, &str)] = &[
+    ("wall_time_s", "summary: training time (s)"),
     (
         "perplexity",
         "summary: codebook_perplexity, else components_effective (the earlier name of both)",
-        false,
     ),
 ];
+
+/// The registry's metrics that are report columns: (column, metric).
+fn metric_columns() -> impl Iterator<Item = (&'static str, &'static Metric)> {
+    registry::all()
+        .iter()
+        .filter_map(|m| m.column.map(|c| (c, m)))
+}
 
 /// Every column a report can show, with where it comes from: the metric
 /// registry's columns (from `summary.json`, or `eval-k*.json` for
 /// importance-sampled metrics) and [`EXTRA`].
 pub fn columns() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = EXTRA[..2]
-        .iter()
-        .map(|(n, d, _)| (n.to_string(), d.to_string()))
+    let mut out: Vec<(String, String)> = metric_columns()
+        .map(|(c, m)| {
+            let source = if m.section == Section::Iwae {
+                "eval"
+            } else {
+                "summary"
+            };
+            (c.to_string(), format!("{source}: {} — {}", m.name, m.label))
+        })
         .collect();
-    for m in registry::all().iter().filter(|m| m.column) {
-        let source = if m.section == Section::Iwae {
-            "eval"
-        } else {
-            "summary"
-        };
-        out.push((m.name.to_string(), format!("{source}: {}", m.label)));
-    }
-    out.extend(
-        EXTRA[2..]
-            .iter()
-            .map(|(n, d, _)| (n.to_string(), d.to_string())),
-    );
+    out.extend(EXTRA.iter().map(|(n, d)| (n.to_string(), d.to_string())));
     out
 }
 
 /// Whether column `name` comes from `eval-k*.json`.
 fn from_eval(name: &str) -> bool {
-    EXTRA.iter().any(|(n, _, eval)| *n == name && *eval)
-        || registry::find(name).is_some_and(|m| m.section == Section::Iwae)
+    metric_columns().any(|(c, m)| c == name && m.section == Section::Iwae)
 }
 
 /// What one run provides.
@@ -172,12 +169,9 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
                 test.insert(k, v.clone());
             }
         }
-        for m in registry::all()
-            .iter()
-            .filter(|m| m.column && m.section != Section::Iwae)
-        {
+        for (column, m) in metric_columns().filter(|(_, m)| m.section != Section::Iwae) {
             if let Some(v) = registry::read(&test, m.name).and_then(|v| v.as_f64()) {
-                values.insert(m.name.to_string(), v);
+                values.insert(column.to_string(), v);
             }
         }
         if let Some(v) = test.float("wall_time_s") {
@@ -195,17 +189,9 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
         if let Some(e) = read_json(&path)? {
             let record = Record::from_json(&e);
             let mut m = BTreeMap::new();
-            for (key, field) in [("nll", "nll_nats"), ("bits_per_dim", "bits_per_dim")] {
-                if let Some(v) = record.float(field) {
-                    m.insert(key.to_string(), v);
-                }
-            }
-            for metric in registry::all()
-                .iter()
-                .filter(|m| m.column && m.section == Section::Iwae)
-            {
+            for (column, metric) in metric_columns().filter(|(_, m)| m.section == Section::Iwae) {
                 if let Some(v) = registry::read(&record, metric.name).and_then(|v| v.as_f64()) {
-                    m.insert(metric.name.to_string(), v);
+                    m.insert(column.to_string(), v);
                 }
             }
             evals.insert(k, m);
