@@ -19,19 +19,23 @@ pub struct WeightSums {
     pub lse: StreamingLse,
     /// log Σ w².
     pub lse_sq: StreamingLse,
+    /// Weights pushed.
+    pub n: usize,
 }
 
 impl WeightSums {
     pub fn push(&mut self, log_w: f64) {
         self.lse.push(log_w);
         self.lse_sq.push(2.0 * log_w);
+        self.n += 1;
     }
 
-    /// (Σw)² / Σw²; NaN when the weights are not finite.
+    /// (Σw)² / Σw², at most the number of weights (equal weights give
+    /// exactly that, up to rounding); NaN when the weights are not finite.
     pub fn ess(&self) -> f64 {
         let (a, b) = (self.lse.value(), self.lse_sq.value());
         if a.is_finite() && b.is_finite() {
-            (2.0 * a - b).exp()
+            (2.0 * a - b).exp().min(self.n as f64)
         } else {
             f64::NAN
         }
@@ -124,8 +128,8 @@ mod tests {
     #[test]
     fn equal_weights_give_k_and_one_dominant_weight_gives_one() {
         let mut eq = WeightSums::default();
-        (0..50).for_each(|_| eq.push(-12.5));
-        assert!((eq.ess() - 50.0).abs() < 1e-9);
+        (0..50).for_each(|_| eq.push(-12.5 + 1e-13 * (eq.n % 3) as f64));
+        assert!((eq.ess() - 50.0).abs() < 1e-9 && eq.ess() <= 50.0);
         let mut one = WeightSums::default();
         one.push(0.0);
         (0..49).for_each(|_| one.push(-200.0));

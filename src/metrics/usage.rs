@@ -68,7 +68,7 @@ fn mixture(c: &Ctx) -> Option<ComponentUsage> {
 /// ū_k per mixture component.
 pub const COMPONENT_USAGE: Metric = Metric::new(
     "component_usage",
-    "component usage ū_k",
+    "component usage (mean responsibility)",
     "mean over held-out examples of the prior responsibilities p(k | z), z ~ q(z|x)",
     Applies::MIXTURE,
     Section::Monitor,
@@ -78,7 +78,7 @@ pub const COMPONENT_USAGE: Metric = Metric::new(
 /// exp(H(ū)) of a mixture prior.
 pub const COMPONENTS_EFFECTIVE: Metric = Metric::new(
     "components_effective",
-    "effective components exp(H(ū))",
+    "effective components exp(H(usage))",
     "exp of the entropy of the component usage: between 1 (one component used) and K",
     Applies::MIXTURE,
     Section::Monitor,
@@ -96,7 +96,7 @@ pub const COMPONENTS_EFFECTIVE: Metric = Metric::new(
 /// p̄_k per code.
 pub const CODEBOOK_USAGE: Metric = Metric::new(
     "codebook_usage",
-    "codebook usage p̄_k",
+    "codebook usage (fraction per code)",
     "fraction of held-out grid positions assigned to each code",
     Applies::CODES,
     Section::Monitor,
@@ -111,7 +111,7 @@ pub const CODEBOOK_USAGE: Metric = Metric::new(
 /// exp(H(p̄)) of a codebook.
 pub const CODEBOOK_PERPLEXITY: Metric = Metric::new(
     "codebook_perplexity",
-    "codebook perplexity exp(H(p̄))",
+    "codebook perplexity exp(H(usage))",
     "exp of the entropy of the codebook usage: between 1 and K",
     Applies::CODES,
     Section::Monitor,

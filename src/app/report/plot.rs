@@ -888,10 +888,11 @@ impl Figure for Panels<'_> {
             let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
             // A flat series gets a window around its value, not a zoom into rounding.
-            let pad = if hi > lo {
-                0.08 * (hi - lo)
-            } else {
+            let flat = hi - lo <= 1e-9 * hi.abs().max(lo.abs()).max(1.0);
+            let pad = if flat {
                 (0.1 * hi.abs()).max(0.5)
+            } else {
+                0.08 * (hi - lo)
             };
             let span = hi - lo + 2.0 * pad;
             let decimals = (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize;
