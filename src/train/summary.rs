@@ -171,22 +171,24 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         f("rec_ll"),
         f("kl"),
     );
-    if let Some(active) = t.count("active_units") {
+    // Through the registry: a summary read back from a file also holds the
+    // codebook's metrics under their older (mixture) names.
+    let num = |name: &str| registry::read(t, name).and_then(|v| v.as_f64());
+    let vec = |name: &str| registry::read(t, name).and_then(|v| v.as_vec().map(<[f64]>::len));
+    if let Some(active) = num("active_units").map(|a| a as usize) {
         s.push_str(&gaussian_latents(t, active));
     }
-    if let (Some(p), Some(usage)) = (t.float("codebook_perplexity"), t.vector("codebook_usage")) {
+    if let (Some(p), Some(codes)) = (num("codebook_perplexity"), vec("codebook_usage")) {
         s.push_str(&format!(
-            "codebook {} codes, {} used on the test set, {} dead, perplexity {p:.1} \
+            "codebook {codes} codes, {} used on the test set, {} dead, perplexity {p:.1} \
              (KL = P·ln K: a uniform prior over the codes)\n",
-            usage.len(),
             t.count("codes_used").unwrap_or(0),
             t.count("dead_codes").unwrap_or(0),
         ));
     }
-    if let (Some(e), Some(u)) = (t.float("components_effective"), t.vector("component_usage")) {
+    if let (Some(e), Some(k)) = (num("components_effective"), vec("component_usage")) {
         s.push_str(&format!(
-            "prior    {} components, effectively {e:.2} used (exp of the usage entropy)\n",
-            u.len()
+            "prior    {k} components, effectively {e:.2} used (exp of the usage entropy)\n"
         ));
     }
     if summary.collapse_alarm {
