@@ -224,14 +224,23 @@ fn schema_check(
             }
             (u, k) if u.type_str() != k.type_str() => {
                 let msg = format!(
-                    "{path}: expected a {}, found a {} ({u})",
-                    k.type_str(),
-                    u.type_str()
+                    "{path}: expected {}, found {} ({u})",
+                    article(k.type_str()),
+                    article(u.type_str())
                 );
                 out.push((path, msg));
             }
             _ => {}
         }
+    }
+}
+
+/// "a string", "an integer".
+fn article(word: &str) -> String {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
     }
 }
 
@@ -258,7 +267,7 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     let key = key.trim();
     if let Some(new) = ModelConfig::moved_key(key) {
         return Err(Error::Config(vec![format!(
-            "--set {item:?}: {key} has moved to {new} (each model kind has its own table)"
+            "{item:?}: {key} has moved to {new} (each model kind has its own table)"
         )]));
     }
     let parts: Vec<&str> = key.split('.').collect();

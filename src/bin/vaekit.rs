@@ -32,7 +32,7 @@ enum Command {
         /// Override one config value, e.g. --set model.latent_dim=32 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Shortcut for --set data.spec=...: synthetic, idx:DIR or amat:DIR.
+        /// Shortcut for --set data.spec=...: synthetic, idx:DIR, amat:DIR or cifar:DIR.
         #[arg(long)]
         data: Option<String>,
         /// cpu or wgpu (shortcut for --set device=...).
@@ -112,7 +112,7 @@ enum Command {
         /// markdown, latex or csv.
         #[arg(long, default_value = "markdown")]
         format: String,
-        /// Use eval-k{K}.json (default: the largest k each run has).
+        /// Use eval-k{K}.json (default: per group, the largest k that every evaluated run of the group has).
         #[arg(long)]
         k: Option<usize>,
     },

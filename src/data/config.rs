@@ -47,6 +47,11 @@ impl DataConfig {
                 d.spec,
                 Self::SPECS
             ));
+        } else if d.spec.ends_with(':') {
+            errs.push(format!(
+                "data.spec = {:?}: name the folder after the colon, e.g. {}/path/to/data",
+                d.spec, d.spec
+            ));
         }
         if !(0.0..1.0).contains(&d.val_fraction) {
             errs.push(format!(

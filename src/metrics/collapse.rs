@@ -158,7 +158,7 @@ pub const AU_THRESHOLD: Metric = Metric::new(
     "the activity threshold δ that active_units used",
     Applies::GAUSSIAN,
     Section::Monitor,
-    |c| Some(Value::Number(c.monitor.au_threshold)),
+    |c| c.posteriors.map(|_| Value::Number(c.monitor.au_threshold)),
 );
 
 /// A_u per dimension.

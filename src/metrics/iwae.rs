@@ -281,6 +281,12 @@ impl EvalReport {
             self.get("bits_per_dim"),
             self.get("bits_per_dim_std_err")
         );
+        if let Some(e) = self.metrics.float("ess_mean_frac") {
+            s.push_str(&format!(
+                "| mean ESS / k      | {:>10.4} |           |\n",
+                e
+            ));
+        }
         if let Some(r) = self.metrics.float("reconstruction_nats") {
             s.push_str(&format!(
                 "| −log p(x|z_q)     | {:>10.3} |           |\n",
@@ -289,12 +295,6 @@ impl EvalReport {
         }
         if let Some(n) = &self.note {
             s.push_str(&format!("note: {n}\n"));
-        }
-        if let Some(e) = self.metrics.float("ess_mean_frac") {
-            s.push_str(&format!(
-                "| mean ESS / k      | {:>10.4} |           |\n",
-                e
-            ));
         }
         if let Some(bad) = self.metrics.count("n_nonfinite").filter(|&b| b > 0) {
             s.push_str(&format!(

@@ -185,9 +185,18 @@ pub fn load_state(ckpt: &Path) -> Result<TrainState> {
 /// The newest checkpoint of a run, or an error that says there is none.
 pub fn latest(run: &Path) -> Result<PathBuf> {
     list(run).pop().ok_or_else(|| {
-        Error::Usage(format!(
-            "{}: no checkpoint found (expected checkpoints/step-*/); is this a vaekit run directory?",
-            run.display()
-        ))
+        if run.join("config.toml").is_file() {
+            Error::Usage(format!(
+                "{}: this run has not written a checkpoint yet (planned, or stopped before \
+                 its first epoch ended); train it with `vaekit train --resume {}`",
+                run.display(),
+                run.display()
+            ))
+        } else {
+            Error::Usage(format!(
+                "{}: no checkpoint found (expected checkpoints/step-*/); is this a vaekit run directory?",
+                run.display()
+            ))
+        }
     })
 }

@@ -44,9 +44,10 @@ pub fn check(job: &Job, l: &Loss, state: &mut TrainState, progress: &Progress) -
             progress.finish();
             Err(Error::NonFinite(format!(
                 "training stopped at step {}: {what}. {kept} Try a lower optimizer.lr, \
-                 free bits or KL annealing, or --set train.on_nonfinite=skip; \
-                 continue with `vaekit train --resume {}`.",
+                 free bits or KL annealing in a new run; or set `on_nonfinite = \"skip\"` \
+                 under [train] in {} and continue with `vaekit train --resume {}`.",
                 step + 1,
+                job.run.join("config.toml").display(),
                 job.run.display()
             )))
         }

@@ -97,6 +97,14 @@ struct Split {
 impl RunLog {
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("metrics.jsonl");
+        if !path.is_file() && dir.join("config.toml").is_file() {
+            return Err(Error::Usage(format!(
+                "{}: this run has not started training (no metrics.jsonl yet); train it with \
+                 `vaekit train --resume {}`",
+                dir.display(),
+                dir.display()
+            )));
+        }
         if !path.is_file() {
             return Err(Error::Usage(format!(
                 "{}: not a vaekit run directory (no metrics.jsonl)",

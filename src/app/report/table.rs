@@ -134,9 +134,21 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
     })?;
     let mut config: toml::Table = toml::from_str(&text)
         .map_err(|e| Error::bad_file(&cfg_path, format!("not valid TOML: {}", e.message())))?;
-    // Runs from before per-kind model tables answer the new key paths too.
-    if let Some(toml::Value::Table(model)) = config.get_mut("model") {
-        crate::models::config::ModelConfig::migrate(model);
+    // Group keys are read from the config as it resolves now (defaults
+    // filled in, keys of older versions moved), so runs of every version
+    // answer the same key paths; a config that no longer loads is read as
+    // it is written.
+    match crate::app::config::ExperimentConfig::load(Some(&cfg_path), &[]) {
+        Ok(cfg) => {
+            if let Ok(toml::Value::Table(t)) = toml::Value::try_from(&cfg) {
+                config = t;
+            }
+        }
+        Err(_) => {
+            if let Some(toml::Value::Table(model)) = config.get_mut("model") {
+                crate::models::config::ModelConfig::migrate(model);
+            }
+        }
     }
     let group = group_by
         .iter()
