@@ -524,8 +524,13 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
 
 /// The `main` of a study binary: parse the command line, run `body`, and
 /// turn errors into one clear line and exit code 1.
+///
+/// Call it first in the binary's `main`: it sets burn's default device to
+/// the CPU ([`crate::core::device::prefer_cpu_default`]) before any thread exists.
 pub fn main(name: &str, body: fn(&Study) -> Result<()>) -> std::process::ExitCode {
     use clap::Parser;
+    // SAFETY: documented above: called first in `main`, before any thread.
+    unsafe { crate::core::device::prefer_cpu_default() };
     let args = StudyArgs::parse();
     let run = || -> Result<()> {
         let study = Study::new(name, &args)?;

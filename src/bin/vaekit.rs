@@ -366,6 +366,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
+    // SAFETY: the first statement of main; no other thread exists yet.
+    unsafe { device::prefer_cpu_default() };
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

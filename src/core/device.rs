@@ -60,3 +60,23 @@ pub fn resolve(choice: DeviceChoice) -> Result<Device> {
         }
     }
 }
+
+/// Make the CPU burn's default device for this process, unless the user
+/// chose one with `BURN_DEVICE`.
+///
+/// burn places a loaded optimizer state on its default device before the
+/// first step moves it to the parameters' device; with the wgpu backend
+/// compiled in, that default is the GPU, so resuming a CPU run would start
+/// Vulkan (and on a machine with no adapter, fail). vaekit names every
+/// device it computes on explicitly, so the default only ever holds such
+/// transient state, and the CPU is always a correct place for it.
+///
+/// # Safety
+/// Sets an environment variable: call it at the start of `main`, before
+/// any other thread exists.
+pub unsafe fn prefer_cpu_default() {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: the caller guarantees no other thread reads the environment.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+}
