@@ -10,6 +10,8 @@
 //! Per-example terms agree to 1e-4 relative; gradients to 1e-3 relative of
 //! the largest entry; a 10-step training run to 1e-3 relative.
 
+mod common;
+
 use burn::tensor::{Device, Tensor};
 use vaekit::config::{DeviceChoice, ExperimentConfig, ModelConfig};
 use vaekit::data::batches::host_normal;
@@ -148,12 +150,9 @@ fn short_training_runs_match_and_checkpoints_cross_devices() {
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let s = vaekit::run::train(&cfg, &dir, dev, Some(Progress::Quiet)).unwrap();
-        let losses: Vec<f32> = std::fs::read_to_string(dir.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|v| v["split"] == "train")
-            .map(|v| v["loss"].as_f64().unwrap() as f32)
+        let losses: Vec<f32> = common::series(&dir, "train", "loss")
+            .iter()
+            .map(|&v| v as f32)
             .collect();
         (s, losses, dir)
     };

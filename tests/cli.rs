@@ -54,11 +54,7 @@ fn train_on_synthetic_fills_the_run_directory() {
     }
 
     // metrics.jsonl: train lines every 2 steps with KL per dimension, val lines per epoch.
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::metrics_lines(&run);
     let train: Vec<_> = lines.iter().filter(|l| l["split"] == "train").collect();
     let val: Vec<_> = lines.iter().filter(|l| l["split"] == "val").collect();
     // 540 training images (10% held out), batch 128: 5 steps/epoch, 10 steps.

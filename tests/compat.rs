@@ -4,6 +4,8 @@
 //! numbers that version wrote when it finished the same run: the image path
 //! computes exactly what it computed before.
 
+mod common;
+
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 use vaekit::train::progress::Progress;
@@ -50,21 +52,13 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn an_old_run_resumes_to_the_numbers_its_version_wrote() {
     let tmp = tempfile::tempdir().unwrap();
     let run = fixture(tmp.path());
     let old_summary = json(&run.join("summary.json"));
     let old_eval = json(&run.join("eval-k50.json"));
-    let old_lines = lines(&run.join("metrics.jsonl"));
+    let old_lines = common::metrics_lines(&run);
     // What a crash after the epoch-2 checkpoint leaves: no summary, no eval.
     for f in ["summary.json", "eval-k50.json", "eval-k50.csv"] {
         std::fs::remove_file(run.join(f)).unwrap();
@@ -92,7 +86,7 @@ fn an_old_run_resumes_to_the_numbers_its_version_wrote() {
     }
     // The lines the resumed session wrote equal the old session's (steps
     // 12 and 15, and epoch 3's validation), clock aside.
-    let new_lines = lines(&run.join("metrics.jsonl"));
+    let new_lines = common::metrics_lines(&run);
     assert_eq!(new_lines.len(), old_lines.len());
     let skip = ["time_s", "images_per_s"];
     for (old, new) in old_lines.iter().zip(&new_lines) {

@@ -3,6 +3,8 @@
 //! inputs) and a `StepHook` passed to `fit` (a trainer-side procedure before
 //! each update). Here a model of our own, outside the crate, uses both.
 
+mod common;
+
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
@@ -166,22 +168,11 @@ fn the_loop_runs_a_models_input_hook_and_a_step_hook_on_every_step() {
     // What the model trained on is what its hook returned: blank images,
     // which a Bernoulli decoder learns to predict almost exactly, while the
     // validation set (real shapes, no hook) stays far from that.
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(tmp.path().join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let train: Vec<f64> = lines
-        .iter()
-        .filter(|l| l["split"] == "train")
-        .map(|l| l["rec_ll"].as_f64().unwrap())
-        .collect();
+    let train = common::series(tmp.path(), "train", "rec_ll");
     assert_eq!(train.len(), 10);
     assert!(train[9] > train[0], "{train:?}");
     // 784 pixels of 0: −log p(x|z) = Σ softplus(logit) falls toward 0.
-    let val_rec = lines.iter().rev().find(|l| l["split"] == "val").unwrap()["rec_ll"]
-        .as_f64()
-        .unwrap();
+    let val_rec = *common::series(tmp.path(), "val", "rec_ll").last().unwrap();
     assert!(train[9] > -20.0, "train log p(x|z) {train:?}");
     assert!(val_rec < -500.0, "validation log p(x|z) {val_rec}");
 }

@@ -12,9 +12,10 @@
 //!
 //! A file in layer L may name `crate::X` only for a module X of a layer
 //! ≤ L, and the same for `super::super::…::X` chains that climb to the
-//! crate root. Every such path in code counts — `use` lines, paths written
-//! inline, and unit tests too — while comments do not (a doc link is not a
-//! dependency). Paths through the short re-exports of `lib.rs`
+//! crate root. Every such path counts — `use` lines, paths written inline,
+//! unit tests, and rustdoc links in doc comments (a link to a higher layer
+//! makes the lower one's docs depend on it) — while plain `//` comments do
+//! not. Paths through the short re-exports of `lib.rs`
 //! (`crate::config`, `crate::error`, ...) are refused: inside the crate
 //! every path names its layer. Because no layer imports one above it, the
 //! layers form no cycle; modules of one layer may use each other.
@@ -40,13 +41,27 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a line: without its `//` comment (doc comments included).
+/// The part of a line that can name a module: the code before a `//`
+/// comment, or a doc comment's rustdoc links (`[`crate::x`]`, `[..](crate::x)`).
 /// String literals holding `//` are rare enough in this crate not to matter,
 /// and would only hide a path, never invent one.
-fn code(line: &str) -> &str {
+fn code(line: &str) -> String {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with("///") || trimmed.starts_with("//!") {
+        // Only what sits inside a link's backticks or parentheses.
+        let mut out = String::new();
+        for part in trimmed.split(['[', ']', '(', ')']) {
+            let p = part.trim_matches('`');
+            if p.starts_with("crate::") || p.starts_with("super::") {
+                out.push_str(p);
+                out.push(' ');
+            }
+        }
+        return out;
+    }
     match line.find("//") {
-        Some(i) => &line[..i],
-        None => line,
+        Some(i) => line[..i].to_string(),
+        None => line.to_string(),
     }
 }
 
@@ -57,7 +72,7 @@ fn root_supers(text: &str, depth: usize) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = code(line);
-        let mut rest = line;
+        let mut rest = line.as_str();
         while let Some(i) = rest.find("super::") {
             let before_ok = i == 0 || {
                 let c = rest[..i].chars().last().unwrap();
@@ -87,7 +102,7 @@ fn crate_paths(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = code(line);
-        let mut rest = line;
+        let mut rest = line.as_str();
         while let Some(i) = rest.find("crate::") {
             let before_ok = i == 0 || {
                 let c = rest[..i].chars().last().unwrap();
@@ -192,7 +207,8 @@ fn the_checker_sees_what_it_must() {
                 let x = crate::core::host::read(t);\n\
                 use crate::{data, models::AnyModel};\n\
                 let not_it = mycrate::app::x;\n\
-                /// [`crate::app`] in a doc comment\n";
+                /// [`crate::app`] linked from a doc comment\n\
+                // crate::train in a plain comment\n";
     let found: Vec<(usize, String)> = crate_paths(text);
     assert_eq!(
         found,
@@ -201,6 +217,7 @@ fn the_checker_sees_what_it_must() {
             (2, "core".to_string()),
             (3, "data".to_string()),
             (3, "models".to_string()),
+            (5, "app".to_string()),
         ]
     );
 }

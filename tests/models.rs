@@ -1,6 +1,8 @@
 //! The models beyond the plain VAE, on the shared trainer: mixture priors
 //! (learned GMM, VampPrior) and β-VAE capacity annealing.
 
+mod common;
+
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use vaekit::config::{Arch, ExperimentConfig, MixtureConfig, ModelConfig, ObjectiveKind};
@@ -29,16 +31,8 @@ fn quick(kind: &str) -> ExperimentConfig {
 fn loss_first_last(cfg: &ExperimentConfig) -> (f64, f64, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     let s = vaekit::run::train(cfg, tmp.path(), &Device::flex(), Some(Progress::Quiet)).unwrap();
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(tmp.path().join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let train: Vec<f64> = lines
-        .iter()
-        .filter(|l| l["split"] == "train")
-        .map(|l| l["loss"].as_f64().unwrap())
-        .collect();
+    let lines = common::metrics_lines(tmp.path());
+    let train = common::series(tmp.path(), "train", "loss");
     let n = train.len();
     let val_last = lines
         .iter()

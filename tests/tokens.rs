@@ -4,6 +4,8 @@
 //! becomes active and carries about ln 2 nats, and the run records that it
 //! was trained on tokens.
 
+mod common;
+
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::store::ModuleRecord;
@@ -179,13 +181,7 @@ fn a_token_model_trains_is_monitored_and_evaluated_like_an_image_model() {
     assert!(t.count("active_units").unwrap() >= 1, "{t:?}");
     let mi = t.float("mi").unwrap();
     assert!((0.4..1.2).contains(&mi), "I(x;z) = {mi}");
-    let loss: Vec<f64> = std::fs::read_to_string(tmp.path().join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|l| l["split"] == "train")
-        .map(|l| l["loss"].as_f64().unwrap())
-        .collect();
+    let loss = common::series(tmp.path(), "train", "loss");
     assert!(loss.last() < loss.first(), "{loss:?}");
 
     // The k-sample bound on padded batches: above the ELBO, and the

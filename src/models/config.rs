@@ -243,19 +243,17 @@ impl ModelConfig {
     /// Move the keys of [`MOVED_KEYS`] in a `[model]` table (a config file
     /// written before per-kind tables, such as an older run's `config.toml`)
     /// into the table of the kind the file names; a kind that does not read
-    /// a key drops it, as it was ignored then too. Returns the old keys moved.
-    pub fn migrate(model: &mut toml::Table) -> Vec<String> {
+    /// a key drops it, as it was ignored then too.
+    pub fn migrate(model: &mut toml::Table) {
         let kind = model
             .get("kind")
             .and_then(|k| k.as_str())
             .unwrap_or("vae")
             .to_string();
-        let mut moved = Vec::new();
         for (old, kinds, _) in MOVED_KEYS {
             let Some(value) = model.remove(*old) else {
                 continue;
             };
-            moved.push(format!("model.{old}"));
             if let Some(k) = kinds.iter().find(|k| k.as_str() == kind) {
                 let table = model
                     .entry(k.as_str().to_string())
@@ -265,7 +263,6 @@ impl ModelConfig {
                 }
             }
         }
-        moved
     }
 
     /// Where an old `[model]` key lives now, for `--set model.codes=...`.

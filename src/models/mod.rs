@@ -147,8 +147,8 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
 }
 
 /// A model's weights when it is a plain MLP VAE — Bernoulli decoder,
-/// standard normal prior, dense layers with one activation — read by the
-/// fast CPU evaluator ([`crate::metrics::fast_mlp`]).
+/// standard normal prior, dense layers with one activation — for the fast
+/// CPU evaluator of the metrics layer.
 pub struct PlainMlp<'a> {
     pub encoder: &'a [Linear],
     pub mean: &'a Linear,

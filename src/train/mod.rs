@@ -165,6 +165,8 @@ pub struct Plan {
     /// Training examples.
     n: usize,
     seed: u64,
+    /// The job's device with autodiff: where batches and noise go.
+    autodiff: Device,
 }
 
 impl Plan {
@@ -183,6 +185,7 @@ impl Plan {
             schedule: Schedule::new(job.trainer.schedule, total, spe),
             n,
             seed: job.seed,
+            autodiff: job.device.clone().autodiff(),
         }
     }
 
@@ -214,11 +217,7 @@ impl Plan {
             .data
             .dynamic_binarize
             .then_some((self.seed, epoch as u64, b as u64));
-        let x = job
-            .data
-            .splits
-            .train
-            .batch(idx, binarize, &job.device.clone().autodiff());
+        let x = job.data.splits.train.batch(idx, binarize, &self.autodiff);
         model.prepare_batch(x, step, self.seed)
     }
 
@@ -241,7 +240,7 @@ impl Plan {
             host_normal(rows, z, self.seed, Purpose::Noise, step as u64, 0),
             rows,
             z,
-            &job.device.clone().autodiff(),
+            &self.autodiff,
         );
         let beta = self.schedule.beta_at_step(step);
         let capacity = objective.capacity_at(step);

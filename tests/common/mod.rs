@@ -39,3 +39,21 @@ pub fn assert_clean_error(o: &Output, needles: &[&str]) {
         assert!(t.contains(n), "expected {n:?} in:\n{t}");
     }
 }
+
+/// Every line of `RUN/metrics.jsonl`, as JSON.
+pub fn metrics_lines(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// One numeric field of every `split` line of `RUN/metrics.jsonl`, in order.
+pub fn series(run: &Path, split: &str, field: &str) -> Vec<f64> {
+    metrics_lines(run)
+        .iter()
+        .filter(|l| l["split"] == split)
+        .map(|l| l[field].as_f64().unwrap())
+        .collect()
+}
