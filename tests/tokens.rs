@@ -116,6 +116,7 @@ fn topics(n: usize, seed: u64) -> TokenSet {
         sequences,
         vocab: VOCAB,
         pad: 0,
+        words: None,
     }
 }
 
@@ -132,6 +133,7 @@ fn a_token_model_trains_is_monitored_and_evaluated_like_an_image_model() {
             val: topics(100, 2).into(),
             test: topics(100, 3).into(),
             source: "two topics (test)".into(),
+            notes: Vec::new(),
         },
         dynamic_binarize: false,
     };

@@ -68,6 +68,31 @@ impl Default for ExperimentConfig {
     }
 }
 
+/// Sentences with no `model.kind` given train a text VAE: the image
+/// default (`vae`) cannot read them.
+fn default_text_model(table: &mut toml::Table) {
+    let spec = table
+        .get("data")
+        .and_then(|d| d.get("spec"))
+        .and_then(|s| s.as_str())
+        .unwrap_or("");
+    let text = crate::data::DataConfig {
+        spec: spec.to_string(),
+        ..Default::default()
+    }
+    .is_text();
+    if !text {
+        return;
+    }
+    let model = table
+        .entry("model")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(m) = model.as_table_mut() {
+        m.entry("kind")
+            .or_insert_with(|| toml::Value::String("text_vae".into()));
+    }
+}
+
 impl ExperimentConfig {
     /// Build a config from an optional TOML file plus `key=value` overrides,
     /// then validate it. Errors name the file and the key.
@@ -91,6 +116,7 @@ impl ExperimentConfig {
         if let Some(toml::Value::Table(model)) = table.get_mut("model") {
             ModelConfig::migrate(model);
         }
+        default_text_model(&mut table);
         Self::from_table(table, file)
     }
 

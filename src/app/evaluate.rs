@@ -78,7 +78,7 @@ pub fn evaluate_run(
         }
         monitor.ess_threshold = t;
     }
-    let data = super::run::load_data(&loaded.config)?;
+    let data = super::run::load_run_data(&loaded.config, &loaded.dir)?;
     let set = data.split(&opts.split, loaded.config.seed).ok_or_else(|| {
         Error::Usage(format!(
             "--split {}: expected test, val or train",

@@ -47,7 +47,7 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
 /// vaekit, so a reimplementation elsewhere can check itself against ours.
 fn write_reference(loaded: &crate::app::run::LoadedRun, path: &Path) -> Result<()> {
     use crate::models::{LatentModel, Posterior};
-    let data = crate::app::run::load_data(&loaded.config)?;
+    let data = crate::app::run::load_run_data(&loaded.config, &loaded.dir)?;
     if !loaded.data.fits(&data.splits.test.kind()) {
         return Err(Error::Usage(format!(
             "{}: gives {}, but the model was trained on {}",

@@ -13,7 +13,7 @@
 use crate::app::config::{DeviceChoice, ExperimentConfig};
 use crate::core::error::{Error, Result};
 use crate::core::fsutil::{create_dir_all, write_atomic};
-use crate::data::{DataKind, Prepared};
+use crate::data::{DataKind, Dataset, Prepared, Vocab};
 use crate::models::{AnyModel, build_model};
 use crate::train::checkpoint::{self, TrainState};
 use crate::train::progress::Progress;
@@ -56,8 +56,48 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Prepared> {
     cfg.model
         .check_data(&data.splits.train.kind())
         .map_err(|e| Error::Config(vec![format!("{e} ({})", cfg.data.spec)]))?;
+    for note in &data.splits.notes {
+        eprintln!("note: {note}");
+    }
     Ok(data)
 }
+
+/// The vocabulary of token data read from files or generated.
+fn vocab_of(data: &Prepared) -> Option<&Vocab> {
+    match &data.splits.train {
+        Dataset::Tokens(t) => t.words.as_deref(),
+        Dataset::Images(_) => None,
+    }
+}
+
+/// The data of an existing run, checked against the vocabulary it was
+/// trained with (`RUN/vocab.txt`): ids that meant other words would give
+/// numbers about nothing, so a difference is an error naming both.
+pub fn load_run_data(cfg: &ExperimentConfig, run: &Path) -> Result<Prepared> {
+    let data = load_data(cfg)?;
+    let path = run.join(VOCAB_FILE);
+    if let (Some(v), true) = (vocab_of(&data), path.is_file()) {
+        let saved = Vocab::read(&path)?;
+        if let Some((id, here, there)) = saved.first_difference(v) {
+            return Err(Error::bad_file(
+                &path,
+                format!(
+                    "this run's vocabulary ({} ids) differs from the one {} gives now ({} ids): \
+                     id {id} is {here:?} in the run and {there:?} in the data, so the model's \
+                     ids would mean other words. Evaluate on the files it was trained on, with \
+                     the same data.max_vocab and data.min_count.",
+                    saved.len(),
+                    cfg.data.spec,
+                    v.len()
+                ),
+            ));
+        }
+    }
+    Ok(data)
+}
+
+/// Where a text run keeps its vocabulary: one word per line, line i = id i − 1.
+pub const VOCAB_FILE: &str = "vocab.txt";
 
 /// What the trainer reads, from the experiment config.
 fn job<'a>(
@@ -95,6 +135,9 @@ pub fn train(
         }
     };
     write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
+    if let Some(v) = vocab_of(&data) {
+        v.write(&run.join(VOCAB_FILE))?;
+    }
     let kind = data.splits.train.kind();
     let model = build_model(&cfg.model, cfg.seed, &kind, &device.clone().autodiff());
     let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind);
@@ -129,7 +172,7 @@ pub fn resume(
     if let Some(d) = device_choice {
         cfg.device = d;
     }
-    let data = load_data(&cfg)?;
+    let data = load_run_data(&cfg, run)?;
     let ad = device.clone().autodiff();
     let kind = data.splits.train.kind();
     let mut loaded = None;

@@ -25,6 +25,13 @@ pub struct TokenBatch {
     pub mask: Tensor<2>,
     /// Real tokens per sequence (its length), on the host.
     pub lengths: Vec<usize>,
+    /// The decoder's inputs when they differ from `ids` (word dropout
+    /// replaces some with `<unk>` in training); None means `ids`.
+    pub decoder_ids: Option<Tensor<2, Int>>,
+    /// Key of the host random stream for this batch's training noise
+    /// (dropout masks), set by the model's `prepare_batch` from `(seed,
+    /// step)` so that resumed runs repeat it; None outside training (no dropout).
+    pub noise_key: Option<u64>,
 }
 
 impl Batch {
@@ -54,6 +61,19 @@ impl Batch {
         }
     }
 
+    /// The sequences of a token batch.
+    ///
+    /// # Panics
+    /// On an image batch: a token model is only built for token data (its
+    /// config's `check_data` says so before training), so reaching this is a
+    /// bug in vaekit, not a user error.
+    pub fn tokens(&self) -> &TokenBatch {
+        match self {
+            Batch::Tokens(t) => t,
+            Batch::Images(_) => panic!("a token model was given an image batch"),
+        }
+    }
+
     /// Each example repeated `k` times consecutively (example 0's `k` copies
     /// first), for the k samples of an importance-weighted bound.
     pub fn repeat_rows(&self, k: usize) -> Batch {
@@ -74,6 +94,13 @@ impl Batch {
                         .iter()
                         .flat_map(|&l| std::iter::repeat_n(l, k))
                         .collect(),
+                    decoder_ids: t.decoder_ids.as_ref().map(|d| {
+                        d.clone()
+                            .unsqueeze_dim::<3>(1)
+                            .expand([b, k, len])
+                            .reshape([b * k, len])
+                    }),
+                    noise_key: t.noise_key,
                 })
             }
         }

@@ -66,14 +66,57 @@ pub struct Loss {
     pub penalty: Option<Tensor<1>>,
 }
 
-/// Weigh the terms: β(t) and free bits λ (nats per dimension; 0 = off).
-pub fn loss(terms: &Terms, beta: f64, free_bits: f64) -> Loss {
+/// Where the free-bits hinge max(λ, ·) is applied (`docs/objective.md`).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FreeBits {
+    /// Kingma et al. 2016 (eq. 15): per KL group, on the batch mean:
+    /// Σ_j max(λ, (1/B) Σ_b KL_bj).
+    #[default]
+    BatchDim,
+    /// Li et al. 2019: per example, on its total KL:
+    /// (1/B) Σ_b max(λ, Σ_j KL_bj).
+    Example,
+    /// Li et al. 2019, per dimension: per example and KL group:
+    /// (1/B) Σ_b Σ_j max(λ, KL_bj).
+    ExampleDim,
+}
+
+impl FreeBits {
+    /// The form as written in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreeBits::BatchDim => "batch-dim",
+            FreeBits::Example => "example",
+            FreeBits::ExampleDim => "example-dim",
+        }
+    }
+}
+
+/// Weigh the terms: β(t) and free bits λ (nats; 0 = off) in the given form.
+pub fn loss(terms: &Terms, beta: f64, free_bits: f64, form: FreeBits) -> Loss {
     let rec_ll = terms.rec_ll.clone().mean();
     let kl_per_dim = terms.kl.clone().mean_dim(0).squeeze_dim::<1>(0);
-    let kl_term = if free_bits > 0.0 {
-        kl_per_dim.clone().clamp_min(free_bits).sum()
-    } else {
+    let kl_term = if free_bits <= 0.0 {
         kl_per_dim.clone().sum()
+    } else {
+        match form {
+            FreeBits::BatchDim => kl_per_dim.clone().clamp_min(free_bits).sum(),
+            FreeBits::Example => terms
+                .kl
+                .clone()
+                .sum_dim(1)
+                .clamp_min(free_bits)
+                .mean()
+                .reshape([1]),
+            FreeBits::ExampleDim => terms
+                .kl
+                .clone()
+                .clamp_min(free_bits)
+                .sum_dim(1)
+                .mean()
+                .reshape([1]),
+        }
     };
     Loss {
         loss: terms.add_penalty(kl_term.mul_scalar(beta) - rec_ll.clone()),
@@ -175,12 +218,50 @@ mod tests {
             kl: t2(vec![0.0, 1.0, 0.2, 3.0], 2, 2),
             penalty: None,
         };
-        let plain = loss(&terms, 1.0, 0.0).loss.into_scalar::<f32>();
+        let plain = loss(&terms, 1.0, 0.0, FreeBits::BatchDim)
+            .loss
+            .into_scalar::<f32>();
         assert!((plain - (15.0 + 2.1)).abs() < 1e-5, "{plain}");
-        let fb = loss(&terms, 1.0, 0.5).loss.into_scalar::<f32>();
+        let fb = loss(&terms, 1.0, 0.5, FreeBits::BatchDim)
+            .loss
+            .into_scalar::<f32>();
         assert!((fb - (15.0 + 2.5)).abs() < 1e-5, "{fb}");
-        let weighted = loss(&terms, 0.25, 0.5).loss.into_scalar::<f32>();
+        let weighted = loss(&terms, 0.25, 0.5, FreeBits::BatchDim)
+            .loss
+            .into_scalar::<f32>();
         assert!((weighted - (15.0 + 0.25 * 2.5)).abs() < 1e-5, "{weighted}");
+    }
+
+    #[test]
+    fn li_et_al_free_bits_hinge_per_example_and_per_example_dimension() {
+        // KL rows: [0.0, 1.0] and [0.2, 3.0]; λ = 0.5, then λ = 1.5.
+        let terms = Terms {
+            rec_ll: Tensor::from_floats([-10.0, -20.0], &Device::flex()),
+            kl: t2(vec![0.0, 1.0, 0.2, 3.0], 2, 2),
+            penalty: None,
+        };
+        let l = |fb, form| loss(&terms, 1.0, fb, form).loss.into_scalar::<f32>() as f64 - 15.0;
+        // By hand, from the definitions in docs/objective.md.
+        let by_hand = |fb: f64, form: FreeBits| -> f64 {
+            let rows = [[0.0, 1.0], [0.2, 3.0f64]];
+            match form {
+                FreeBits::BatchDim => (0..2)
+                    .map(|j| ((rows[0][j] + rows[1][j]) / 2.0).max(fb))
+                    .sum(),
+                FreeBits::Example => rows.iter().map(|r| (r[0] + r[1]).max(fb)).sum::<f64>() / 2.0,
+                FreeBits::ExampleDim => {
+                    rows.iter().flatten().map(|k| k.max(fb)).sum::<f64>() / 2.0
+                }
+            }
+        };
+        for fb in [0.5, 1.5] {
+            for form in [FreeBits::BatchDim, FreeBits::Example, FreeBits::ExampleDim] {
+                let (got, want) = (l(fb, form), by_hand(fb, form));
+                assert!((got - want).abs() < 1e-5, "{form:?} λ={fb}: {got} vs {want}");
+            }
+        }
+        // The three differ: λ = 1.5 gives 3.1 (batch-dim), 2.35 (example), 3.6 (example-dim).
+        assert!((l(1.5, FreeBits::Example) - 2.35).abs() < 1e-5);
     }
 
     #[test]
@@ -191,7 +272,9 @@ mod tests {
             penalty: Some(Tensor::from_floats([4.0, 6.0], &Device::flex())),
         };
         // 15 (−rec) + β·2 (KL) + 5 (mean penalty).
-        let l = loss(&terms, 0.5, 0.0).loss.into_scalar::<f32>();
+        let l = loss(&terms, 0.5, 0.0, FreeBits::BatchDim)
+            .loss
+            .into_scalar::<f32>();
         assert!((l - (15.0 + 1.0 + 5.0)).abs() < 1e-5, "{l}");
     }
 
@@ -231,7 +314,7 @@ mod tests {
             kl: kl.clone(),
             penalty: None,
         };
-        let grads = loss(&terms, 1.0, 0.5).loss.backward();
+        let grads = loss(&terms, 1.0, 0.5, FreeBits::BatchDim).loss.backward();
         let g = crate::core::host::read(kl.grad(&grads).unwrap());
         assert_eq!(g, vec![0.0, 1.0]);
     }

@@ -23,6 +23,12 @@ pub enum Purpose {
     Eval = 7,
     /// VQ-VAE dead-code restarts.
     Restart = 8,
+    /// Text decoders: which input words become `<unk>`.
+    WordDropout = 9,
+    /// Dropout masks (and the per-step key they are drawn from).
+    Dropout = 10,
+    /// Aggressive encoder training's extra batches.
+    Aggressive = 11,
 }
 
 /// SplitMix64 finaliser: a bijective mix of 64 bits.

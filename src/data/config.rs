@@ -1,5 +1,6 @@
 //! `[data]`: where the examples come from.
 
+use super::text::LongSentences;
 use serde::{Deserialize, Serialize};
 
 /// Where the images come from.
@@ -7,16 +8,30 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
     /// `synthetic`, `idx:DIR` (MNIST-style IDX files, gzip or raw),
-    /// `amat:DIR` (statically binarized MNIST `.amat` files) or `cifar:DIR`
-    /// (CIFAR-10's binary batches, 32×32×3).
+    /// `amat:DIR` (statically binarized MNIST `.amat` files), `cifar:DIR`
+    /// (CIFAR-10's binary batches, 32×32×3), `text:DIR` (sentences in
+    /// `train.txt`, `valid.txt`, `test.txt`) or `synthetic-text` (He et
+    /// al. 2019's LSTM generator, built in).
     pub spec: String,
     /// Fraction of the training set held out for validation (carved with the
     /// run's seed). Ignored for `amat:` data, which ships its own split.
     pub val_fraction: f64,
     /// Use at most this many training images (0 = all); handy for quick runs.
     pub limit: usize,
-    /// Number of synthetic training images (the test set is a tenth of it).
+    /// Number of synthetic training images or sentences (the test set is a
+    /// tenth of it).
     pub synthetic_size: usize,
+    /// Text: keep at most this many words in the vocabulary, the most
+    /// frequent of the training split (0 = all).
+    pub max_vocab: usize,
+    /// Text: a word enters the vocabulary when the training split has it at
+    /// least this many times; rarer words read as `<unk>`.
+    pub min_count: usize,
+    /// Text: the longest sentence kept, in words (`<s>`, `</s>` not counted).
+    pub max_len: usize,
+    /// Text: `drop` or `truncate` sentences longer than `max_len` (either
+    /// way, how many is printed).
+    pub long_sentences: LongSentences,
 }
 
 impl Default for DataConfig {
@@ -26,18 +41,40 @@ impl Default for DataConfig {
             val_fraction: 0.1,
             limit: 0,
             synthetic_size: 20_000,
+            max_vocab: 10_000,
+            min_count: 1,
+            max_len: 100,
+            long_sentences: LongSentences::Drop,
         }
     }
 }
 
 impl DataConfig {
     /// The data specs [`super::load`] knows: a name, or a prefix before a folder.
-    pub const SPECS: &'static str = "`synthetic`, `idx:DIR`, `amat:DIR` or `cifar:DIR`";
+    pub const SPECS: &'static str =
+        "`synthetic`, `idx:DIR`, `amat:DIR`, `cifar:DIR`, `text:DIR` or `synthetic-text`";
+
+    /// Whether the spec names token data (sentences).
+    pub fn is_text(&self) -> bool {
+        self.spec == "synthetic-text" || self.spec.starts_with("text:")
+    }
+
+    /// The text reader's options from these keys.
+    pub fn text_options(&self) -> super::text::TextOptions {
+        super::text::TextOptions {
+            max_vocab: self.max_vocab,
+            min_count: self.min_count,
+            max_len: self.max_len,
+            long_sentences: self.long_sentences,
+        }
+    }
 
     /// Every invalid value, each naming its key.
     pub fn problems(&self, errs: &mut Vec<String>) {
         let d = self;
         if !(d.spec == "synthetic"
+            || d.spec == "synthetic-text"
+            || d.spec.starts_with("text:")
             || d.spec.starts_with("idx:")
             || d.spec.starts_with("amat:")
             || d.spec.starts_with("cifar:"))
@@ -58,6 +95,9 @@ impl DataConfig {
                 "data.val_fraction = {}: must be in [0, 1)",
                 d.val_fraction
             ));
+        }
+        if d.max_len == 0 {
+            errs.push("data.max_len = 0: sentences need at least one word".into());
         }
         if d.synthetic_size < 10 {
             errs.push(format!(

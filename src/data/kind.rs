@@ -139,6 +139,20 @@ impl Dataset {
         }
     }
 
+    /// Token data: the tokens a decoder predicts per example (length − 1:
+    /// `<s>` is given); None for images.
+    pub fn predicted_tokens(&self) -> Option<Vec<usize>> {
+        match self {
+            Dataset::Images(_) => None,
+            Dataset::Tokens(s) => Some(
+                s.sequences
+                    .iter()
+                    .map(|q| q.len().saturating_sub(1))
+                    .collect(),
+            ),
+        }
+    }
+
     /// For messages: the shape of the examples.
     pub fn shape_text(&self) -> String {
         self.kind().describe()
@@ -158,6 +172,19 @@ impl Dataset {
                 sequences: idx.iter().map(|&i| s.sequences[i].clone()).collect(),
                 ..s.clone()
             }),
+        }
+    }
+
+    /// The batches of `epoch`, keyed by `(seed, epoch)`: the shuffled order
+    /// cut into batches for images; sentences of similar length together for
+    /// tokens ([`TokenSet::bucketed_batches`]).
+    pub fn epoch_batches(&self, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+        match self {
+            Dataset::Images(s) => super::batches::epoch_order(s.n, seed, epoch)
+                .chunks(batch_size)
+                .map(<[usize]>::to_vec)
+                .collect(),
+            Dataset::Tokens(s) => s.bucketed_batches(batch_size, seed, epoch),
         }
     }
 

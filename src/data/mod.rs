@@ -4,9 +4,10 @@
 //! A [`Dataset`] holds examples of one [`DataKind`]: images ([`ImageSet`]) or
 //! token sequences ([`TokenSet`]). One spec selects the source: `synthetic`
 //! (built in, see [`synthetic`]), `idx:DIR` (MNIST-style IDX files),
-//! `amat:DIR` (statically binarized MNIST) or `cifar:DIR` (CIFAR-10's binary
-//! batches: 32×32 colour images). A new kind of source is a reader in this
-//! folder and an arm of [`load`].
+//! `amat:DIR` (statically binarized MNIST), `cifar:DIR` (CIFAR-10's binary
+//! batches: 32×32 colour images), `text:DIR` (sentences, [`text`]) or
+//! `synthetic-text` (He et al. 2019's generator, [`synthetic_text`]). A new
+//! kind of source is a reader in this folder and an arm of [`load`].
 
 pub mod amat;
 pub mod batches;
@@ -16,11 +17,15 @@ pub mod idx;
 pub mod kind;
 pub mod prepared;
 pub mod synthetic;
+#[path = "synthetic_text_stub.rs"]
+pub mod synthetic_text;
+pub mod text;
 pub mod tokens;
 
 pub use config::DataConfig;
 pub use kind::{DataKind, Dataset};
 pub use prepared::Prepared;
+pub use text::Vocab;
 pub use tokens::TokenSet;
 
 use crate::core::error::{Error, Result};
@@ -95,10 +100,105 @@ pub struct Splits {
     pub test: Dataset,
     /// Human-readable description, e.g. `idx:/data/mnist (60000 train)`.
     pub source: String,
+    /// What the reader skipped or changed (empty lines, long sentences,
+    /// unknown words), one line each naming the file: for the user to see.
+    pub notes: Vec<String>,
+}
+
+/// The generator parameters of `synthetic-text` (fixed, so every run models
+/// the same distribution; the run's seed draws the sentences).
+pub const SYNTHETIC_TEXT_GENERATOR_SEED: u64 = 2019;
+
+/// The vocabulary of `synthetic-text`: the reserved tokens, then `t0` …
+/// `t999` for the generator's ids 0..1000 (id = generator id + 4).
+pub fn synthetic_text_vocab() -> text::Vocab {
+    text::Vocab::from_words((0..synthetic_text::VOCAB).map(|i| format!("t{i}")))
+}
+
+/// `synthetic-text`: `synthetic_size` training sentences (then `limit`),
+/// a `val_fraction` share of that for validation and a tenth for test, each
+/// from its own stream of the run's seed.
+fn load_synthetic_text(cfg: &DataConfig, seed: u64) -> Result<Splits> {
+    let generator = synthetic_text::Generator::new(SYNTHETIC_TEXT_GENERATOR_SEED);
+    let vocab = std::sync::Arc::new(synthetic_text_vocab());
+    let offset = text::SPECIALS.len() as u32;
+    let draw = |n: usize, part: u64| {
+        let (sentences, _) = generator.sample(n, &mut stream(seed, Purpose::Synthetic, 10 + part, 0));
+        TokenSet {
+            sequences: sentences
+                .into_iter()
+                .map(|s| {
+                    std::iter::once(text::BOS)
+                        .chain(s.into_iter().map(|t| t + offset))
+                        .chain(std::iter::once(text::EOS))
+                        .collect()
+                })
+                .collect(),
+            vocab: vocab.len(),
+            pad: text::PAD,
+            words: Some(vocab.clone()),
+        }
+    };
+    let n = if cfg.limit > 0 {
+        cfg.limit.min(cfg.synthetic_size)
+    } else {
+        cfg.synthetic_size
+    };
+    let n_val = ((cfg.synthetic_size as f64) * cfg.val_fraction).round() as usize;
+    if n_val == 0 {
+        return Err(Error::Config(vec![format!(
+            "data.val_fraction = {}: leaves no validation sentences from {} sentences; the              monitor needs some (0.05 or more is typical)",
+            cfg.val_fraction, cfg.synthetic_size
+        )]));
+    }
+    let (train, val, test) = (draw(n, 0), draw(n_val, 1), draw((cfg.synthetic_size / 10).max(1), 2));
+    Ok(Splits {
+        source: format!(
+            "synthetic-text ({} train, {} val, {} test sentences of {} words, vocabulary {})",
+            train.len(),
+            val.len(),
+            test.len(),
+            synthetic_text::LEN,
+            vocab.len()
+        ),
+        train: train.into(),
+        val: val.into(),
+        test: test.into(),
+        notes: Vec::new(),
+    })
+}
+
+/// `text:DIR`: the folder's three splits (it ships its own validation split).
+fn load_text(cfg: &DataConfig, dir: &str) -> Result<Splits> {
+    let s = text::load_folder(Path::new(dir), &cfg.text_options())?;
+    let mut train = s.train;
+    if cfg.limit > 0 && cfg.limit < train.len() {
+        train.sequences.truncate(cfg.limit);
+    }
+    Ok(Splits {
+        source: format!(
+            "{} ({} train, {} val, {} test sentences, vocabulary {})",
+            cfg.spec,
+            train.len(),
+            s.val.len(),
+            s.test.len(),
+            train.vocab
+        ),
+        train: train.into(),
+        val: s.val.into(),
+        test: s.test.into(),
+        notes: s.notes,
+    })
 }
 
 /// Load the data a config asks for and split it, deterministically in `seed`.
 pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
+    if cfg.spec == "synthetic-text" {
+        return load_synthetic_text(cfg, seed);
+    }
+    if let Some(dir) = cfg.spec.strip_prefix("text:") {
+        return load_text(cfg, dir);
+    }
     let (train_full, test, own_val) = if cfg.spec == "synthetic" {
         let n_test = (cfg.synthetic_size / 10).max(1);
         let mk = |s: synthetic::Synthetic, n| ImageSet {
@@ -134,8 +234,9 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
         (tr, te, None)
     } else {
         return Err(Error::Config(vec![format!(
-            "data.spec = {:?}: expected `synthetic`, `idx:DIR`, `amat:DIR` or `cifar:DIR`",
-            cfg.spec
+            "data.spec = {:?}: expected {}",
+            cfg.spec,
+            DataConfig::SPECS
         )]));
     };
 
@@ -185,6 +286,7 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
         val: val.into(),
         test: test.into(),
         source,
+        notes: Vec::new(),
     })
 }
 

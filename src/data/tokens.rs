@@ -1,8 +1,12 @@
 //! Token sequences: a split of sentences as vocabulary ids, and their padded
 //! batches (ids, a padding mask and the lengths).
 
+use super::text::Vocab;
 use crate::core::batch::TokenBatch;
+use crate::core::rng::{Purpose, stream};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use std::sync::Arc;
 
 /// Sentences as token ids.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +17,9 @@ pub struct TokenSet {
     pub vocab: usize,
     /// The id that fills positions past a sentence's end.
     pub pad: u32,
+    /// The words of the ids, for text read from files or generated
+    /// (`<s>` … `</s>` around each sentence); None for other token data.
+    pub words: Option<Arc<Vocab>>,
 }
 
 impl TokenSet {
@@ -29,6 +36,30 @@ impl TokenSet {
     /// Length of the longest sentence.
     pub fn max_len(&self) -> usize {
         self.sequences.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// Tokens a decoder predicts: every token of a sequence but its first
+    /// (`<s>` is given, `</s>` is predicted). The denominator of perplexity.
+    pub fn predicted_tokens(&self) -> usize {
+        self.sequences.iter().map(|s| s.len().saturating_sub(1)).sum()
+    }
+
+    /// The batches of one epoch, grouped by length so padding stays small:
+    /// a seeded shuffle, cut into pools of 50 batches, each pool sorted by
+    /// length (stable) and cut into batches, then the batches shuffled. Every
+    /// pool but the last is a whole number of batches, so an epoch has
+    /// ⌈n / batch_size⌉ batches, as for images.
+    pub fn bucketed_batches(&self, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64, 0));
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for pool in order.chunks(batch_size * 50) {
+            let mut pool = pool.to_vec();
+            pool.sort_by_key(|&i| self.sequences[i].len());
+            batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+        }
+        batches.shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64, 1));
+        batches
     }
 
     /// The sentences at `idx`, padded on the right to the longest of them:
@@ -49,6 +80,8 @@ impl TokenSet {
             ids: Tensor::<2, Int>::from_data(TensorData::new(ids, [idx.len(), t]), device),
             mask: Tensor::from_data(TensorData::new(mask, [idx.len(), t]), device),
             lengths,
+            decoder_ids: None,
+            noise_key: None,
         }
     }
 }
@@ -63,6 +96,7 @@ mod tests {
             sequences: vec![vec![5, 6, 7], vec![8], vec![9, 10]],
             vocab: 11,
             pad: 0,
+            words: None,
         };
         let dev = Device::flex();
         let b = set.batch(&[1, 0], &dev);
@@ -73,5 +107,32 @@ mod tests {
         assert_eq!(mask, vec![1., 0., 0., 1., 1., 1.]);
         // The mask counts exactly the real tokens.
         assert_eq!(mask.iter().sum::<f32>() as usize, 4);
+    }
+
+    #[test]
+    fn bucketed_batches_cover_every_sentence_once_with_little_padding() {
+        let set = TokenSet {
+            sequences: (0..1000).map(|i| vec![1; 2 + (i * 7919) % 40]).collect(),
+            vocab: 2,
+            pad: 0,
+            words: None,
+        };
+        let batches = set.bucketed_batches(8, 3, 0);
+        assert_eq!(batches.len(), 1000usize.div_ceil(8));
+        let mut all: Vec<usize> = batches.concat();
+        all.sort();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        assert_eq!(batches, set.bucketed_batches(8, 3, 0));
+        assert_ne!(batches, set.bucketed_batches(8, 3, 1));
+        // Padding: positions in padded batches vs real tokens.
+        let padded = |bs: &[Vec<usize>]| -> usize {
+            bs.iter()
+                .map(|b| b.len() * b.iter().map(|&i| set.sequences[i].len()).max().unwrap())
+                .sum()
+        };
+        let real: usize = set.sequences.iter().map(Vec::len).sum();
+        let random: Vec<Vec<usize>> = (0..1000).collect::<Vec<_>>().chunks(8).map(<[usize]>::to_vec).collect();
+        assert!(padded(&batches) * 100 < real * 105, "{} vs {real}", padded(&batches));
+        assert!(padded(&random) > real * 14 / 10);
     }
 }

@@ -330,6 +330,7 @@ pub fn evaluate<M: LatentModel>(
         ess: per.iter().map(|p| p.2).collect(),
         k,
         one_hot_kl: None,
+        tokens: None,
     })
 }
 

@@ -46,6 +46,9 @@ pub struct PerExample {
     /// One-hot posteriors (VQ-VAE): the KL to the uniform code prior,
     /// P·ln K nats, the same for every image.
     pub one_hot_kl: Option<f64>,
+    /// Token data: the tokens each example's decoder predicts (its length
+    /// minus the given `<s>`), for per-token NLL and perplexity.
+    pub tokens: Option<Vec<usize>>,
 }
 
 /// An exact streaming log Σ exp in f64.
@@ -104,11 +107,17 @@ pub fn evaluate<M: LatentModel>(
     opts: &IwaeOptions,
     device: &Device,
 ) -> PerExample {
-    let (k, zd, dim) = (opts.k.max(1), model.noise_dim(), data.kind().width());
-    let chunk = opts.chunk.clamp(1, k);
+    let (k, zd) = (opts.k.max(1), model.noise_dim());
+    // Memory of one pass: examples × chunk × (pixels, or positions × vocabulary logits).
+    let dim = match data.kind() {
+        crate::data::DataKind::Tokens { vocab, max_len } => vocab * max_len,
+        kind => kind.width(),
+    };
+    let chunk = opts.chunk.clamp(1, k).min((4_000_000 / dim.max(1)).max(1));
     let per_pass = images_per_pass(chunk, dim);
     let mut out = PerExample {
         k,
+        tokens: data.predicted_tokens(),
         ..Default::default()
     };
     let all: Vec<usize> = (0..data.n()).collect();
@@ -261,12 +270,11 @@ impl EvalReport {
     /// A readable table.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "split {}  ({} images, k = {}, seed {}, {:.1} s on {}, {} path)\n\
+            "split {}  ({} examples, k = {}, seed {}, {:.1} s on {}, {} path)\n\
              | metric            | value      | std. err. |\n\
              |-------------------|------------|-----------|\n\
              | ELBO (nats)       | {:>10.3} | {:>9.3} |\n\
-             | NLL ≤ −L_k (nats) | {:>10.3} | {:>9.3} |\n\
-             | bits/dim          | {:>10.5} | {:>9.5} |\n",
+             | NLL ≤ −L_k (nats) | {:>10.3} | {:>9.3} |\n",
             self.split,
             self.n_examples,
             self.k,
@@ -278,9 +286,18 @@ impl EvalReport {
             self.get("elbo_std_err"),
             self.get("nll_nats"),
             self.get("nll_std_err"),
-            self.get("bits_per_dim"),
-            self.get("bits_per_dim_std_err")
         );
+        if let Some(b) = self.metrics.float("bits_per_dim") {
+            s.push_str(&format!(
+                "| bits/dim          | {:>10.5} | {:>9.5} |\n",
+                b,
+                self.get("bits_per_dim_std_err")
+            ));
+        }
+        if let (Some(t), Some(p)) = (self.metrics.float("nll_per_token"), self.metrics.float("ppl")) {
+            s.push_str(&format!("| NLL/token (nats)  | {:>10.4} |           |\n", t));
+            s.push_str(&format!("| perplexity        | {:>10.3} |           |\n", p));
+        }
         if let Some(e) = self.metrics.float("ess_mean_frac") {
             s.push_str(&format!(
                 "| mean ESS / k      | {:>10.4} |           |\n",
@@ -355,12 +372,12 @@ fn weights<'a>(c: &super::registry::Ctx<'a>) -> Option<&'a PerExample> {
     c.weights
 }
 
-/// 1 / (dimensions · ln 2): nats per example to bits per dimension.
-fn to_bits(c: &super::registry::Ctx) -> f64 {
-    match c.data.dims_per_example() {
-        Some(d) => 1.0 / (d as f64 * std::f64::consts::LN_2),
-        None => f64::NAN,
-    }
+/// 1 / (dimensions · ln 2): nats per example to bits per dimension; None
+/// for data without a fixed number of dimensions (tokens: see `ppl`).
+fn to_bits(c: &super::registry::Ctx) -> Option<f64> {
+    c.data
+        .dims_per_example()
+        .map(|d| 1.0 / (d as f64 * std::f64::consts::LN_2))
 }
 
 /// −mean L_k.
@@ -388,10 +405,10 @@ pub const NLL_STD_ERR: Metric = Metric::new(
 pub const BITS_PER_DIM: Metric = Metric::new(
     "bits_per_dim",
     "bits/dim",
-    "nll_nats / (values per example · ln 2); NaN for data without a fixed number of dimensions",
+    "nll_nats / (values per example · ln 2); images only (token data has ppl)",
     Applies::WEIGHTS,
     Section::Iwae,
-    |c| Some(Value::Number(-mean_se(&weights(c)?.log_px).0 * to_bits(c))),
+    |c| Some(Value::Number(-mean_se(&weights(c)?.log_px).0 * to_bits(c)?)),
 )
 .column();
 
@@ -402,7 +419,7 @@ pub const BITS_PER_DIM_STD_ERR: Metric = Metric::new(
     "nll_std_err in bits per dimension",
     Applies::WEIGHTS,
     Section::Iwae,
-    |c| Some(Value::Number(mean_se(&weights(c)?.log_px).1 * to_bits(c))),
+    |c| Some(Value::Number(mean_se(&weights(c)?.log_px).1 * to_bits(c)?)),
 );
 
 /// Mean ELBO of the importance-sampled pass.
@@ -434,6 +451,37 @@ pub const N_NONFINITE: Metric = Metric::new(
     Section::Iwae,
     |c| Some(Value::Count(mean_se(&weights(c)?.log_px).2)),
 );
+
+/// Σ −L_k over Σ predicted tokens, over the examples (all of them finite).
+fn nll_per_token(c: &super::registry::Ctx) -> Option<f64> {
+    let w = weights(c)?;
+    let tokens = w.tokens.as_ref()?;
+    let total: usize = tokens.iter().sum();
+    let nll: f64 = w.log_px.iter().map(|l| -l).sum();
+    (total > 0).then(|| nll / total as f64)
+}
+
+/// Per-token NLL of token data.
+pub const NLL_PER_TOKEN: Metric = Metric::new(
+    "nll_per_token",
+    "NLL per token (nats)",
+    "token data: Σ −L_k over Σ predicted tokens (every token but <s>, </s> included)",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| nll_per_token(c).map(Value::Number),
+);
+
+/// Perplexity of token data.
+pub const PPL: Metric = Metric::new(
+    "ppl",
+    "perplexity exp(NLL / tokens)",
+    "token data: exp(nll_per_token), from the importance-sampled bound (an upper bound in expectation)",
+    Applies::WEIGHTS,
+    Section::Iwae,
+    |c| nll_per_token(c).map(|n| Value::Number(n.exp())),
+)
+.column()
+.plot();
 
 /// A one-hot posterior's reconstruction term alone.
 pub const RECONSTRUCTION_NATS: Metric = Metric::new(

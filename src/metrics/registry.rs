@@ -276,6 +276,8 @@ pub fn all() -> &'static [Metric] {
         iwae::IWAE_K,
         iwae::NLL_NATS,
         iwae::NLL_STD_ERR,
+        iwae::NLL_PER_TOKEN,
+        iwae::PPL,
         iwae::BITS_PER_DIM,
         iwae::BITS_PER_DIM_STD_ERR,
         iwae::ELBO_NATS,

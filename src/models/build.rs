@@ -4,7 +4,8 @@
 //! a variant here, its table in [`super::config`], and nothing elsewhere.
 
 use super::config::{ModelConfig, ModelKind};
-use super::{Batch, LatentModel, PlainMlp, Posterior, vae, vq};
+use super::{Batch, LatentModel, PlainMlp, Posterior, text, vae, vq};
+use burn::module::ParamId;
 use crate::data::DataKind;
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -18,6 +19,15 @@ pub enum AnyModel {
     Vae(vae::Vae),
     /// `model.kind = "vq_vae"`.
     VqVae(vq::VqVae),
+    /// `model.kind` = `text_vae` or `lstm_lm`.
+    Text(text::TextVae),
+}
+
+/// The lock around the CPU backend's process-wide RNG while weights are
+/// seeded and drawn (see [`build_model`]).
+pub(crate) fn host_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static HOST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HOST_RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl AnyModel {
@@ -30,6 +40,13 @@ impl AnyModel {
                 AnyModel::Vae(vae::Vae::new(cfg, dim, device))
             }
             ModelKind::VqVae => AnyModel::VqVae(vq::VqVae::new(cfg, dim, device)),
+            ModelKind::TextVae | ModelKind::LstmLm => {
+                let vocab = match data {
+                    DataKind::Tokens { vocab, .. } => *vocab,
+                    DataKind::Images { .. } => unreachable!("checked by ModelConfig::check_data"),
+                };
+                AnyModel::Text(text::TextVae::new(cfg, vocab, device))
+            }
         }
     }
 
@@ -40,6 +57,7 @@ impl AnyModel {
         match self {
             AnyModel::Vae(m) => m.save_into(store),
             AnyModel::VqVae(m) => m.save_into(store),
+            AnyModel::Text(m) => m.save_into(store),
         }
         .map_err(|e| e.to_string())
     }
@@ -48,7 +66,7 @@ impl AnyModel {
     pub fn into_vae(self) -> vae::Vae {
         match self {
             AnyModel::Vae(m) => m,
-            AnyModel::VqVae(_) => panic!("expected a Gaussian VAE, found a VQ-VAE"),
+            _ => panic!("expected a Gaussian VAE of images"),
         }
     }
 
@@ -56,7 +74,15 @@ impl AnyModel {
     pub fn into_vq(self) -> vq::VqVae {
         match self {
             AnyModel::VqVae(m) => m,
-            AnyModel::Vae(_) => panic!("expected a VQ-VAE, found a Gaussian VAE"),
+            _ => panic!("expected a VQ-VAE"),
+        }
+    }
+
+    /// The text VAE inside; panics for other models (tests and benches).
+    pub fn into_text(self) -> text::TextVae {
+        match self {
+            AnyModel::Text(m) => m,
+            _ => panic!("expected a text VAE"),
         }
     }
 }
@@ -70,9 +96,8 @@ impl AnyModel {
 /// several threads at once (tests, a library user's sweep) still get the
 /// weights of their own seed.
 pub fn build_model(cfg: &ModelConfig, seed: u64, data: &DataKind, device: &Device) -> AnyModel {
-    static HOST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let record = {
-        let _guard = HOST_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = host_rng_lock();
         let host = Device::flex();
         host.seed(seed);
         AnyModel::new(cfg, data, &host).into_record()
@@ -92,6 +117,7 @@ impl Weights for AnyModel {
         match self {
             AnyModel::Vae(m) => m.clone().into_record(),
             AnyModel::VqVae(m) => m.clone().into_record(),
+            AnyModel::Text(m) => m.clone().into_record(),
         }
     }
 
@@ -105,6 +131,10 @@ impl Weights for AnyModel {
                 .try_load_record(record)
                 .map(AnyModel::VqVae)
                 .map_err(|e| e.to_string()),
+            AnyModel::Text(m) => m
+                .try_load_record(record)
+                .map(AnyModel::Text)
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -115,6 +145,7 @@ macro_rules! each {
         match $self {
             AnyModel::Vae($m) => $e,
             AnyModel::VqVae($m) => $e,
+            AnyModel::Text($m) => $e,
         }
     };
 }
@@ -151,7 +182,30 @@ impl LatentModel for AnyModel {
         match self {
             AnyModel::Vae(m) => AnyModel::Vae(m.after_step(posterior, step, seed)),
             AnyModel::VqVae(m) => AnyModel::VqVae(m.after_step(posterior, step, seed)),
+            AnyModel::Text(m) => AnyModel::Text(m.after_step(posterior, step, seed)),
         }
+    }
+    fn generate_tokens(
+        &self,
+        z: Tensor<2>,
+        max_len: usize,
+        greedy: bool,
+        seed: u64,
+    ) -> Option<Vec<Vec<u32>>> {
+        each!(self, m => m.generate_tokens(z, max_len, greedy, seed))
+    }
+    fn encoder_params(&self) -> Vec<ParamId> {
+        each!(self, m => m.encoder_params())
+    }
+    fn reset_decoder(self, seed: u64) -> Self {
+        match self {
+            AnyModel::Vae(m) => AnyModel::Vae(m.reset_decoder(seed)),
+            AnyModel::VqVae(m) => AnyModel::VqVae(m.reset_decoder(seed)),
+            AnyModel::Text(m) => AnyModel::Text(m.reset_decoder(seed)),
+        }
+    }
+    fn can_reset_decoder(&self) -> bool {
+        each!(self, m => m.can_reset_decoder())
     }
     fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
         each!(self, m => m.prior_responsibilities(z))

@@ -50,15 +50,23 @@ pub enum ModelKind {
     /// VQ-VAE (van den Oord et al. 2017): a convolutional encoder and decoder
     /// around a codebook (`[model.vq_vae]`).
     VqVae,
+    /// Text VAE (Bowman et al. 2016): an LSTM encoder and an autoregressive
+    /// LSTM decoder over sentences (`[model.text]`).
+    TextVae,
+    /// The text VAE's decoder without a latent: an LSTM language model, the
+    /// baseline a collapsed text VAE equals (`[model.text]`).
+    LstmLm,
 }
 
 impl ModelKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [ModelKind; 4] = [
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::Vae,
         ModelKind::Gmm,
         ModelKind::Vamp,
         ModelKind::VqVae,
+        ModelKind::TextVae,
+        ModelKind::LstmLm,
     ];
 
     /// The kind as written in configs.
@@ -68,7 +76,14 @@ impl ModelKind {
             ModelKind::Gmm => "gmm",
             ModelKind::Vamp => "vamp",
             ModelKind::VqVae => "vq_vae",
+            ModelKind::TextVae => "text_vae",
+            ModelKind::LstmLm => "lstm_lm",
         }
+    }
+
+    /// Whether the model reads token sequences (else images).
+    pub fn reads_tokens(self) -> bool {
+        matches!(self, ModelKind::TextVae | ModelKind::LstmLm)
     }
 }
 
@@ -105,7 +120,7 @@ pub enum Arch {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `vae`, `gmm`, `vamp` or `vq_vae`.
+    /// `vae`, `gmm`, `vamp`, `vq_vae` (images); `text_vae`, `lstm_lm` (text).
     pub kind: ModelKind,
     /// Number of latent dimensions (Gaussian posteriors).
     pub latent_dim: usize,
@@ -127,6 +142,56 @@ pub struct ModelConfig {
     pub vamp: MixtureConfig,
     /// `kind = "vq_vae"`.
     pub vq_vae: VqConfig,
+    /// `kind = "text_vae"` or `"lstm_lm"`.
+    pub text: TextConfig,
+}
+
+/// The prior of a text VAE.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TextPrior {
+    /// N(0, I).
+    #[default]
+    Normal,
+    /// A learned Gaussian mixture, `model.gmm.components` of them.
+    Gmm,
+}
+
+/// `[model.text]`: the LSTM text VAE and language model.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextConfig {
+    /// Token embedding width (encoder and decoder each have their own).
+    pub embed: usize,
+    /// LSTM width of the encoder and of the decoder.
+    pub hidden: usize,
+    /// Also feed z to the decoder at every step, concatenated to its input
+    /// (it always sets the initial state: c₀ = W z, h₀ = tanh c₀).
+    pub z_in_input: bool,
+    /// Dropout on the decoder's input embeddings (training only).
+    pub embed_dropout: f64,
+    /// Dropout on the decoder's LSTM outputs, before the vocabulary layer.
+    pub output_dropout: f64,
+    /// Word dropout (Bowman et al. 2016): each decoder input word is
+    /// replaced by `<unk>` with this probability in training; 1 = a decoder
+    /// that sees no words. Not the same as `embed_dropout`.
+    pub word_dropout: f64,
+    /// `normal` or `gmm` (the VampPrior is not offered for text: see docs/models.md).
+    pub prior: TextPrior,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self {
+            embed: 64,
+            hidden: 128,
+            z_in_input: true,
+            embed_dropout: 0.0,
+            output_dropout: 0.0,
+            word_dropout: 0.0,
+            prior: TextPrior::Normal,
+        }
+    }
 }
 
 /// `[model.gmm]` and `[model.vamp]`: a mixture prior.
@@ -204,6 +269,7 @@ impl Default for ModelConfig {
             gmm: MixtureConfig::default(),
             vamp: MixtureConfig::default(),
             vq_vae: VqConfig::default(),
+            text: TextConfig::default(),
         }
     }
 }
@@ -324,6 +390,39 @@ impl ModelConfig {
                     ),
                 );
             }
+            ModelKind::TextVae | ModelKind::LstmLm => {
+                let t = &self.text;
+                check(
+                    t.embed > 0 && t.hidden > 0,
+                    format!(
+                        "model.text.embed = {}, model.text.hidden = {}: must be positive",
+                        t.embed, t.hidden
+                    ),
+                );
+                for (key, p) in [
+                    ("embed_dropout", t.embed_dropout),
+                    ("output_dropout", t.output_dropout),
+                ] {
+                    check(
+                        (0.0..1.0).contains(&p),
+                        format!("model.text.{key} = {p}: must be in [0, 1)"),
+                    );
+                }
+                check(
+                    (0.0..=1.0).contains(&t.word_dropout),
+                    format!(
+                        "model.text.word_dropout = {}: must be in [0, 1] (1 = no words in)",
+                        t.word_dropout
+                    ),
+                );
+                if t.prior == TextPrior::Gmm {
+                    check(
+                        self.gmm.components > 0,
+                        "model.gmm.components = 0: a mixture prior needs at least one component"
+                            .into(),
+                    );
+                }
+            }
             ModelKind::Vae => {}
         }
         check(
@@ -351,7 +450,7 @@ impl ModelConfig {
 
     /// Whether the decoder models binary pixels (so images are binarized).
     pub fn binarizes(&self) -> bool {
-        self.likelihood == Likelihood::Bernoulli
+        self.likelihood == Likelihood::Bernoulli && !self.kind.reads_tokens()
     }
 
     /// The setting that makes the model convolutional, which needs square
@@ -369,6 +468,17 @@ impl ModelConfig {
     /// Whether this model can read data of `kind`; the error names the
     /// setting and the data's shape. Checked before a model is built.
     pub fn check_data(&self, kind: &crate::data::DataKind) -> Result<(), String> {
+        if self.kind.reads_tokens() {
+            return match kind {
+                crate::data::DataKind::Tokens { .. } => Ok(()),
+                _ => Err(format!(
+                    "model.kind = \"{}\": reads sentences (--data text:DIR or synthetic-text), \
+                     but the data is images of {}",
+                    self.kind.as_str(),
+                    kind.describe()
+                )),
+            };
+        }
         let crate::data::DataKind::Images {
             rows,
             cols,
@@ -376,7 +486,8 @@ impl ModelConfig {
         } = *kind
         else {
             return Err(format!(
-                "model.kind = \"{}\": reads images, but the data is {}",
+                "model.kind = \"{}\": reads images, but the data is {}; for sentences use \
+                 model.kind = \"text_vae\" or \"lstm_lm\"",
                 self.kind.as_str(),
                 kind.describe()
             ));

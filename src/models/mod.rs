@@ -15,8 +15,10 @@
 
 pub mod build;
 pub mod config;
+pub mod lstm;
 pub mod nn;
 pub mod prior;
+pub mod text;
 pub mod vae;
 pub mod vq;
 
@@ -28,7 +30,7 @@ pub use crate::core::posterior::{
 pub use build::{AnyModel, build_model};
 
 use crate::core::objective::{Terms, gaussian_kl};
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
@@ -125,6 +127,39 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
     /// The decoder's mean E[x|z] for latents `z` `[n, latent_dim]`, and its
     /// per-pixel σ for Gaussian decoders (`None` means Bernoulli).
     fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>);
+
+    /// Sentences decoded from latents `z` `[n, latent_dim]` (token ids
+    /// without `<s>`/`</s>`, at most `max_len` words): sampled token by
+    /// token from p(x|z), or greedy. None for models of images.
+    fn generate_tokens(
+        &self,
+        z: Tensor<2>,
+        max_len: usize,
+        greedy: bool,
+        seed: u64,
+    ) -> Option<Vec<Vec<u32>>> {
+        let _ = (z, max_len, greedy, seed);
+        None
+    }
+
+    /// The parameters of q(z|x), for encoder-only updates (aggressive
+    /// training, He et al. 2019); empty when the model does not offer them.
+    fn encoder_params(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+
+    /// The model with its decoder re-initialised from `seed` and the rest
+    /// kept (Li et al. 2019's pre-training then decoder reset); the model
+    /// unchanged when it does not offer this.
+    fn reset_decoder(self, seed: u64) -> Self {
+        let _ = seed;
+        self
+    }
+
+    /// Whether [`LatentModel::reset_decoder`] does anything.
+    fn can_reset_decoder(&self) -> bool {
+        false
+    }
 
     /// The model as a plain Bernoulli MLP VAE with a standard normal prior,
     /// for the fast CPU evaluator; None when it is anything else.

@@ -102,6 +102,50 @@ impl VampPrior {
     }
 }
 
+/// `n` draws from a Gaussian mixture given on the host — `means` and
+/// `log_vars` `[K, d]`, `weights` `[K]` summing to 1 — from the stream
+/// `(seed, Eval, u64::MAX, 1)`: a component by its weight, then N(μ_k, σ_k²).
+pub fn sample_host_mixture(
+    means: &[f32],
+    log_vars: &[f32],
+    weights: &[f32],
+    n: usize,
+    seed: u64,
+) -> Vec<f32> {
+    use rand::Rng;
+    let zd = means.len() / weights.len().max(1);
+    let mut rng = crate::core::rng::stream(seed, crate::core::rng::Purpose::Eval, u64::MAX, 1);
+    let mut out = Vec::with_capacity(n * zd);
+    for _ in 0..n {
+        let mut u: f32 = rng.random();
+        let mut k = weights.len() - 1;
+        for (i, w) in weights.iter().enumerate() {
+            if u < *w {
+                k = i;
+                break;
+            }
+            u -= w;
+        }
+        for j in 0..zd {
+            let e: f32 = rng.sample(rand_distr::StandardNormal);
+            out.push(means[k * zd + j] + (0.5 * log_vars[k * zd + j]).exp() * e);
+        }
+    }
+    out
+}
+
+/// `n` draws from a learned mixture prior ([`sample_host_mixture`]).
+pub fn sample_diag_mixture(g: &GmmPrior, n: usize, seed: u64) -> Vec<f32> {
+    let w = crate::core::host::read(burn::tensor::activation::softmax(g.logits.val(), 0));
+    sample_host_mixture(
+        &crate::core::host::read(g.means.val()),
+        &crate::core::host::read(g.log_vars.val()),
+        &w,
+        n,
+        seed,
+    )
+}
+
 /// log p(z) of a mixture from its `[n, K]` joint log-densities.
 pub fn mixture_log_prob(joint: Tensor<2>) -> Tensor<1> {
     logsumexp(joint, 1)

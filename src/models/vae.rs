@@ -192,24 +192,7 @@ impl LatentModel for Vae {
             );
             return crate::core::host::upload(draws, n, zd, device);
         };
-        use rand::Rng;
-        let mut rng = crate::core::rng::stream(seed, crate::core::rng::Purpose::Eval, u64::MAX, 1);
-        let mut out = Vec::with_capacity(n * zd);
-        for _ in 0..n {
-            let mut u: f32 = rng.random();
-            let mut k = weights.len() - 1;
-            for (i, w) in weights.iter().enumerate() {
-                if u < *w {
-                    k = i;
-                    break;
-                }
-                u -= w;
-            }
-            for j in 0..zd {
-                let e: f32 = rng.sample(rand_distr::StandardNormal);
-                out.push(means[k * zd + j] + (0.5 * log_vars[k * zd + j]).exp() * e);
-            }
-        }
+        let out = super::prior::sample_host_mixture(&means, &log_vars, &weights, n, seed);
         crate::core::host::upload(out, n, zd, device)
     }
 

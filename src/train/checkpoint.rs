@@ -38,6 +38,9 @@ pub struct TrainState {
     pub interval: Option<super::interval::IntervalState>,
     /// The collapse alarm's state.
     pub alarm: crate::metrics::alarm::CollapseAlarm,
+    /// Aggressive encoder training's state, when `train.aggressive` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggressive: Option<super::aggressive::AggressiveState>,
     pub vaekit_version: String,
 }
 

@@ -24,8 +24,12 @@ pub struct ObjectiveConfig {
     pub kind: ObjectiveKind,
     /// Number of importance samples for `kind = "iwae"`.
     pub k: usize,
-    /// Free bits λ in nats per latent dimension (0 = off). See `docs/objective.md`.
+    /// Free bits λ in nats (0 = off). See `docs/objective.md`.
     pub free_bits: f64,
+    /// Where the free-bits hinge applies: `batch-dim` (Kingma et al. 2016:
+    /// each dimension's batch-mean KL), `example` (Li et al. 2019: each
+    /// example's total KL) or `example-dim` (each example's KL per dimension).
+    pub free_bits_form: crate::core::objective::FreeBits,
     /// `capacity`: γ, the weight of |KL − C(t)|.
     pub gamma: f64,
     /// `capacity`: C_max in nats.
@@ -58,6 +62,7 @@ impl Default for ObjectiveConfig {
             kind: ObjectiveKind::Elbo,
             k: 5,
             free_bits: 0.0,
+            free_bits_form: crate::core::objective::FreeBits::BatchDim,
             gamma: 1000.0,
             capacity_max: 25.0,
             capacity_steps: 100_000,
@@ -208,6 +213,19 @@ pub struct TrainConfig {
     pub max_skips: usize,
     /// Testing only: make the loss NaN at this step (0 = never), to exercise the guard.
     pub debug_nan_at_step: usize,
+    /// Aggressive encoder training (He et al. 2019): encoder-only updates
+    /// on fresh batches before each joint step, until validation I(x;z)
+    /// stops rising at an epoch end. Text models.
+    pub aggressive: bool,
+    /// Aggressive training: at most this many encoder-only updates per step.
+    pub aggressive_max_inner: usize,
+    /// Aggressive training: the inner loop stops when the mean loss over
+    /// this many updates is no lower than over the previous as many.
+    pub aggressive_patience: usize,
+    /// Pre-training (Li et al. 2019): train this many steps with β = 0 (an
+    /// autoencoder), then re-initialise the decoder and the optimizer and
+    /// run the β schedule from its start (0 = off). Text models.
+    pub pretrain_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -224,6 +242,10 @@ impl Default for TrainConfig {
             nonfinite_lr_factor: 0.5,
             max_skips: 10,
             debug_nan_at_step: 0,
+            aggressive: false,
+            aggressive_max_inner: 100,
+            aggressive_patience: 15,
+            pretrain_steps: 0,
         }
     }
 }
@@ -335,6 +357,16 @@ impl TrainerConfig<'_> {
             t.keep_checkpoints > 0,
             "train.keep_checkpoints = 0: keep at least one".into(),
         );
+        if t.aggressive {
+            check(
+                t.aggressive_max_inner > 0 && t.aggressive_patience > 0,
+                format!(
+                    "train.aggressive_max_inner = {}, train.aggressive_patience = {}: must be \
+                     positive",
+                    t.aggressive_max_inner, t.aggressive_patience
+                ),
+            );
+        }
         check(
             t.nonfinite_lr_factor > 0.0 && t.nonfinite_lr_factor <= 1.0,
             format!(

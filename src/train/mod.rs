@@ -11,6 +11,7 @@
 //! codebook); a trainer-side procedure (an encoder-only inner loop) is a
 //! [`StepHook`].
 
+pub mod aggressive;
 pub mod checkpoint;
 pub mod config;
 pub mod guard;
@@ -30,7 +31,7 @@ use crate::core::error::{Error, Result};
 use crate::core::fsutil::write_atomic;
 use crate::core::host::upload;
 use crate::core::rng::{Purpose, host_normal};
-use crate::data::batches::{batches_per_epoch, epoch_order};
+use crate::data::batches::batches_per_epoch;
 use crate::data::{DataKind, Dataset, Prepared};
 use crate::metrics::config::MonitorConfig;
 use crate::metrics::held_out::{self, HeldOutOptions};
@@ -77,6 +78,10 @@ impl TrainState {
             consecutive_skips: 0,
             interval: None,
             alarm: CollapseAlarm::new(monitor.alarm_patience, monitor.alarm_kl),
+            aggressive: trainer
+                .train
+                .aggressive
+                .then(aggressive::AggressiveState::new),
             vaekit_version: env!("CARGO_PKG_VERSION").into(),
         }
     }
@@ -113,12 +118,27 @@ pub fn fit<M: LatentModel + Weights>(
     hooks: &mut [&mut dyn StepHook<M>],
 ) -> Result<Summary> {
     let plan = Plan::new(job);
+    check_procedures(job, &plan, &model)?;
+    if job.trainer.train.aggressive && state.aggressive.is_none() {
+        state.aggressive = Some(aggressive::AggressiveState::new());
+    }
     let mut log = Logger::open(job, &plan, &state, progress)?;
     let mut monitor = Monitor::new(job);
     'epochs: for epoch in state.epochs_done..job.trainer.train.epochs {
-        for (b, idx) in plan.batches(epoch, state.step) {
+        for (b, idx) in plan.batches(&job.data.splits.train, epoch, state.step) {
             if state.step >= plan.total {
                 break 'epochs;
+            }
+            if plan.pretrain > 0 && state.step == plan.pretrain {
+                model = model.reset_decoder(job.seed);
+                optim = build_optimizer(job.trainer.optimizer);
+                log.progress().epoch(&format!(
+                    "step {}: pre-training (β = 0) done; decoder and optimizer re-initialised,                      the β schedule starts",
+                    state.step
+                ));
+            }
+            if let Some(a) = state.aggressive.as_mut().filter(|a| a.active) {
+                model = aggressive::inner_loop(job, &plan, model, &mut optim, a, state.step, state.lr);
             }
             let batch = plan.batch(job, &model, &idx, epoch, b, state.step);
             for h in hooks.iter_mut() {
@@ -140,6 +160,11 @@ pub fn fit<M: LatentModel + Weights>(
         }
         state.epochs_done = epoch + 1;
         monitor.end_epoch(&plan, &model, &mut state, &mut log)?;
+        if let (Some(a), Some(val)) = (state.aggressive.as_mut(), monitor.last_val.as_ref()) {
+            if let Some(msg) = a.observe(val, state.step) {
+                log.progress().epoch(&msg);
+            }
+        }
         log.save(&model, &optim, &mut state)?;
     }
     log.save_last(&model, &optim, &mut state)?;
@@ -154,6 +179,38 @@ pub fn fit<M: LatentModel + Weights>(
     Ok(summary)
 }
 
+/// The training procedures a model must support: aggressive training needs
+/// the encoder's parameters, pre-training a decoder that can be reset.
+fn check_procedures<M: LatentModel>(job: &Job, plan: &Plan, model: &M) -> Result<()> {
+    let t = job.trainer.train;
+    let mut errs = Vec::new();
+    if t.aggressive && model.encoder_params().is_empty() {
+        errs.push(
+            "train.aggressive = true: this model has no separate encoder to update alone \
+             (aggressive training is offered for model.kind = \"text_vae\")"
+                .to_string(),
+        );
+    }
+    if t.pretrain_steps > 0 && !model.can_reset_decoder() {
+        errs.push(format!(
+            "train.pretrain_steps = {}: this model's decoder cannot be re-initialised \
+             (pre-training with a decoder reset is offered for model.kind = \"text_vae\")",
+            t.pretrain_steps
+        ));
+    }
+    if t.pretrain_steps > 0 && t.pretrain_steps >= plan.total {
+        errs.push(format!(
+            "train.pretrain_steps = {}: the run has only {} steps; pre-training must end before it does",
+            t.pretrain_steps, plan.total
+        ));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(errs))
+    }
+}
+
 /// Batches, steps and the β schedule of a run: which examples and which
 /// noise each step sees, all keyed by `(seed, epoch, step)`.
 pub struct Plan {
@@ -162,8 +219,8 @@ pub struct Plan {
     /// Steps the run takes in all (`train.max_steps` caps the epochs').
     pub total: usize,
     pub schedule: Schedule,
-    /// Training examples.
-    n: usize,
+    /// Steps of pre-training with β = 0 before the schedule starts (0 = none).
+    pub pretrain: usize,
     seed: u64,
     /// The job's device with autodiff: where batches and noise go.
     autodiff: Device,
@@ -172,33 +229,45 @@ pub struct Plan {
 impl Plan {
     pub fn new(job: &Job) -> Self {
         let t = job.trainer.train;
-        let n = job.data.splits.train.n();
-        let spe = batches_per_epoch(n, t.batch_size);
+        let spe = batches_per_epoch(job.data.splits.train.n(), t.batch_size);
         let mut total = spe * t.epochs;
         if t.max_steps > 0 {
             total = total.min(t.max_steps);
         }
+        let pretrain = t.pretrain_steps.min(total);
         Self {
             batch_size: t.batch_size,
             steps_per_epoch: spe,
             total,
-            schedule: Schedule::new(job.trainer.schedule, total, spe),
-            n,
+            schedule: Schedule::new(job.trainer.schedule, total - pretrain, spe),
+            pretrain,
             seed: job.seed,
             autodiff: job.device.clone().autodiff(),
         }
     }
 
+    /// β at `step`: 0 during pre-training, then the schedule from its start.
+    pub fn beta(&self, step: usize) -> f64 {
+        if step < self.pretrain {
+            0.0
+        } else {
+            self.schedule.beta_at_step(step - self.pretrain)
+        }
+    }
+
+    /// The autodiff device batches and noise go to.
+    pub fn autodiff(&self) -> &Device {
+        &self.autodiff
+    }
+
     /// The batches of `epoch` that remain at step `step` (a resumed run
     /// starts mid-epoch): (index in the epoch, example indices).
-    pub fn batches(&self, epoch: usize, step: usize) -> Vec<(usize, Vec<usize>)> {
-        let order = epoch_order(self.n, self.seed, epoch);
+    pub fn batches(&self, data: &Dataset, epoch: usize, step: usize) -> Vec<(usize, Vec<usize>)> {
         let first = step.saturating_sub(epoch * self.steps_per_epoch);
-        order
-            .chunks(self.batch_size)
+        data.epoch_batches(self.batch_size, self.seed, epoch)
+            .into_iter()
             .enumerate()
             .skip(first)
-            .map(|(b, idx)| (b, idx.to_vec()))
             .collect()
     }
 
@@ -242,7 +311,7 @@ impl Plan {
             z,
             &self.autodiff,
         );
-        let beta = self.schedule.beta_at_step(step);
+        let beta = self.beta(step);
         let capacity = objective.capacity_at(step);
         let (mut l, posterior) = batch_loss(model, batch, eps, beta, objective, capacity);
         if job.trainer.train.debug_nan_at_step == step + 1 {
@@ -318,7 +387,7 @@ impl<'a> Logger<'a> {
         let ips = self.interval.images as f64 / secs.max(1e-9);
         let m = self.interval.means();
         let (loss, kl) = (m.loss, m.kl.iter().sum::<f64>());
-        let beta = plan.schedule.beta_at_step(step - 1);
+        let beta = plan.beta(step - 1);
         let capacity = t.objective.capacity_at(step - 1);
         self.metrics.write(&TrainLine {
             split: "train",
@@ -346,7 +415,7 @@ impl<'a> Logger<'a> {
         self.metrics.write(&ValLine {
             step,
             epoch: plan.epoch_of(step),
-            beta: plan.schedule.beta_at_step(step.saturating_sub(1)),
+            beta: plan.beta(step.saturating_sub(1)),
             metrics: record,
             time_s,
         })
@@ -408,7 +477,7 @@ impl<'a> Logger<'a> {
 pub struct Monitor<'a> {
     job: &'a Job<'a>,
     /// The last end-of-epoch validation record (the summary's `val`).
-    last_val: Option<Record>,
+    pub last_val: Option<Record>,
 }
 
 impl<'a> Monitor<'a> {

@@ -1,0 +1,174 @@
+//! An LSTM layer with its four gates in one matrix each way.
+//!
+//! burn's `Lstm` runs eight small matrix products per step (one per gate
+//! and input). Here the input projection of every step is one product
+//! `[B·T, d_in] × [d_in, 4h]` before the loop, and each step adds one
+//! `[B, h] × [h, 4h]` product for the recurrence — the fused cell of burn's
+//! `examples/modern-lstm`, with the input half hoisted out of the loop. Gate
+//! order i, f, g, o (as PyTorch): c' = σ(f)·c + σ(i)·tanh(g), h' = σ(o)·tanh(c').
+//!
+//! Sequences are padded on the right; with a mask, the state stops changing
+//! past each sequence's end, so the final state is the one at its last real
+//! token (what an encoder reads).
+
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor};
+
+/// The state (c, h), each `[batch, hidden]`.
+#[derive(Clone, Debug)]
+pub struct State {
+    pub cell: Tensor<2>,
+    pub hidden: Tensor<2>,
+}
+
+impl State {
+    /// Zeros for `batch` rows.
+    pub fn zeros(batch: usize, hidden: usize, device: &Device) -> Self {
+        Self {
+            cell: Tensor::zeros([batch, hidden], device),
+            hidden: Tensor::zeros([batch, hidden], device),
+        }
+    }
+}
+
+/// One LSTM layer, `d_in → hidden`.
+#[derive(Module, Debug)]
+pub struct FusedLstm {
+    /// Input to the four gates, with their bias: `[d_in, 4h]`.
+    pub input: Linear,
+    /// Hidden state to the four gates, no bias: `[h, 4h]`.
+    pub recurrent: Linear,
+    #[module(skip)]
+    pub hidden: usize,
+}
+
+impl FusedLstm {
+    /// Weights U(−1/√h, 1/√h), as PyTorch's `nn.LSTM`.
+    pub fn new(d_in: usize, hidden: usize, device: &Device) -> Self {
+        let a = 1.0 / (hidden as f64).sqrt();
+        let init = Initializer::Uniform { min: -a, max: a };
+        Self {
+            input: LinearConfig::new(d_in, 4 * hidden)
+                .with_initializer(init.clone())
+                .init(device),
+            recurrent: LinearConfig::new(hidden, 4 * hidden)
+                .with_bias(false)
+                .with_initializer(init)
+                .init(device),
+            hidden,
+        }
+    }
+
+    /// One step from pre-computed input gates `[B, 4h]`.
+    fn cell(&self, gates_x: Tensor<2>, s: State) -> State {
+        let gates = gates_x + self.recurrent.forward(s.hidden);
+        let mut g = gates.chunk(4, 1).into_iter();
+        let (i, f, c, o) = (
+            g.next().expect("4 gates"),
+            g.next().expect("4 gates"),
+            g.next().expect("4 gates"),
+            g.next().expect("4 gates"),
+        );
+        let cell = sigmoid(f) * s.cell + sigmoid(i) * c.tanh();
+        let hidden = sigmoid(o) * cell.clone().tanh();
+        State { cell, hidden }
+    }
+
+    /// One step on input `x` `[B, d_in]` (step-by-step decoding).
+    pub fn step(&self, x: Tensor<2>, s: State) -> State {
+        self.cell(self.input.forward(x), s)
+    }
+
+    /// Run over `x` `[B, T, d_in]` from `s`: the hidden states `[B, T, h]`
+    /// and the final state. With `mask` `[B, T]` (1 = real token), the
+    /// state is carried unchanged through padding.
+    pub fn forward(&self, x: Tensor<3>, mut s: State, mask: Option<&Tensor<2>>) -> (Tensor<3>, State) {
+        let [b, t, _] = x.dims();
+        let h = self.hidden;
+        let gates = self.input.forward(x);
+        let mut outs = Vec::with_capacity(t);
+        for step in 0..t {
+            let g = gates.clone().narrow(1, step, 1).reshape([b, 4 * h]);
+            let next = self.cell(g, s.clone());
+            s = match mask {
+                Some(m) => {
+                    let keep = m.clone().narrow(1, step, 1).expand([b, h]);
+                    State {
+                        cell: s.cell.clone() + (next.cell - s.cell) * keep.clone(),
+                        hidden: s.hidden.clone() + (next.hidden - s.hidden) * keep,
+                    }
+                }
+                None => next,
+            };
+            outs.push(s.hidden.clone());
+        }
+        (Tensor::stack(outs, 1), s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    /// A plain f64 LSTM step from the same weights, gate by gate.
+    fn reference(
+        w_x: &[f32],
+        b_x: &[f32],
+        w_h: &[f32],
+        xs: &[Vec<f64>],
+        d: usize,
+        h: usize,
+    ) -> Vec<f64> {
+        let (mut c, mut hs) = (vec![0.0; h], vec![0.0; h]);
+        let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+        for x in xs {
+            let mut g = vec![0.0; 4 * h];
+            for (j, gj) in g.iter_mut().enumerate() {
+                *gj = b_x[j] as f64;
+                for k in 0..d {
+                    *gj += x[k] * w_x[k * 4 * h + j] as f64;
+                }
+                for k in 0..h {
+                    *gj += hs[k] * w_h[k * 4 * h + j] as f64;
+                }
+            }
+            for j in 0..h {
+                c[j] = sig(g[h + j]) * c[j] + sig(g[j]) * g[2 * h + j].tanh();
+                hs[j] = sig(g[3 * h + j]) * c[j].tanh();
+            }
+        }
+        hs
+    }
+
+    #[test]
+    fn fused_cell_equals_the_gate_by_gate_lstm_and_masking_holds_the_state() {
+        let dev = Device::flex();
+        dev.seed(4);
+        let (d, h, t) = (3, 5, 4);
+        let lstm = FusedLstm::new(d, h, &dev);
+        let w_x = crate::core::host::read(lstm.input.weight.val());
+        let b_x = crate::core::host::read(lstm.input.bias.as_ref().unwrap().val());
+        let w_h = crate::core::host::read(lstm.recurrent.weight.val());
+        let xs: Vec<Vec<f64>> = (0..t)
+            .map(|s| (0..d).map(|k| ((s * 7 + k * 3) % 5) as f64 * 0.4 - 0.8).collect())
+            .collect();
+        let flat: Vec<f32> = xs.iter().flatten().map(|&v| v as f32).collect();
+        // Two rows: the full sequence, and the same one masked after 2 steps.
+        let x = Tensor::<3>::from_data(
+            TensorData::new([flat.clone(), flat].concat(), [2, t, d]),
+            &dev,
+        );
+        let mask = Tensor::<2>::from_floats([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]], &dev);
+        let (_, s) = lstm.forward(x, State::zeros(2, h, &dev), Some(&mask));
+        let got = crate::core::host::read(s.hidden);
+        let full = reference(&w_x, &b_x, &w_h, &xs, d, h);
+        let short = reference(&w_x, &b_x, &w_h, &xs[..2], d, h);
+        for j in 0..h {
+            assert!((got[j] as f64 - full[j]).abs() < 1e-5, "{} vs {}", got[j], full[j]);
+            assert!((got[h + j] as f64 - short[j]).abs() < 1e-5);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Aggressive inference-network training (He et al. 2019, "Lagging
+//! inference networks and posterior collapse in VAEs", Algorithm 1).
+//!
+//! Before each joint update, the encoder alone is updated on fresh training
+//! batches — at most `train.aggressive_max_inner` of them — and the inner
+//! loop stops early when the mean loss of a window of
+//! `train.aggressive_patience` updates is no lower than the previous
+//! window's (He et al.'s check every 15 updates). Aggressive mode ends for
+//! good at the first epoch end whose validation I(x;z) is lower than the
+//! previous epoch's; from then on training is the ordinary joint update.
+//!
+//! The inner batches are drawn uniformly without replacement from the
+//! training set with the stream `(seed, Aggressive, step, i)`, and their
+//! noise from the same key, so a resumed run repeats them exactly. The
+//! optimizer is the run's own: its moments for the encoder's parameters see
+//! the inner updates too (He et al. keep a separate SGD optimizer per part;
+//! see `docs/objective.md`).
+
+use super::{Job, Plan, batch_loss, samples_per_example};
+use crate::core::host::upload;
+use crate::core::rng::{Purpose, host_normal, stream};
+use crate::metrics::Record;
+use crate::models::LatentModel;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use rand::seq::index::sample;
+use serde::{Deserialize, Serialize};
+
+/// Whether aggressive mode is still on, and the last validation I(x;z);
+/// saved in every checkpoint's `state.json`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AggressiveState {
+    pub active: bool,
+    /// I(x;z) at the last epoch end (None before the first).
+    pub last_mi: Option<f64>,
+    /// Inner updates made so far (for the summary and the docs' numbers).
+    pub inner_updates: usize,
+    /// The step at which aggressive mode ended.
+    pub ended_at_step: Option<usize>,
+}
+
+impl AggressiveState {
+    pub fn new() -> Self {
+        Self {
+            active: true,
+            last_mi: None,
+            inner_updates: 0,
+            ended_at_step: None,
+        }
+    }
+
+    /// At an epoch end: stop for good when I(x;z) fell.
+    pub fn observe(&mut self, val: &Record, step: usize) -> Option<String> {
+        let mi = val.float("mi")?;
+        let fell = self.last_mi.is_some_and(|last| mi < last);
+        self.last_mi = Some(mi);
+        if self.active && fell {
+            self.active = false;
+            self.ended_at_step = Some(step);
+            return Some(format!(
+                "aggressive encoder training ends at step {step}: validation I(x;z) fell to {mi:.3} \
+                 ({} encoder-only updates made)",
+                self.inner_updates
+            ));
+        }
+        None
+    }
+}
+
+impl Default for AggressiveState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The encoder-only inner loop before joint step `step`.
+pub fn inner_loop<M: LatentModel>(
+    job: &Job,
+    plan: &Plan,
+    mut model: M,
+    optim: &mut ModuleOptimizer,
+    state: &mut AggressiveState,
+    step: usize,
+    lr: f64,
+) -> M {
+    let t = job.trainer.train;
+    let params = model.encoder_params();
+    let data = &job.data.splits.train;
+    let n = data.n();
+    let size = plan.batch_size.min(n);
+    let objective = job.trainer.objective;
+    let beta = plan.beta(step);
+    let capacity = objective.capacity_at(step);
+    let (mut window, mut in_window, mut previous) = (0.0f64, 0usize, f64::INFINITY);
+    for i in 0..t.aggressive_max_inner {
+        let idx = sample(
+            &mut stream(job.seed, Purpose::Aggressive, step as u64, i as u64),
+            n,
+            size,
+        )
+        .into_vec();
+        let binarize = job
+            .data
+            .dynamic_binarize
+            .then_some((job.seed, u64::MAX - 7, (step * t.aggressive_max_inner + i) as u64));
+        let x = data.batch(&idx, binarize, plan.autodiff());
+        // Input noise (word dropout, dropout) of its own, past every joint step's key.
+        let x = model.prepare_batch(x, plan.total + step * t.aggressive_max_inner + i, job.seed);
+        let rows = x.len() * samples_per_example(objective);
+        let z = model.noise_dim();
+        let eps = upload(
+            host_normal(rows, z, job.seed, Purpose::Aggressive, step as u64, i as u64 + (1 << 32)),
+            rows,
+            z,
+            plan.autodiff(),
+        );
+        let (loss, _) = batch_loss(&model, &x, eps, beta, objective, capacity);
+        let value = loss.loss.clone().into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            break; // the joint step's guard will see it
+        }
+        let mut grads = loss.loss.backward();
+        let g = GradientsParams::from_params(&mut grads, &model, &params);
+        model = optim.step(lr, model, g);
+        state.inner_updates += 1;
+        window += value;
+        in_window += 1;
+        if in_window == t.aggressive_patience {
+            let mean = window / in_window as f64;
+            if mean >= previous {
+                break;
+            }
+            previous = mean;
+            window = 0.0;
+            in_window = 0;
+        }
+    }
+    model
+}
