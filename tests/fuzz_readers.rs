@@ -114,6 +114,43 @@ proptest! {
     }
 
     #[test]
+    fn text_folder_any_bytes(
+        train in mutated(b"in the beginning god created\nthe heaven and the earth .\n\n<unk> a b\n".to_vec()),
+        test in proptest::collection::vec(any::<u8>(), 0..48),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.txt"), &train).unwrap();
+        std::fs::write(dir.path().join("valid.txt"), b"god created\n").unwrap();
+        std::fs::write(dir.path().join("test.txt"), &test).unwrap();
+        let opts = vaekit::data::text::TextOptions {
+            max_vocab: 4,
+            min_count: 1,
+            max_len: 5,
+            long_sentences: vaekit::data::text::LongSentences::Truncate,
+        };
+        let mut got = None;
+        no_panic("text::load_folder", &train, || {
+            got = Some(vaekit::data::text::load_folder(dir.path(), &opts));
+        });
+        match got.unwrap() {
+            // Whatever was read is well formed: <s> … </s>, at most max_len
+            // words, every id inside the vocabulary.
+            Ok(s) => {
+                for set in [&s.train, &s.val, &s.test] {
+                    for q in &set.sequences {
+                        prop_assert!(q.len() >= 3 && q.len() <= 5 + 2);
+                        prop_assert_eq!(q[0], vaekit::data::text::BOS);
+                        prop_assert_eq!(*q.last().unwrap(), vaekit::data::text::EOS);
+                        prop_assert!(q.iter().all(|&i| (i as usize) < set.vocab));
+                    }
+                }
+            }
+            // An error names the file.
+            Err(e) => prop_assert!(e.to_string().contains(".txt"), "{}", e),
+        }
+    }
+
+    #[test]
     fn amat_parse_any_text(text in "[01 \\n\\t.a-z]{0,80}") {
         no_panic("amat::parse", text.as_bytes(), || amat::parse(Path::new("f"), &text, 4));
     }

@@ -115,3 +115,90 @@ pub fn write_grid(path: &Path, drawn: &Drawn, scale: u32) -> Result<PathBuf> {
     crate::core::fsutil::write_atomic(path, &bytes)?;
     Ok(path.to_path_buf())
 }
+
+/// Sentences from a text run, as a text file's contents: `n` drawn from
+/// the prior (z ~ p(z), then each token from p(x_t | x_<t, z), or the most
+/// likely token with `greedy`); reconstructions of the first test
+/// sentences (z = the posterior mean, greedy decoding); and a homotopy
+/// between two test sentences (Bowman et al. 2016): z = (1 − t)·μ(a) + t·μ(b)
+/// for t = 0, 0.125, …, 1, each decoded greedily.
+pub fn sentences(run: &Path, n: usize, greedy: bool, seed: u64, device: &Device) -> Result<String> {
+    let loaded = crate::app::run::open(run, device)?;
+    let crate::data::DataKind::Tokens { max_len, .. } = loaded.data else {
+        return Err(Error::Usage(format!(
+            "{}: this model was trained on {}; sentences come from text runs",
+            run.display(),
+            loaded.data.describe()
+        )));
+    };
+    let vocab = crate::data::Vocab::read(&run.join(crate::app::run::VOCAB_FILE))?;
+    let model = &loaded.model;
+    let words = max_len.max(3) - 2;
+    let decode = |z, greedy| {
+        model
+            .generate_tokens(z, words, greedy, seed)
+            .expect("a token model generates sentences")
+    };
+    let mut out = format!(
+        "# vaekit sample {}  (checkpoint {}, seed {seed})\n\n## {n} sentences from the prior: z ~ p(z), {}\n",
+        run.display(),
+        loaded.checkpoint.display(),
+        if greedy {
+            "then the most likely token at each step"
+        } else {
+            "then x ~ p(x|z) token by token"
+        }
+    );
+    for (i, s) in decode(model.sample_prior(n, seed, device), greedy)
+        .iter()
+        .enumerate()
+    {
+        out.push_str(&format!("{:>3}. {}\n", i + 1, vocab.sentence(s)));
+    }
+    let data = crate::app::run::load_run_data(&loaded.config, run)?;
+    let crate::data::Dataset::Tokens(test) = &data.splits.test else {
+        return Ok(out);
+    };
+    let m = test.len().min(n.clamp(2, 10));
+    let batch = crate::core::batch::Batch::Tokens(test.batch(&(0..m).collect::<Vec<_>>(), device));
+    let Some(q) = model.encode(&batch).gaussian().cloned() else {
+        return Ok(out);
+    };
+    out.push_str(&format!(
+        "\n## reconstructions of the first {m} test sentences: z = posterior mean, greedy\n"
+    ));
+    let recon = decode(q.mean.clone(), true);
+    for (i, r) in recon.iter().enumerate() {
+        out.push_str(&format!(
+            "  > {}\n  < {}\n",
+            vocab.sentence(&test.sequences[i]),
+            vocab.sentence(r)
+        ));
+    }
+    let steps = 8;
+    let zd = q.mean.dims()[1];
+    let means = crate::core::host::read(q.mean);
+    let (a, b) = (&means[..zd], &means[zd..2 * zd]);
+    let path: Vec<f32> = (0..=steps)
+        .flat_map(|s| {
+            let t = s as f32 / steps as f32;
+            a.iter().zip(b).map(move |(x, y)| (1.0 - t) * x + t * y)
+        })
+        .collect();
+    out.push_str(&format!(
+        "\n## homotopy between test sentences 1 and 2: z = (1−t)·μ(a) + t·μ(b), greedy\n  a: {}\n",
+        vocab.sentence(&test.sequences[0])
+    ));
+    for (s, r) in decode(crate::core::host::upload(path, steps + 1, zd, device), true)
+        .iter()
+        .enumerate()
+    {
+        out.push_str(&format!(
+            "  t={:.3}  {}\n",
+            s as f64 / steps as f64,
+            vocab.sentence(r)
+        ));
+    }
+    out.push_str(&format!("  b: {}\n", vocab.sentence(&test.sequences[1])));
+    Ok(out)
+}

@@ -106,6 +106,12 @@ pub fn data_label(spec: &str) -> String {
 impl Study {
     /// Resolve the command line. `quick_seeds` and `full_seeds` are the defaults.
     pub fn new(name: &str, args: &StudyArgs) -> Result<Self> {
+        Self::with_default_data(name, args, "synthetic")
+    }
+
+    /// As [`Study::new`], with `default_data` when no `--data` is given
+    /// (`synthetic-text` for the text studies).
+    pub fn with_default_data(name: &str, args: &StudyArgs, default_data: &str) -> Result<Self> {
         let seeds = match &args.seeds {
             Some(s) => crate::app::sweep::parse_seeds(s)?,
             None if args.quick => vec![0, 1],
@@ -121,7 +127,7 @@ impl Study {
             }
         };
         let data: Vec<String> = if args.data.is_empty() {
-            vec!["synthetic".into()]
+            vec![default_data.into()]
         } else {
             args.data.clone()
         };
@@ -150,7 +156,10 @@ impl Study {
         // Every override must be a valid config, and every dataset readable,
         // before anything trains.
         ExperimentConfig::load(None, &args.set)?;
-        for spec in data.iter().filter(|d| d.as_str() != "synthetic") {
+        for spec in data
+            .iter()
+            .filter(|d| !matches!(d.as_str(), "synthetic" | "synthetic-text"))
+        {
             let mut o = args.set.clone();
             o.push(format!("data.spec={spec}"));
             crate::data::load(&ExperimentConfig::load(None, &o)?.data, 0)?;
@@ -528,12 +537,21 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
 /// Call it first in the binary's `main`: it sets burn's default device to
 /// the CPU ([`crate::core::device::prefer_cpu_default`]) before any thread exists.
 pub fn main(name: &str, body: fn(&Study) -> Result<()>) -> std::process::ExitCode {
+    main_with_default_data(name, "synthetic", body)
+}
+
+/// [`main`] for a study whose default dataset is `default_data`.
+pub fn main_with_default_data(
+    name: &str,
+    default_data: &str,
+    body: fn(&Study) -> Result<()>,
+) -> std::process::ExitCode {
     use clap::Parser;
     // SAFETY: documented above: called first in `main`, before any thread.
     unsafe { crate::core::device::prefer_cpu_default() };
     let args = StudyArgs::parse();
     let run = || -> Result<()> {
-        let study = Study::new(name, &args)?;
+        let study = Study::with_default_data(name, &args, default_data)?;
         println!(
             "{name} ({} mode) → {}",
             if study.quick { "quick" } else { "full" },

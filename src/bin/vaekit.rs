@@ -151,15 +151,19 @@ enum Command {
     Sample {
         /// The run directory.
         run: PathBuf,
-        /// Number of images.
+        /// Number of images (or sentences, for a text run).
         #[arg(long, default_value_t = 64)]
         n: usize,
-        /// Show the decoder mean E[x|z] instead of drawing x ~ p(x|z).
+        /// Show the decoder mean E[x|z] instead of drawing x ~ p(x|z)
+        /// (text runs: the most likely token at each step, as --greedy).
         #[arg(long)]
         mean: bool,
+        /// Text runs: decode greedily instead of sampling token by token.
+        #[arg(long)]
+        greedy: bool,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Output file (default RUN/samples.png).
+        /// Output file (default RUN/samples.png; RUN/samples.txt for a text run).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
@@ -345,11 +349,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run,
             n,
             mean,
+            greedy,
             seed,
             out,
             device,
         } => {
             let dev = device::resolve(device.into())?;
+            if run.join(vaekit::run::VOCAB_FILE).is_file() {
+                let text = sample::sentences(&run, n.max(1), greedy || mean, seed, &dev)?;
+                let path = out.unwrap_or_else(|| run.join("samples.txt"));
+                vaekit::fsutil::write_atomic(&path, text.as_bytes())
+                    .context("writing the sentences")?;
+                print!("{text}");
+                println!("wrote {}", path.display());
+                return Ok(());
+            }
             let drawn = sample::draw(&run, n.max(1), mean, seed, &dev)?;
             let path = out.unwrap_or_else(|| {
                 run.join(if mean {

@@ -168,6 +168,38 @@ fn load_synthetic_text(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     })
 }
 
+/// The exact entropy of `synthetic-text`, estimated over fresh sentences.
+#[derive(Clone, Copy, Debug)]
+pub struct TextEntropy {
+    /// H = −E log p(x), nats per sentence (the mean over the sentences).
+    pub per_sentence: f64,
+    /// Its standard error over the sentences.
+    pub std_err: f64,
+    /// H per predicted token: per sentence / (words + `</s>`), the same
+    /// denominator as a model's perplexity.
+    pub per_token: f64,
+    pub tokens_per_sentence: usize,
+    pub sentences: usize,
+}
+
+/// −log p(x) of `n` sentences drawn from `synthetic-text`'s generator with
+/// the stream `(seed, Synthetic, 99)`, each by quadrature over z
+/// ([`synthetic_text::Generator::exact_log_prob`]): an estimate of the
+/// data's entropy, unbiased, with the standard error of its mean.
+pub fn synthetic_text_entropy(n: usize, seed: u64) -> TextEntropy {
+    let generator = synthetic_text::Generator::new(SYNTHETIC_TEXT_GENERATOR_SEED);
+    let (sentences, _) = generator.sample(n, &mut stream(seed, Purpose::Synthetic, 99, 0));
+    let (per_sentence, std_err) = synthetic_text::entropy(&generator, &sentences);
+    let tokens_per_sentence = synthetic_text::LEN + 1;
+    TextEntropy {
+        per_sentence,
+        std_err,
+        per_token: per_sentence / tokens_per_sentence as f64,
+        tokens_per_sentence,
+        sentences: n,
+    }
+}
+
 /// `text:DIR`: the folder's three splits (it ships its own validation split).
 fn load_text(cfg: &DataConfig, dir: &str) -> Result<Splits> {
     let s = text::load_folder(Path::new(dir), &cfg.text_options())?;

@@ -39,7 +39,7 @@ impl Progress {
         if let Progress::Bar(bar) = self {
             bar.set_position(step as u64);
             bar.set_message(format!(
-                "epoch {epoch}  loss {loss:.2}  KL {kl:.2}  β {beta:.3}  {ips:.0} img/s"
+                "epoch {epoch}  loss {loss:.2}  KL {kl:.2}  β {beta:.3}  {ips:.0} ex/s"
             ));
         }
     }

@@ -157,9 +157,13 @@ fn json_record(r: &Record) -> serde_json::Value {
 pub fn report(summary: &Summary, run: &Path) -> String {
     let t = &summary.test;
     let f = |name: &str| t.float(name).unwrap_or(f64::NAN);
+    let what = match summary.data_kind {
+        Some(crate::data::DataKind::Tokens { .. }) => "sentence",
+        _ => "image",
+    };
     let mut s = format!(
-        "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} images/s\n\
-         test     ELBO {:.2}   log p(x|z) {:.2}   KL {:.2} nats  (one sample per image)\n",
+        "\nrun      {}\ndata     {}\ndevice   {}   steps {}   epochs {}   {:.0} s   {:.0} {what}s/s\n\
+         test     ELBO {:.2}   log p(x|z) {:.2}   KL {:.2} nats  (one sample per {what})\n",
         run.display(),
         summary.data,
         summary.device,

@@ -1,0 +1,281 @@
+//! Text VAEs as a user meets them: `vaekit train` on a folder of sentences
+//! and on `synthetic-text`, the language-model baseline, `eval`, `sample`,
+//! `report` and `plot` on text runs, exact resumption with every kind of
+//! training noise on, clear errors for bad text, and the model's NLL
+//! against the exact entropy of the synthetic data.
+
+mod common;
+
+use common::{assert_clean_error, text, vaekit};
+use std::path::{Path, PathBuf};
+
+/// A small corpus with structure a latent can carry: each sentence is about
+/// one of two topics, its words drawn from that topic's list.
+fn corpus(dir: &Path) {
+    let topics = [
+        ["the", "king", "spake", "unto", "his", "servants", "and", "people"],
+        ["a", "river", "went", "out", "of", "eden", "to", "water"],
+    ];
+    let mut state = 12345u64;
+    let mut next = |m: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % m
+    };
+    for (name, n) in [("train.txt", 300), ("valid.txt", 60), ("test.txt", 60)] {
+        let mut s = String::new();
+        for i in 0..n {
+            let words = &topics[i % 2];
+            let len = 3 + next(6) as usize;
+            let line: Vec<&str> = (0..len).map(|_| words[next(8) as usize]).collect();
+            s.push_str(&line.join(" "));
+            s.push('\n');
+        }
+        std::fs::write(dir.join(name), s).unwrap();
+    }
+}
+
+const SMALL: &[&str] = &[
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.log_every=5",
+    "--set",
+    "model.latent_dim=4",
+    "--set",
+    "model.text.embed=16",
+    "--set",
+    "model.text.hidden=32",
+];
+
+fn train(cwd: &Path, out: &str, data: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["train", "--out", out, "--data", data];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    let o = vaekit(&args, cwd);
+    assert!(o.status.success(), "{}", text(&o));
+    cwd.join(out)
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_text_vae_and_a_language_model_train_evaluate_sample_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    corpus(tmp.path());
+    let spec = format!("text:{}", tmp.path().display());
+    // No model.kind given: sentences train a text VAE.
+    let vae = train(tmp.path(), "vae", &spec, &[]);
+    let cfg = std::fs::read_to_string(vae.join("config.toml")).unwrap();
+    assert!(cfg.contains("kind = \"text_vae\""), "{cfg}");
+    // The vocabulary: the reserved ids, then the 16 words, most frequent first.
+    let vocab = std::fs::read_to_string(vae.join("vocab.txt")).unwrap();
+    let words: Vec<&str> = vocab.lines().collect();
+    assert_eq!(&words[..4], ["<pad>", "<unk>", "<s>", "</s>"]);
+    assert_eq!(words.len(), 4 + 16);
+    let s = json(&vae.join("summary.json"));
+    assert_eq!(s["data_kind"]["kind"], "tokens");
+    assert!(s["elbo"].as_f64().unwrap() < 0.0);
+
+    let lm = train(tmp.path(), "lm", &spec, &["--set", "model.kind=lstm_lm"]);
+    // The language model has no latent: its KL is exactly 0 and it has no active unit.
+    let l = json(&lm.join("summary.json"));
+    assert_eq!(l["kl"].as_f64().unwrap(), 0.0);
+    assert_eq!(l["active_units"].as_u64().unwrap(), 0);
+
+    // eval: NLL per sentence, per token and perplexity; for the LM the bound
+    // is exact (all weights equal), so it equals the ELBO.
+    for (run, exact) in [(&vae, false), (&lm, true)] {
+        let o = vaekit(&["eval", run.to_str().unwrap(), "--k", "20"], tmp.path());
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("perplexity"), "{}", text(&o));
+        let e = json(&run.join("eval-k20.json"));
+        let (nll, ppl, per_tok) = (
+            e["nll_nats"].as_f64().unwrap(),
+            e["ppl"].as_f64().unwrap(),
+            e["nll_per_token"].as_f64().unwrap(),
+        );
+        assert!(e.get("bits_per_dim").is_none(), "no bits/dim for tokens");
+        // ppl = exp(Σ NLL / Σ predicted tokens), tokens = words + </s>.
+        let csv = std::fs::read_to_string(run.join("eval-k20.csv")).unwrap();
+        let n = csv.lines().count() - 1;
+        let test = std::fs::read_to_string(tmp.path().join("test.txt")).unwrap();
+        let tokens: usize = test.lines().map(|l| l.split(' ').count() + 1).sum();
+        assert_eq!(n, 60);
+        assert!((per_tok - nll * n as f64 / tokens as f64).abs() < 1e-9);
+        assert!((ppl - per_tok.exp()).abs() < 1e-9 * ppl);
+        if exact {
+            assert!((nll + e["elbo_nats"].as_f64().unwrap()).abs() < 1e-3, "{e}");
+        }
+    }
+
+    // sample: sentences of the vocabulary's words, reconstructions, a homotopy.
+    let o = vaekit(&["sample", "vae", "--n", "4"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = std::fs::read_to_string(vae.join("samples.txt")).unwrap();
+    assert!(out.contains("from the prior") && out.contains("reconstructions") && out.contains("t=0.500"), "{out}");
+    let sampled: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("1.") || l.trim_start().starts_with("2."))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .collect();
+    assert!(sampled.iter().all(|w| words.contains(w)), "{sampled:?}");
+
+    // report and plot read text runs; the table has the perplexity.
+    let o = vaekit(&["report", "vae", "lm", "--metrics", "nll,ppl,kl,mi"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ppl"), "{}", text(&o));
+    let o = vaekit(&["plot", "vae"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_run_evaluated_on_other_sentences_with_another_vocabulary_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    corpus(tmp.path());
+    let spec = format!("text:{}", tmp.path().display());
+    let run = train(tmp.path(), "r", &spec, &["--set", "train.epochs=1"]);
+    // The corpus changes under the run: a new word becomes the most frequent.
+    let mut t = std::fs::read_to_string(tmp.path().join("train.txt")).unwrap();
+    t.push_str(&"zebra zebra zebra\n".repeat(200));
+    std::fs::write(tmp.path().join("train.txt"), t).unwrap();
+    let o = vaekit(&["eval", run.to_str().unwrap(), "--k", "5"], tmp.path());
+    assert_clean_error(&o, &["vocab.txt", "differs", "zebra"]);
+}
+
+#[test]
+fn bad_text_and_wrong_pairings_get_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    corpus(tmp.path());
+    let spec = format!("text:{}", tmp.path().display());
+    // Latin-1 bytes on line 3 of the test split.
+    std::fs::write(tmp.path().join("test.txt"), b"a b\nc\nna\xefve\n").unwrap();
+    let o = vaekit(&["train", "--out", "x", "--data", &spec], tmp.path());
+    assert_clean_error(&o, &["test.txt", "line 3", "UTF-8"]);
+    assert!(!tmp.path().join("x/config.toml").exists(), "no half-made run");
+    corpus(tmp.path());
+    // An image model on sentences, a text model on images.
+    let o = vaekit(
+        &["train", "--out", "y", "--data", &spec, "--set", "model.kind=vae"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["model.kind", "text_vae"]);
+    let o = vaekit(
+        &["train", "--out", "z", "--set", "model.kind=text_vae"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["model.kind", "sentences"]);
+    // Procedures only text models offer.
+    let o = vaekit(
+        &["train", "--out", "w", "--set", "train.aggressive=true", "--set", "data.synthetic_size=100"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["train.aggressive"]);
+    // A missing split names the file.
+    std::fs::remove_file(tmp.path().join("valid.txt")).unwrap();
+    let o = vaekit(&["train", "--out", "v", "--data", &spec], tmp.path());
+    assert_clean_error(&o, &["valid.txt", "missing"]);
+}
+
+#[test]
+fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
+    use vaekit::config::ExperimentConfig;
+    use vaekit::train::progress::Progress;
+    let tmp = tempfile::tempdir().unwrap();
+    corpus(tmp.path());
+    let set = |extra: &[&str]| {
+        let mut o: Vec<String> = vec![
+            format!("data.spec=text:{}", tmp.path().display()),
+            "train.epochs=3".into(),
+            "train.batch_size=16".into(),
+            "train.keep_checkpoints=3".into(),
+            "model.latent_dim=3".into(),
+            "model.text.embed=8".into(),
+            "model.text.hidden=16".into(),
+            "model.text.word_dropout=0.4".into(),
+            "model.text.embed_dropout=0.2".into(),
+            "model.text.output_dropout=0.2".into(),
+        ];
+        o.extend(extra.iter().map(|s| s.to_string()));
+        ExperimentConfig::load(None, &o).unwrap()
+    };
+    let dev = burn::tensor::Device::flex();
+    for (name, extra) in [
+        ("plain", &[][..]),
+        // Aggressive training's extra batches and noise are keyed too; the
+        // pre-training reset happens inside the first epoch.
+        (
+            "aggressive",
+            &["train.aggressive=true", "train.aggressive_max_inner=6", "train.aggressive_patience=2", "train.pretrain_steps=10"][..],
+        ),
+    ] {
+        let cfg = set(extra);
+        let a = tmp.path().join(format!("{name}-a"));
+        std::fs::create_dir_all(&a).unwrap();
+        vaekit::run::train(&cfg, &a, &dev, Some(Progress::Quiet)).unwrap();
+        // The same run stopped after epoch 1: drop what came later and resume.
+        let b = tmp.path().join(format!("{name}-b"));
+        std::fs::create_dir_all(b.join("checkpoints")).unwrap();
+        for f in ["config.toml", "vocab.txt", "metrics.jsonl"] {
+            std::fs::copy(a.join(f), b.join(f)).unwrap();
+        }
+        let mut ckpts: Vec<PathBuf> = std::fs::read_dir(a.join("checkpoints"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        ckpts.sort();
+        let first = &ckpts[0];
+        let dest = b.join("checkpoints").join(first.file_name().unwrap());
+        std::fs::create_dir_all(&dest).unwrap();
+        for f in std::fs::read_dir(first).unwrap().flatten() {
+            std::fs::copy(f.path(), dest.join(f.file_name())).unwrap();
+        }
+        vaekit::run::resume(&b, None, &dev, Some(Progress::Quiet)).unwrap();
+        let strip = |p: &Path| -> Vec<serde_json::Value> {
+            common::metrics_lines(p)
+                .into_iter()
+                .map(|mut l| {
+                    let o = l.as_object_mut().unwrap();
+                    o.remove("time_s");
+                    o.remove("images_per_s");
+                    l
+                })
+                .collect()
+        };
+        assert_eq!(strip(&a), strip(&b), "{name}: metrics.jsonl differs after resume");
+        let (sa, sb) = (json(&a.join("summary.json")), json(&b.join("summary.json")));
+        assert_eq!(sa["elbo"], sb["elbo"], "{name}");
+        assert_eq!(sa["kl_per_dim"], sb["kl_per_dim"], "{name}");
+        assert_eq!(sa["mi"], sb["mi"], "{name}");
+    }
+}
+
+#[test]
+fn word_dropout_of_one_hides_every_word_and_only_words() {
+    use vaekit::models::{Batch, LatentModel};
+    let dev = burn::tensor::Device::flex();
+    let mut cfg = vaekit::config::ExperimentConfig::default();
+    cfg.model.kind = vaekit::models::config::ModelKind::TextVae;
+    cfg.model.text.word_dropout = 1.0;
+    let set = vaekit::data::TokenSet {
+        sequences: vec![vec![2, 7, 8, 9, 3], vec![2, 5, 3]],
+        vocab: 10,
+        pad: 0,
+        words: None,
+    };
+    let kind = vaekit::data::Dataset::Tokens(set.clone()).kind();
+    let model = cfg.build_model(&kind, &dev);
+    let b = model.prepare_batch(Batch::Tokens(set.batch(&[0, 1], &dev)), 0, 1);
+    let t = match b {
+        Batch::Tokens(t) => t,
+        _ => unreachable!(),
+    };
+    let ids: Vec<i64> = t.decoder_ids.unwrap().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    // <s> and </s> stay (</s> is never an input anyway), padding stays, words become <unk> (1).
+    assert_eq!(ids, vec![2, 1, 1, 1, 3, 2, 1, 3, 0, 0]);
+    assert!(t.noise_key.is_some());
+}
