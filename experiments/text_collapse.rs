@@ -57,7 +57,12 @@ fn model(spec: &str, quick: bool) -> Vec<String> {
 
 /// The settings compared, for runs of `epochs` epochs of `steps_per_epoch`
 /// steps and `latent` dimensions.
-fn variants(epochs: usize, steps_per_epoch: usize, latent: usize, quick: bool) -> Vec<(String, Vec<String>)> {
+fn variants(
+    epochs: usize,
+    steps_per_epoch: usize,
+    latent: usize,
+    quick: bool,
+) -> Vec<(String, Vec<String>)> {
     let e = epochs as f64;
     let linear = |warmup: f64| {
         vec![
@@ -155,7 +160,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
         }
         if spec == "synthetic-text" {
             let sentences = if study.quick { 100 } else { 1000 };
-            println!("synthetic-text: the exact entropy by quadrature over z on {sentences} sentences");
+            println!(
+                "synthetic-text: the exact entropy by quadrature over z on {sentences} sentences"
+            );
             let h = vaekit::data::synthetic_text_entropy(sentences, 0);
             entropy_lines.push(format!(
                 "**True entropy of `synthetic-text`** (exact log p(x) by quadrature over z, mean over \

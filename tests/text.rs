@@ -13,12 +13,16 @@ use std::path::{Path, PathBuf};
 /// one of two topics, its words drawn from that topic's list.
 fn corpus(dir: &Path) {
     let topics = [
-        ["the", "king", "spake", "unto", "his", "servants", "and", "people"],
+        [
+            "the", "king", "spake", "unto", "his", "servants", "and", "people",
+        ],
         ["a", "river", "went", "out", "of", "eden", "to", "water"],
     ];
     let mut state = 12345u64;
     let mut next = |m: u64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) % m
     };
     for (name, n) in [("train.txt", 300), ("valid.txt", 60), ("test.txt", 60)] {
@@ -116,7 +120,12 @@ fn a_text_vae_and_a_language_model_train_evaluate_sample_and_report() {
     let o = vaekit(&["sample", "vae", "--n", "4"], tmp.path());
     assert!(o.status.success(), "{}", text(&o));
     let out = std::fs::read_to_string(vae.join("samples.txt")).unwrap();
-    assert!(out.contains("from the prior") && out.contains("reconstructions") && out.contains("t=0.500"), "{out}");
+    assert!(
+        out.contains("from the prior")
+            && out.contains("reconstructions")
+            && out.contains("t=0.500"),
+        "{out}"
+    );
     let sampled: Vec<&str> = out
         .lines()
         .filter(|l| l.trim_start().starts_with("1.") || l.trim_start().starts_with("2."))
@@ -125,7 +134,10 @@ fn a_text_vae_and_a_language_model_train_evaluate_sample_and_report() {
     assert!(sampled.iter().all(|w| words.contains(w)), "{sampled:?}");
 
     // report and plot read text runs; the table has the perplexity.
-    let o = vaekit(&["report", "vae", "lm", "--metrics", "nll,ppl,kl,mi"], tmp.path());
+    let o = vaekit(
+        &["report", "vae", "lm", "--metrics", "nll,ppl,kl,mi"],
+        tmp.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("ppl"), "{}", text(&o));
     let o = vaekit(&["plot", "vae"], tmp.path());
@@ -155,11 +167,22 @@ fn bad_text_and_wrong_pairings_get_clear_errors() {
     std::fs::write(tmp.path().join("test.txt"), b"a b\nc\nna\xefve\n").unwrap();
     let o = vaekit(&["train", "--out", "x", "--data", &spec], tmp.path());
     assert_clean_error(&o, &["test.txt", "line 3", "UTF-8"]);
-    assert!(!tmp.path().join("x/config.toml").exists(), "no half-made run");
+    assert!(
+        !tmp.path().join("x/config.toml").exists(),
+        "no half-made run"
+    );
     corpus(tmp.path());
     // An image model on sentences, a text model on images.
     let o = vaekit(
-        &["train", "--out", "y", "--data", &spec, "--set", "model.kind=vae"],
+        &[
+            "train",
+            "--out",
+            "y",
+            "--data",
+            &spec,
+            "--set",
+            "model.kind=vae",
+        ],
         tmp.path(),
     );
     assert_clean_error(&o, &["model.kind", "text_vae"]);
@@ -170,7 +193,15 @@ fn bad_text_and_wrong_pairings_get_clear_errors() {
     assert_clean_error(&o, &["model.kind", "sentences"]);
     // Procedures only text models offer.
     let o = vaekit(
-        &["train", "--out", "w", "--set", "train.aggressive=true", "--set", "data.synthetic_size=100"],
+        &[
+            "train",
+            "--out",
+            "w",
+            "--set",
+            "train.aggressive=true",
+            "--set",
+            "data.synthetic_size=100",
+        ],
         tmp.path(),
     );
     assert_clean_error(&o, &["train.aggressive"]);
@@ -209,7 +240,12 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
         // pre-training reset happens inside the first epoch.
         (
             "aggressive",
-            &["train.aggressive=true", "train.aggressive_max_inner=6", "train.aggressive_patience=2", "train.pretrain_steps=10"][..],
+            &[
+                "train.aggressive=true",
+                "train.aggressive_max_inner=6",
+                "train.aggressive_patience=2",
+                "train.pretrain_steps=10",
+            ][..],
         ),
     ] {
         let cfg = set(extra);
@@ -246,7 +282,11 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
                 })
                 .collect()
         };
-        assert_eq!(strip(&a), strip(&b), "{name}: metrics.jsonl differs after resume");
+        assert_eq!(
+            strip(&a),
+            strip(&b),
+            "{name}: metrics.jsonl differs after resume"
+        );
         let (sa, sb) = (json(&a.join("summary.json")), json(&b.join("summary.json")));
         assert_eq!(sa["elbo"], sb["elbo"], "{name}");
         assert_eq!(sa["kl_per_dim"], sb["kl_per_dim"], "{name}");
@@ -274,7 +314,13 @@ fn word_dropout_of_one_hides_every_word_and_only_words() {
         Batch::Tokens(t) => t,
         _ => unreachable!(),
     };
-    let ids: Vec<i64> = t.decoder_ids.unwrap().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let ids: Vec<i64> = t
+        .decoder_ids
+        .unwrap()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap();
     // <s> and </s> stay (</s> is never an input anyway), padding stays, words become <unk> (1).
     assert_eq!(ids, vec![2, 1, 1, 1, 3, 2, 1, 3, 0, 0]);
     assert!(t.noise_key.is_some());

@@ -36,7 +36,27 @@ pub fn gaussian(x: Tensor<2>, mean: Tensor<2>, log_var: Tensor<2>) -> Tensor<1> 
 ///
 /// # Shapes
 /// - ids: `[batch, T]`, mask: `[batch, T]`, logits: `[batch, T, vocab]` -> `[batch]`
+///
+/// On the CPU this runs as one fused operation with its own backward
+/// ([`super::fused::masked_log_softmax_at`]); elsewhere as burn's graph.
 pub fn categorical(ids: Tensor<2, Int>, mask: Tensor<2>, logits: Tensor<3>) -> Tensor<1> {
+    let [b, t] = ids.dims();
+    if super::fused::on_flex(&mask) {
+        let v = logits.dims()[2];
+        return super::fused::masked_log_softmax_at(
+            logits.reshape([b * t, v]),
+            ids.reshape([b * t]),
+            mask.reshape([b * t]),
+        )
+        .reshape([b, t])
+        .sum_dim(1)
+        .squeeze_dim::<1>(1);
+    }
+    categorical_graph(ids, mask, logits)
+}
+
+/// [`categorical`] as burn's operations (any device; the fused op's reference).
+pub fn categorical_graph(ids: Tensor<2, Int>, mask: Tensor<2>, logits: Tensor<3>) -> Tensor<1> {
     let [b, t] = ids.dims();
     let per_token = log_softmax(logits, 2)
         .gather(2, ids.reshape([b, t, 1]))
@@ -75,5 +95,13 @@ mod tests {
         }
         // The padded position's huge logit gap changed nothing: −ln 3 alone.
         assert!((got[1] as f64 + 3f64.ln()).abs() < 1e-5);
+        // The graph (other devices) gives the same.
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 2, 0, 0], [2, 2]), &dev);
+        let mask = Tensor::<2>::from_floats([[1.0, 1.0], [1.0, 0.0]], &dev);
+        let graph =
+            crate::core::host::read(categorical_graph(ids, mask, Tensor::from_floats(l, &dev)));
+        for (g, w) in graph.iter().zip(&got) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
     }
 }

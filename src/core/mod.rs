@@ -5,7 +5,9 @@
 pub mod batch;
 pub mod device;
 pub mod error;
+pub mod fastmath;
 pub mod fsutil;
+pub mod fused;
 pub mod host;
 pub mod likelihood;
 pub mod objective;

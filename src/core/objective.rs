@@ -249,15 +249,16 @@ mod tests {
                     .map(|j| ((rows[0][j] + rows[1][j]) / 2.0).max(fb))
                     .sum(),
                 FreeBits::Example => rows.iter().map(|r| (r[0] + r[1]).max(fb)).sum::<f64>() / 2.0,
-                FreeBits::ExampleDim => {
-                    rows.iter().flatten().map(|k| k.max(fb)).sum::<f64>() / 2.0
-                }
+                FreeBits::ExampleDim => rows.iter().flatten().map(|k| k.max(fb)).sum::<f64>() / 2.0,
             }
         };
         for fb in [0.5, 1.5] {
             for form in [FreeBits::BatchDim, FreeBits::Example, FreeBits::ExampleDim] {
                 let (got, want) = (l(fb, form), by_hand(fb, form));
-                assert!((got - want).abs() < 1e-5, "{form:?} λ={fb}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "{form:?} λ={fb}: {got} vs {want}"
+                );
             }
         }
         // The three differ: λ = 1.5 gives 3.1 (batch-dim), 2.35 (example), 3.6 (example-dim).

@@ -123,7 +123,8 @@ fn load_synthetic_text(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     let vocab = std::sync::Arc::new(synthetic_text_vocab());
     let offset = text::SPECIALS.len() as u32;
     let draw = |n: usize, part: u64| {
-        let (sentences, _) = generator.sample(n, &mut stream(seed, Purpose::Synthetic, 10 + part, 0));
+        let (sentences, _) =
+            generator.sample(n, &mut stream(seed, Purpose::Synthetic, 10 + part, 0));
         TokenSet {
             sequences: sentences
                 .into_iter()
@@ -151,7 +152,11 @@ fn load_synthetic_text(cfg: &DataConfig, seed: u64) -> Result<Splits> {
             cfg.val_fraction, cfg.synthetic_size
         )]));
     }
-    let (train, val, test) = (draw(n, 0), draw(n_val, 1), draw((cfg.synthetic_size / 10).max(1), 2));
+    let (train, val, test) = (
+        draw(n, 0),
+        draw(n_val, 1),
+        draw((cfg.synthetic_size / 10).max(1), 2),
+    );
     Ok(Splits {
         source: format!(
             "synthetic-text ({} train, {} val, {} test sentences of {} words, vocabulary {})",

@@ -193,7 +193,10 @@ fn split_lines<'a>(path: &Path, text: &'a str, opts: &TextOptions) -> Result<Lin
             }
             continue;
         }
-        if let Some(w) = words.iter().find(|w| SPECIALS.contains(w) && **w != "<unk>") {
+        if let Some(w) = words
+            .iter()
+            .find(|w| SPECIALS.contains(w) && **w != "<unk>")
+        {
             return Err(Error::bad_file(
                 path,
                 format!(
@@ -376,7 +379,11 @@ mod tests {
 
     fn folder(train: &[u8], valid: &[u8], test: &[u8]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for (n, b) in [("train.txt", train), ("valid.txt", valid), ("test.txt", test)] {
+        for (n, b) in [
+            ("train.txt", train),
+            ("valid.txt", valid),
+            ("test.txt", test),
+        ] {
             std::fs::write(dir.path().join(n), b).unwrap();
         }
         dir
@@ -403,7 +410,12 @@ mod tests {
         v.write(&p).unwrap();
         assert_eq!(Vocab::read(&p).unwrap(), v);
         std::fs::write(&p, "x\ny\n").unwrap();
-        assert!(Vocab::read(&p).unwrap_err().to_string().contains("vocab.txt"));
+        assert!(
+            Vocab::read(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("vocab.txt")
+        );
     }
 
     #[test]
@@ -411,10 +423,7 @@ mod tests {
         let d = folder(b"a b\nb c a\n", b"a\n", b"a z z\n");
         let s = load_folder(d.path(), &opts(10, LongSentences::Drop)).unwrap();
         let v = s.train.words.clone().unwrap();
-        assert_eq!(
-            s.train.sequences[0],
-            vec![BOS, v.id("a"), v.id("b"), EOS]
-        );
+        assert_eq!(s.train.sequences[0], vec![BOS, v.id("a"), v.id("b"), EOS]);
         assert_eq!(s.test.sequences[0], vec![BOS, v.id("a"), UNK, UNK, EOS]);
         assert!(
             s.notes
@@ -432,8 +441,14 @@ mod tests {
         let s = load_folder(d.path(), &opts(3, LongSentences::Drop)).unwrap();
         assert_eq!(s.train.len(), 2);
         let all = s.notes.join("\n");
-        assert!(all.contains("skipped 2 empty line(s) (first at line 2)"), "{all}");
-        assert!(all.contains("dropped 1 sentence(s)") && all.contains("line 4"), "{all}");
+        assert!(
+            all.contains("skipped 2 empty line(s) (first at line 2)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("dropped 1 sentence(s)") && all.contains("line 4"),
+            "{all}"
+        );
         let s = load_folder(d.path(), &opts(3, LongSentences::Truncate)).unwrap();
         assert_eq!(s.train.len(), 3);
         assert_eq!(s.train.sequences[1].len(), 3 + 2);
@@ -446,13 +461,19 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("train.txt") && e.contains("line 2") && e.contains("0xff"), "{e}");
+        assert!(
+            e.contains("train.txt") && e.contains("line 2") && e.contains("0xff"),
+            "{e}"
+        );
         let d = folder(b"a\n", b"a </s>\n", b"a\n");
         let e = load_folder(d.path(), &opts(9, LongSentences::Drop))
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("valid.txt") && e.contains("line 1") && e.contains("</s>"), "{e}");
+        assert!(
+            e.contains("valid.txt") && e.contains("line 1") && e.contains("</s>"),
+            "{e}"
+        );
         let d = folder(b"a\n", b"a\n", b"\n\n");
         let e = load_folder(d.path(), &opts(9, LongSentences::Drop))
             .err()

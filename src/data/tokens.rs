@@ -41,7 +41,10 @@ impl TokenSet {
     /// Tokens a decoder predicts: every token of a sequence but its first
     /// (`<s>` is given, `</s>` is predicted). The denominator of perplexity.
     pub fn predicted_tokens(&self) -> usize {
-        self.sequences.iter().map(|s| s.len().saturating_sub(1)).sum()
+        self.sequences
+            .iter()
+            .map(|s| s.len().saturating_sub(1))
+            .sum()
     }
 
     /// The batches of one epoch, grouped by length so padding stays small:
@@ -136,7 +139,15 @@ mod tests {
             .chunks(8)
             .map(<[usize]>::to_vec)
             .collect();
-        assert!(padded(&batches) * 100 < real * 105, "{} vs {real}", padded(&batches));
-        assert!(padded(&random) * 10 > real * 13, "{} vs {real}", padded(&random));
+        assert!(
+            padded(&batches) * 100 < real * 105,
+            "{} vs {real}",
+            padded(&batches)
+        );
+        assert!(
+            padded(&random) * 10 > real * 13,
+            "{} vs {real}",
+            padded(&random)
+        );
     }
 }

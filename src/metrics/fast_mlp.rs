@@ -102,48 +102,7 @@ fn activate(v: &mut [f32], a: Activation) {
     }
 }
 
-/// e^x for x ≤ 0, branch-free so that loops over it vectorise: x = n·ln2 + r
-/// with |r| ≤ ln2/2 (Cody–Waite split of ln2), e^r by its degree-7 Taylor
-/// polynomial (relative error < 6·10⁻⁹ before rounding), 2^n by building the
-/// exponent bits. Inputs below −87 are clamped (e^−87 ≈ 1.6·10⁻³⁸).
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting rounds to nearest
-    let x = x.max(-87.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0
-                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
-
-/// log(1 + t) for t in [0, 1], branch-free: 2·atanh(s) with s = t/(2+t) ≤ 1/3,
-/// eight terms of its odd series (truncation < 2.3·10⁻⁹ relative). Accurate
-/// for tiny t too, where log(1 + t) would round to 0.
-#[inline(always)]
-fn log1p_unit(t: f32) -> f32 {
-    let s = t / (2.0 + t);
-    let q = s * s;
-    let series = 1.0
-        + q * (1.0 / 3.0
-            + q * (1.0 / 5.0
-                + q * (1.0 / 7.0
-                    + q * (1.0 / 9.0 + q * (1.0 / 11.0 + q * (1.0 / 13.0 + q * (1.0 / 15.0)))))));
-    2.0 * s * series
-}
-
-/// softplus(l) = max(l, 0) + log(1 + e^−|l|), without branches.
-#[inline(always)]
-fn softplus(l: f32) -> f32 {
-    l.max(0.0) + log1p_unit(exp_nonpositive(-l.abs()))
-}
+use crate::core::fastmath::softplus;
 
 /// Σ softplus over a row, with 16 independent accumulators so the loop
 /// vectorises (a single f32 accumulator would force sequential adds).

@@ -294,9 +294,18 @@ impl EvalReport {
                 self.get("bits_per_dim_std_err")
             ));
         }
-        if let (Some(t), Some(p)) = (self.metrics.float("nll_per_token"), self.metrics.float("ppl")) {
-            s.push_str(&format!("| NLL/token (nats)  | {:>10.4} |           |\n", t));
-            s.push_str(&format!("| perplexity        | {:>10.3} |           |\n", p));
+        if let (Some(t), Some(p)) = (
+            self.metrics.float("nll_per_token"),
+            self.metrics.float("ppl"),
+        ) {
+            s.push_str(&format!(
+                "| NLL/token (nats)  | {:>10.4} |           |\n",
+                t
+            ));
+            s.push_str(&format!(
+                "| perplexity        | {:>10.3} |           |\n",
+                p
+            ));
         }
         if let Some(e) = self.metrics.float("ess_mean_frac") {
             s.push_str(&format!(

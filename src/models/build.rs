@@ -5,9 +5,9 @@
 
 use super::config::{ModelConfig, ModelKind};
 use super::{Batch, LatentModel, PlainMlp, Posterior, text, vae, vq};
-use burn::module::ParamId;
 use crate::data::DataKind;
 use burn::module::Module;
+use burn::module::ParamId;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 

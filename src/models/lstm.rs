@@ -14,7 +14,7 @@
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// The state (c, h), each `[batch, hidden]`.
 #[derive(Clone, Debug)]
@@ -61,9 +61,19 @@ impl FusedLstm {
         }
     }
 
-    /// One step from pre-computed input gates `[B, 4h]`.
+    /// One step from pre-computed input gates `[B, 4h]`: on the CPU the
+    /// fused cell of [`crate::core::fused::lstm_cell`], elsewhere burn's
+    /// operations gate by gate.
     fn cell(&self, gates_x: Tensor<2>, s: State) -> State {
         let gates = gates_x + self.recurrent.forward(s.hidden);
+        if crate::core::fused::on_flex(&gates) {
+            let h = self.hidden;
+            let both = crate::core::fused::lstm_cell(gates, s.cell);
+            return State {
+                cell: both.clone().narrow(1, 0, h),
+                hidden: both.narrow(1, h, h),
+            };
+        }
         let mut g = gates.chunk(4, 1).into_iter();
         let (i, f, c, o) = (
             g.next().expect("4 gates"),
@@ -82,36 +92,42 @@ impl FusedLstm {
     }
 
     /// Run over `x` `[B, T, d_in]` from `s`: the hidden states `[B, T, h]`
-    /// and the final state. With `mask` `[B, T]` (1 = real token), the
-    /// state is carried unchanged through padding.
-    pub fn forward(&self, x: Tensor<3>, mut s: State, mask: Option<&Tensor<2>>) -> (Tensor<3>, State) {
+    /// and the final state (at position T − 1, padding included; see
+    /// [`FusedLstm::last_hidden`] for each sequence's own end).
+    pub fn forward(&self, x: Tensor<3>, mut s: State) -> (Tensor<3>, State) {
         let [b, t, _] = x.dims();
         let h = self.hidden;
         let gates = self.input.forward(x);
         let mut outs = Vec::with_capacity(t);
         for step in 0..t {
             let g = gates.clone().narrow(1, step, 1).reshape([b, 4 * h]);
-            let next = self.cell(g, s.clone());
-            s = match mask {
-                Some(m) => {
-                    let keep = m.clone().narrow(1, step, 1).expand([b, h]);
-                    State {
-                        cell: s.cell.clone() + (next.cell - s.cell) * keep.clone(),
-                        hidden: s.hidden.clone() + (next.hidden - s.hidden) * keep,
-                    }
-                }
-                None => next,
-            };
+            s = self.cell(g, s);
             outs.push(s.hidden.clone());
         }
         (Tensor::stack(outs, 1), s)
+    }
+
+    /// The hidden state at each sequence's last real position: row r of
+    /// `outs` `[B, T, h]` at `lengths[r] − 1`. Padding sits on the right, so
+    /// what follows a sequence's end never reaches its state.
+    pub fn last_hidden(outs: Tensor<3>, lengths: &[usize]) -> Tensor<2> {
+        let [b, t, h] = outs.dims();
+        let idx: Vec<i64> = lengths
+            .iter()
+            .enumerate()
+            .map(|(r, &l)| (r * t + l.clamp(1, t) - 1) as i64)
+            .collect();
+        let device = outs.device();
+        outs.reshape([b * t, h]).select(
+            0,
+            Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [b]), &device),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::TensorData;
 
     /// A plain f64 LSTM step from the same weights, gate by gate.
     fn reference(
@@ -144,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn fused_cell_equals_the_gate_by_gate_lstm_and_masking_holds_the_state() {
+    fn lstm_equals_the_gate_by_gate_reference_and_ends_where_each_sequence_does() {
         let dev = Device::flex();
         dev.seed(4);
         let (d, h, t) = (3, 5, 4);
@@ -153,7 +169,11 @@ mod tests {
         let b_x = crate::core::host::read(lstm.input.bias.as_ref().unwrap().val());
         let w_h = crate::core::host::read(lstm.recurrent.weight.val());
         let xs: Vec<Vec<f64>> = (0..t)
-            .map(|s| (0..d).map(|k| ((s * 7 + k * 3) % 5) as f64 * 0.4 - 0.8).collect())
+            .map(|s| {
+                (0..d)
+                    .map(|k| ((s * 7 + k * 3) % 5) as f64 * 0.4 - 0.8)
+                    .collect()
+            })
             .collect();
         let flat: Vec<f32> = xs.iter().flatten().map(|&v| v as f32).collect();
         // Two rows: the full sequence, and the same one masked after 2 steps.
@@ -161,13 +181,17 @@ mod tests {
             TensorData::new([flat.clone(), flat].concat(), [2, t, d]),
             &dev,
         );
-        let mask = Tensor::<2>::from_floats([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]], &dev);
-        let (_, s) = lstm.forward(x, State::zeros(2, h, &dev), Some(&mask));
-        let got = crate::core::host::read(s.hidden);
+        let (outs, _) = lstm.forward(x, State::zeros(2, h, &dev));
+        let got = crate::core::host::read(FusedLstm::last_hidden(outs, &[4, 2]));
         let full = reference(&w_x, &b_x, &w_h, &xs, d, h);
         let short = reference(&w_x, &b_x, &w_h, &xs[..2], d, h);
         for j in 0..h {
-            assert!((got[j] as f64 - full[j]).abs() < 1e-5, "{} vs {}", got[j], full[j]);
+            assert!(
+                (got[j] as f64 - full[j]).abs() < 1e-5,
+                "{} vs {}",
+                got[j],
+                full[j]
+            );
             assert!((got[h + j] as f64 - short[j]).abs() < 1e-5);
         }
     }

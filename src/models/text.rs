@@ -22,7 +22,9 @@
 use super::config::{ModelConfig, ModelKind, TextPrior};
 use super::lstm::{FusedLstm, State};
 use super::prior::{GmmPrior, mixture_log_prob, responsibilities, sample_diag_mixture};
-use super::{Batch, GaussianPosterior, LatentModel, Posterior, TokenBatch, standard_normal_log_prob};
+use super::{
+    Batch, GaussianPosterior, LatentModel, Posterior, TokenBatch, standard_normal_log_prob,
+};
 use crate::core::likelihood::categorical;
 use crate::core::rng::{Purpose, stream};
 use crate::data::text::{BOS, EOS, UNK};
@@ -135,7 +137,7 @@ impl TextVae {
         let [n, t] = x.ids.dims();
         let ids = x.decoder_ids.clone().unwrap_or_else(|| x.ids.clone());
         let input = self.inputs(ids.narrow(1, 0, t - 1), &z, x.noise_key);
-        let (h, _) = self.decoder.forward(input, self.start(z), None);
+        let (h, _) = self.decoder.forward(input, self.start(z));
         let h = dropout(h, self.output_dropout, x.noise_key, 1);
         let [_, _, hd] = h.dims();
         self.out
@@ -157,7 +159,9 @@ impl TextVae {
         let mut done = vec![false; n];
         for _ in 0..=max_len {
             let ids = Tensor::<2, Int>::from_data(TensorData::new(prev.clone(), [n, 1]), &device);
-            let x = self.inputs(ids, &z, None).reshape([n, self.decoder.input.weight.dims()[0]]);
+            let x = self
+                .inputs(ids, &z, None)
+                .reshape([n, self.decoder.input.weight.dims()[0]]);
             state = self.decoder.step(x, state);
             let logits = self.out.forward(state.hidden.clone());
             let p = crate::core::host::read(burn::tensor::activation::softmax(logits, 1));
@@ -231,10 +235,11 @@ impl LatentModel for TextVae {
         };
         let e = enc.embed.forward(t.ids.clone());
         let start = State::zeros(n, enc.lstm.hidden, &e.device());
-        let (_, s) = enc.lstm.forward(e, start, Some(&t.mask));
+        let (outs, _) = enc.lstm.forward(e, start);
+        let last = FusedLstm::last_hidden(outs, &t.lengths);
         Posterior::Gaussian(GaussianPosterior {
-            mean: enc.mean.forward(s.hidden.clone()),
-            log_var: enc.log_var.forward(s.hidden),
+            mean: enc.mean.forward(last.clone()),
+            log_var: enc.log_var.forward(last),
         })
     }
 
@@ -256,7 +261,9 @@ impl LatentModel for TextVae {
     /// Analytic per dimension under N(0, I) (exactly 0 for the language
     /// model); a mixture prior's one-sample estimate as one group.
     fn kl(&self, posterior: &Posterior, z: Tensor<2>) -> Tensor<2> {
-        let q = posterior.gaussian().expect("a text VAE's posterior is Gaussian");
+        let q = posterior
+            .gaussian()
+            .expect("a text VAE's posterior is Gaussian");
         if self.gmm.is_none() {
             return super::standard_normal_kl(q);
         }

@@ -98,17 +98,25 @@ pub fn inner_loop<M: LatentModel>(
             size,
         )
         .into_vec();
-        let binarize = job
-            .data
-            .dynamic_binarize
-            .then_some((job.seed, u64::MAX - 7, (step * t.aggressive_max_inner + i) as u64));
+        let binarize = job.data.dynamic_binarize.then_some((
+            job.seed,
+            u64::MAX - 7,
+            (step * t.aggressive_max_inner + i) as u64,
+        ));
         let x = data.batch(&idx, binarize, plan.autodiff());
         // Input noise (word dropout, dropout) of its own, past every joint step's key.
         let x = model.prepare_batch(x, plan.total + step * t.aggressive_max_inner + i, job.seed);
         let rows = x.len() * samples_per_example(objective);
         let z = model.noise_dim();
         let eps = upload(
-            host_normal(rows, z, job.seed, Purpose::Aggressive, step as u64, i as u64 + (1 << 32)),
+            host_normal(
+                rows,
+                z,
+                job.seed,
+                Purpose::Aggressive,
+                step as u64,
+                i as u64 + (1 << 32),
+            ),
             rows,
             z,
             plan.autodiff(),

@@ -138,7 +138,8 @@ pub fn fit<M: LatentModel + Weights>(
                 ));
             }
             if let Some(a) = state.aggressive.as_mut().filter(|a| a.active) {
-                model = aggressive::inner_loop(job, &plan, model, &mut optim, a, state.step, state.lr);
+                model =
+                    aggressive::inner_loop(job, &plan, model, &mut optim, a, state.step, state.lr);
             }
             let batch = plan.batch(job, &model, &idx, epoch, b, state.step);
             for h in hooks.iter_mut() {

@@ -46,7 +46,12 @@ pub fn batch_loss<M: LatentModel>(
     match objective.kind {
         ObjectiveKind::Elbo => {
             let fwd = model.forward(x, eps);
-            let l = objective::loss(&fwd.terms, beta, objective.free_bits, objective.free_bits_form);
+            let l = objective::loss(
+                &fwd.terms,
+                beta,
+                objective.free_bits,
+                objective.free_bits_form,
+            );
             (l, fwd.posterior)
         }
         ObjectiveKind::Capacity => {

@@ -1,0 +1,493 @@
+//! Fused CPU operations with their own backward, for the text models' hot
+//! loops: the LSTM cell's elementwise half and the masked log-softmax
+//! cross-entropy over a vocabulary.
+//!
+//! Written as one pass over memory each way with the vectorising
+//! transcendentals of [`super::fastmath`], they replace a dozen burn
+//! operations per LSTM step (each with its own allocation, autodiff node and
+//! scalar `expf`) and the log-softmax, gather and mask of the likelihood.
+//! burn runs them inside its autodiff graph through
+//! `#[backend_extension(Flex, Autodiff)]`: the forward is the `Flex` impl,
+//! the gradient a hand-written `Backward` of the `Autodiff<Flex>` impl.
+//!
+//! On other devices (wgpu) the callers run the unfused burn graph instead
+//! ([`on_flex`]); the tests below check that both give the same values and
+//! gradients.
+
+use super::fastmath::{exp_nonpositive, sigmoid, tanh};
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::tensor::{Int, Tensor, TensorData};
+
+type FlexFloat = <Flex as burn::backend::BackendTypes>::FloatTensorPrimitive;
+
+/// Whether `t` lives on the CPU backend (with or without autodiff), where
+/// the fused operations run.
+pub fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
+    matches!(
+        t.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedOps: Backend {
+    /// One LSTM step's elementwise half: from the pre-activation gates
+    /// `[B, 4h]` (order i, f, g, o) and the cell `[B, h]`, the new cell and
+    /// hidden state side by side, `[B, 2h]` = `[c' | h']`.
+    fn lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// mask_r · log softmax(logits_r)[target_r] per row: logits `[N, V]`,
+    /// targets `[N]`, mask `[N]` (a constant) → `[N]`.
+    fn masked_log_softmax_at(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// A flex tensor made contiguous (a no-op when it is), with its shape.
+fn contiguous(t: &FlexFloat) -> (Vec<usize>, FlexFloat) {
+    let c = if t.is_contiguous() {
+        t.clone()
+    } else {
+        t.to_contiguous()
+    };
+    (c.layout().shape().to_vec(), c)
+}
+
+/// The values of a contiguous flex tensor.
+fn slice(t: &FlexFloat) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+fn flex_tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexFloat {
+    burn::backend::flex::FlexTensor::from_data(TensorData::new(v, shape))
+}
+
+/// `fn $name(args) -> R` that runs `$body` (an `#[inline(always)]` fn)
+/// compiled for the widest vector unit this CPU has: the transcendentals
+/// of [`super::fastmath`] only vectorise inside such a function (a closure
+/// would not inherit its target features).
+macro_rules! vectorised {
+    (fn $name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:ident) => {
+        fn $name($($a: $t),*) -> $r {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($a: $t),*) -> $r {
+                    $body($($a),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($a: $t),*) -> $r {
+                    $body($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512($($a),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                    return unsafe { avx2($($a),*) };
+                }
+            }
+            $body($($a),*)
+        }
+    };
+}
+
+/// The cell forward on the host: `[c' | h']` per row.
+fn cell_forward(gates: &[f32], cell: &[f32], b: usize, h: usize) -> Vec<f32> {
+    let mut out = vec![0f32; b * 2 * h];
+    cell_forward_fast(gates, cell, &mut out, h);
+    out
+}
+
+vectorised!(fn cell_forward_fast(gates: &[f32], cell: &[f32], out: &mut [f32], h: usize) -> () = cell_forward_body);
+
+#[inline(always)]
+fn cell_forward_body(gates: &[f32], cell: &[f32], out: &mut [f32], h: usize) {
+    for ((g, c), o) in gates
+        .chunks_exact(4 * h)
+        .zip(cell.chunks_exact(h))
+        .zip(out.chunks_exact_mut(2 * h))
+    {
+        let (oc, oh) = o.split_at_mut(h);
+        let (gi, rest) = g.split_at(h);
+        let (gf, rest) = rest.split_at(h);
+        let (gg, go) = rest.split_at(h);
+        for j in 0..h {
+            let c2 = sigmoid(gf[j]) * c[j] + sigmoid(gi[j]) * tanh(gg[j]);
+            oc[j] = c2;
+            oh[j] = sigmoid(go[j]) * tanh(c2);
+        }
+    }
+}
+
+/// The cell backward: from the gradient of `[c' | h']`, the gradients of
+/// the gates (pre-activation) and of the previous cell.
+fn cell_backward(
+    gates: &[f32],
+    cell: &[f32],
+    grad: &[f32],
+    b: usize,
+    h: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut dg = vec![0f32; b * 4 * h];
+    let mut dc_prev = vec![0f32; b * h];
+    cell_backward_fast(gates, cell, grad, &mut dg, &mut dc_prev, h);
+    (dg, dc_prev)
+}
+
+vectorised!(fn cell_backward_fast(gates: &[f32], cell: &[f32], grad: &[f32], dg: &mut [f32], dc_prev: &mut [f32], h: usize) -> () = cell_backward_body);
+
+#[inline(always)]
+fn cell_backward_body(
+    gates: &[f32],
+    cell: &[f32],
+    grad: &[f32],
+    dg: &mut [f32],
+    dc_prev: &mut [f32],
+    h: usize,
+) {
+    for ((((g, c), gr), d), dcp) in gates
+        .chunks_exact(4 * h)
+        .zip(cell.chunks_exact(h))
+        .zip(grad.chunks_exact(2 * h))
+        .zip(dg.chunks_exact_mut(4 * h))
+        .zip(dc_prev.chunks_exact_mut(h))
+    {
+        let (dc_out, dh) = gr.split_at(h);
+        let (di, rest) = d.split_at_mut(h);
+        let (df, rest) = rest.split_at_mut(h);
+        let (dgg, d_o) = rest.split_at_mut(h);
+        for j in 0..h {
+            let (i, f, gg, o) = (
+                sigmoid(g[j]),
+                sigmoid(g[h + j]),
+                tanh(g[2 * h + j]),
+                sigmoid(g[3 * h + j]),
+            );
+            let tc = tanh(f * c[j] + i * gg);
+            let dc = dc_out[j] + dh[j] * o * (1.0 - tc * tc);
+            di[j] = dc * gg * i * (1.0 - i);
+            df[j] = dc * c[j] * f * (1.0 - f);
+            dgg[j] = dc * i * (1.0 - gg * gg);
+            d_o[j] = dh[j] * tc * o * (1.0 - o);
+            dcp[j] = dc * f;
+        }
+    }
+}
+
+/// Per row: log Σ exp of the logits (max-shifted), `[N]`.
+fn row_lse(logits: &[f32], n: usize, v: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    row_lse_fast(logits, &mut out, v);
+    out
+}
+
+vectorised!(fn row_lse_fast(logits: &[f32], out: &mut [f32], v: usize) -> () = row_lse_body);
+
+#[inline(always)]
+fn row_lse_body(logits: &[f32], out: &mut [f32], v: usize) {
+    for (row, o) in logits.chunks_exact(v).zip(out.iter_mut()) {
+        let mut mx = [f32::NEG_INFINITY; 16];
+        let mut chunks = row.chunks_exact(16);
+        for ch in &mut chunks {
+            for k in 0..16 {
+                mx[k] = mx[k].max(ch[k]);
+            }
+        }
+        let m = chunks.remainder().iter().copied().fold(
+            mx.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            f32::max,
+        );
+        let mut acc = [0f32; 16];
+        let mut chunks = row.chunks_exact(16);
+        for ch in &mut chunks {
+            for k in 0..16 {
+                acc[k] += exp_nonpositive(ch[k] - m);
+            }
+        }
+        let tail: f32 = chunks
+            .remainder()
+            .iter()
+            .map(|&l| exp_nonpositive(l - m))
+            .sum();
+        *o = m + (acc.iter().sum::<f32>() + tail).ln();
+    }
+}
+
+// d logits = w_r · (onehot(t_r) − softmax(l_r)) per row, with w_r = grad_r · mask_r.
+vectorised!(fn ce_backward_fast(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) -> () = ce_backward_body);
+
+#[inline(always)]
+fn ce_backward_body(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) {
+    for (((row, o), &m), &wr) in logits
+        .chunks_exact(v)
+        .zip(out.chunks_exact_mut(v))
+        .zip(lse)
+        .zip(w)
+    {
+        if wr == 0.0 {
+            continue;
+        }
+        for k in 0..v {
+            o[k] = -wr * exp_nonpositive(row[k] - m);
+        }
+    }
+}
+
+/// Targets as row indices.
+fn targets_of(t: IntTensor<Flex>) -> Vec<usize> {
+    let d = t.into_data();
+    d.convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("integer targets")
+        .into_iter()
+        .map(|i| i as usize)
+        .collect()
+}
+
+fn ce_forward(logits: &[f32], lse: &[f32], targets: &[usize], mask: &[f32], v: usize) -> Vec<f32> {
+    (0..targets.len())
+        .map(|r| {
+            if mask[r] == 0.0 {
+                0.0
+            } else {
+                mask[r] * (logits[r * v + targets[r]] - lse[r])
+            }
+        })
+        .collect()
+}
+
+impl FusedOps for Flex {
+    fn lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (gs, g) = contiguous(&gates);
+        let (_, c) = contiguous(&cell);
+        let (b, h) = (gs[0], gs[1] / 4);
+        flex_tensor(cell_forward(slice(&g), slice(&c), b, h), vec![b, 2 * h])
+    }
+
+    fn masked_log_softmax_at(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (ls, l) = contiguous(&logits);
+        let (_, m) = contiguous(&mask);
+        let t = targets_of(targets);
+        let (n, v) = (ls[0], ls[1]);
+        let lse = row_lse(slice(&l), n, v);
+        flex_tensor(ce_forward(slice(&l), &lse, &t, slice(&m), v), vec![n])
+    }
+}
+
+#[derive(Debug)]
+struct CellBackward;
+
+impl Backward<Flex, 2> for CellBackward {
+    type State = (FlexFloat, FlexFloat);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_gates, node_cell] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (gates, cell) = ops.state;
+        let (gs, g) = contiguous(&gates);
+        let (_, c) = contiguous(&cell);
+        let (_, dout) = contiguous(&grad);
+        let (b, h) = (gs[0], gs[1] / 4);
+        let (dg, dc) = cell_backward(slice(&g), slice(&c), slice(&dout), b, h);
+        if let Some(node) = node_gates {
+            grads.register::<Flex>(node.id, flex_tensor(dg, vec![b, 4 * h]));
+        }
+        if let Some(node) = node_cell {
+            grads.register::<Flex>(node.id, flex_tensor(dc, vec![b, h]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SoftmaxCeBackward;
+
+impl Backward<Flex, 1> for SoftmaxCeBackward {
+    /// The logits, each row's log Σ exp, the targets and the mask.
+    type State = (FlexFloat, Vec<f32>, Vec<usize>, Vec<f32>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let Some(node) = node else {
+            return;
+        };
+        let (logits, lse, targets, mask) = ops.state;
+        let (ls, l) = contiguous(&logits);
+        let (_, g) = contiguous(&grad);
+        let (n, v) = (ls[0], ls[1]);
+        let mut d = vec![0f32; n * v];
+        let w: Vec<f32> = slice(&g).iter().zip(&mask).map(|(g, m)| g * m).collect();
+        ce_backward_fast(slice(&l), &lse, &w, &mut d, v);
+        for r in 0..n {
+            d[r * v + targets[r]] += w[r];
+        }
+        grads.register::<Flex>(node.id, flex_tensor(d, vec![n, v]));
+    }
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
+        match CellBackward
+            .prepare::<C>([gates.node(), cell.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (g, c) = (gates.primitive().clone(), cell.primitive().clone());
+                let out = Flex::lstm_cell(g.clone(), c.clone());
+                prep.finish((g, c), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::lstm_cell(
+                gates.into_primitive(),
+                cell.into_primitive(),
+            )),
+        }
+    }
+
+    fn masked_log_softmax_at(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let m = mask.into_primitive();
+        match SoftmaxCeBackward
+            .prepare::<C>([logits.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (ls, lp) = contiguous(logits.primitive());
+                let (_, mc) = contiguous(&m);
+                let mv = slice(&mc).to_vec();
+                let t = targets_of(targets);
+                let (n, v) = (ls[0], ls[1]);
+                let lse = row_lse(slice(&lp), n, v);
+                let out = flex_tensor(ce_forward(slice(&lp), &lse, &t, &mv, v), vec![n]);
+                prep.finish((lp, lse, t, mv), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::masked_log_softmax_at(
+                logits.into_primitive(),
+                targets,
+                m,
+            )),
+        }
+    }
+}
+
+/// [`FusedOps::lstm_cell`] on tensors: `[c' | h']`, `[B, 2h]`.
+pub fn lstm_cell(gates: Tensor<2>, cell: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_cell(
+        gates.into_dispatch(),
+        cell.into_dispatch(),
+    ))
+}
+
+/// [`FusedOps::masked_log_softmax_at`] on tensors, `[N]`.
+pub fn masked_log_softmax_at(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    mask: Tensor<1>,
+) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::masked_log_softmax_at(
+        logits.into_dispatch(),
+        targets.into_dispatch(),
+        mask.into_dispatch(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::activation::{log_softmax, sigmoid as sig};
+    use burn::tensor::{Device, Distribution};
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().map(|x| x.abs()).fold(0f32, f32::max).max(1e-6);
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-5 * scale,
+                "{what}[{i}]: fused {x} vs graph {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn fused_lstm_cell_equals_the_burn_graph_in_value_and_gradient() {
+        let dev = Device::flex().autodiff();
+        dev.seed(11);
+        let (b, h) = (5, 7);
+        let gates =
+            Tensor::<2>::random([b, 4 * h], Distribution::Normal(0.0, 3.0), &dev).require_grad();
+        let cell = Tensor::<2>::random([b, h], Distribution::Normal(0.0, 2.0), &dev).require_grad();
+        let w = Tensor::<2>::random([b, 2 * h], Distribution::Normal(0.0, 1.0), &dev);
+        // The graph: the gate-by-gate cell of burn's operations.
+        let graph = {
+            let g: Vec<Tensor<2>> = gates.clone().chunk(4, 1);
+            let c2 = sig(g[1].clone()) * cell.clone() + sig(g[0].clone()) * g[2].clone().tanh();
+            let h2 = sig(g[3].clone()) * c2.clone().tanh();
+            Tensor::cat(vec![c2, h2], 1)
+        };
+        let fused = lstm_cell(gates.clone(), cell.clone());
+        let read = |t: Tensor<2>| crate::core::host::read(t);
+        close(&read(fused.clone()), &read(graph.clone()), "value");
+        let gf = (fused * w.clone()).sum().backward();
+        let gg = (graph * w).sum().backward();
+        close(
+            &read(gates.grad(&gf).unwrap()),
+            &read(gates.grad(&gg).unwrap()),
+            "d gates",
+        );
+        close(
+            &read(cell.grad(&gf).unwrap()),
+            &read(cell.grad(&gg).unwrap()),
+            "d cell",
+        );
+    }
+
+    #[test]
+    fn fused_cross_entropy_equals_the_burn_graph_in_value_and_gradient() {
+        let dev = Device::flex().autodiff();
+        dev.seed(12);
+        let (n, v) = (9, 37);
+        let logits =
+            Tensor::<2>::random([n, v], Distribution::Normal(0.0, 4.0), &dev).require_grad();
+        let targets: Vec<i64> = (0..n as i64).map(|i| (i * 13) % v as i64).collect();
+        let t = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [n]), &dev);
+        let mask_v: Vec<f32> = (0..n).map(|i| if i % 4 == 3 { 0.0 } else { 1.0 }).collect();
+        let mask = Tensor::<1>::from_data(TensorData::new(mask_v.clone(), [n]), &dev);
+        let graph = log_softmax(logits.clone(), 1)
+            .gather(1, t.clone().reshape([n, 1]))
+            .reshape([n])
+            * mask.clone();
+        let fused = masked_log_softmax_at(logits.clone(), t, mask);
+        let read = |t: Tensor<1>| crate::core::host::read(t);
+        close(&read(fused.clone()), &read(graph.clone()), "value");
+        let w = Tensor::<1>::from_data(
+            TensorData::new((0..n).map(|i| 0.5 + i as f32).collect::<Vec<f32>>(), [n]),
+            &dev,
+        );
+        let gf = (fused * w.clone()).sum().backward();
+        let gg = (graph * w).sum().backward();
+        close(
+            &crate::core::host::read(logits.grad(&gf).unwrap()),
+            &crate::core::host::read(logits.grad(&gg).unwrap()),
+            "d logits",
+        );
+    }
+}
