@@ -41,6 +41,18 @@ pub trait FusedOps: Backend {
     /// hidden state side by side, `[B, 2h]` = `[c' | h']`.
     fn lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// A whole LSTM layer over time: from the input's gate projections
+    /// `xg` `[B, T, 4h]` (bias included), the recurrent weights `w` `[h, 4h]`
+    /// and the initial state `c0`, `h0` `[B, h]`, the hidden states `[B, T, h]`.
+    /// Its backward runs backpropagation through time with the recurrent
+    /// weights' gradient as one matrix product over all steps.
+    fn lstm_seq(
+        xg: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
     /// mask_r · log softmax(logits_r)[target_r] per row: logits `[N, V]`,
     /// targets `[N]`, mask `[N]` (a constant) → `[N]`.
     fn masked_log_softmax_at(
@@ -267,12 +279,237 @@ fn ce_forward(logits: &[f32], lse: &[f32], targets: &[usize], mask: &[f32], v: u
         .collect()
 }
 
+/// `dst[m×n] (+)= A[m×k] · B[k×n]`, row-major `dst`; A and B given by
+/// pointer and (column, row) strides so either may be a transpose.
+#[allow(clippy::too_many_arguments)]
+fn mm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    (a_cs, a_rs): (isize, isize),
+    b: &[f32],
+    (b_cs, b_rs): (isize, isize),
+) {
+    assert!(dst.len() >= m * n);
+    let reach = |cs: isize, rs: isize, rows: usize, cols: usize| {
+        (rows.max(1) - 1) as isize * rs + (cols.max(1) - 1) as isize * cs
+    };
+    assert!(
+        reach(a_cs, a_rs, m, k) < a.len() as isize && reach(b_cs, b_rs, k, n) < b.len() as isize
+    );
+    // SAFETY: the asserts above keep every element gemm touches (row i ≤ m−1,
+    // column j ≤ k−1 at i·rs + j·cs) inside the slices; dst is m×n row-major.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// What the sequence forward keeps for its backward, time-major: the
+/// pre-activation gates `[T][B][4h]`, the cells and hidden states
+/// `[T+1][B][h]` (index 0 the initial state).
+struct SeqTape {
+    gates: Vec<f32>,
+    cells: Vec<f32>,
+    hiddens: Vec<f32>,
+    b: usize,
+    t: usize,
+    h: usize,
+}
+
+impl std::fmt::Debug for SeqTape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeqTape[B={}, T={}, h={}]", self.b, self.t, self.h)
+    }
+}
+
+/// The forward over time, and the hidden states `[B, T, h]`.
+fn seq_forward(
+    xg: &[f32],
+    w: &[f32],
+    c0: &[f32],
+    h0: &[f32],
+    b: usize,
+    t: usize,
+    h: usize,
+) -> (SeqTape, Vec<f32>) {
+    let g4 = 4 * h;
+    let mut gates = vec![0f32; t * b * g4];
+    let mut cells = vec![0f32; (t + 1) * b * h];
+    let mut hiddens = vec![0f32; (t + 1) * b * h];
+    cells[..b * h].copy_from_slice(c0);
+    hiddens[..b * h].copy_from_slice(h0);
+    let mut both = vec![0f32; b * 2 * h];
+    for s in 0..t {
+        let gs = &mut gates[s * b * g4..(s + 1) * b * g4];
+        for r in 0..b {
+            gs[r * g4..(r + 1) * g4].copy_from_slice(&xg[(r * t + s) * g4..(r * t + s + 1) * g4]);
+        }
+        let (done, rest) = hiddens.split_at_mut((s + 1) * b * h);
+        let h_prev = &done[s * b * h..];
+        mm(
+            b,
+            g4,
+            h,
+            gs,
+            true,
+            h_prev,
+            (1, h as isize),
+            w,
+            (1, g4 as isize),
+        );
+        cell_forward_fast(gs, &cells[s * b * h..(s + 1) * b * h], &mut both, h);
+        let (c_next, h_next) = (
+            &mut cells[(s + 1) * b * h..(s + 2) * b * h],
+            &mut rest[..b * h],
+        );
+        for r in 0..b {
+            c_next[r * h..(r + 1) * h].copy_from_slice(&both[r * 2 * h..r * 2 * h + h]);
+            h_next[r * h..(r + 1) * h].copy_from_slice(&both[r * 2 * h + h..(r + 1) * 2 * h]);
+        }
+    }
+    let mut out = vec![0f32; b * t * h];
+    for s in 0..t {
+        for r in 0..b {
+            out[(r * t + s) * h..(r * t + s + 1) * h]
+                .copy_from_slice(&hiddens[((s + 1) * b + r) * h..((s + 1) * b + r + 1) * h]);
+        }
+    }
+    (
+        SeqTape {
+            gates,
+            cells,
+            hiddens,
+            b,
+            t,
+            h,
+        },
+        out,
+    )
+}
+
+/// Backpropagation through time: from d hs `[B, T, h]`, the gradients of
+/// xg `[B, T, 4h]`, w `[h, 4h]`, c0 and h0 `[B, h]`.
+fn seq_backward(tape: &SeqTape, w: &[f32], d_out: &[f32]) -> [Vec<f32>; 4] {
+    let (b, t, h) = (tape.b, tape.t, tape.h);
+    let g4 = 4 * h;
+    let mut dgates = vec![0f32; t * b * g4];
+    let mut dh_next = vec![0f32; b * h];
+    let mut dc_next = vec![0f32; b * h];
+    let mut grad = vec![0f32; b * 2 * h];
+    let mut dc_prev = vec![0f32; b * h];
+    // wᵀ `[4h, h]` row-major, once: gemm packs a transposed operand on every call.
+    let mut wt = vec![0f32; g4 * h];
+    for i in 0..h {
+        for j in 0..g4 {
+            wt[j * h + i] = w[i * g4 + j];
+        }
+    }
+    for s in (0..t).rev() {
+        for r in 0..b {
+            let g = &mut grad[r * 2 * h..(r + 1) * 2 * h];
+            g[..h].copy_from_slice(&dc_next[r * h..(r + 1) * h]);
+            let dh = &d_out[(r * t + s) * h..(r * t + s + 1) * h];
+            for j in 0..h {
+                g[h + j] = dh[j] + dh_next[r * h + j];
+            }
+        }
+        let dg = &mut dgates[s * b * g4..(s + 1) * b * g4];
+        cell_backward_fast(
+            &tape.gates[s * b * g4..(s + 1) * b * g4],
+            &tape.cells[s * b * h..(s + 1) * b * h],
+            &grad,
+            dg,
+            &mut dc_prev,
+            h,
+        );
+        // d h_{s−1} = dG_s · wᵀ (w is [h, 4h] row-major; wᵀ read by strides).
+        mm(
+            b,
+            h,
+            g4,
+            &mut dh_next,
+            false,
+            dg,
+            (1, g4 as isize),
+            &wt,
+            (1, h as isize),
+        );
+        std::mem::swap(&mut dc_next, &mut dc_prev);
+    }
+    // d w = Σ_s h_{s−1}ᵀ dG_s: one product over all T·B rows.
+    let rows = t * b;
+    let mut ht = vec![0f32; h * rows];
+    for (k, row) in tape.hiddens[..rows * h].chunks_exact(h).enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            ht[i * rows + k] = v;
+        }
+    }
+    let mut dw = vec![0f32; h * g4];
+    mm(
+        h,
+        g4,
+        rows,
+        &mut dw,
+        false,
+        &ht,
+        (1, rows as isize),
+        &dgates,
+        (1, g4 as isize),
+    );
+    let mut dxg = vec![0f32; b * t * g4];
+    for s in 0..t {
+        for r in 0..b {
+            dxg[(r * t + s) * g4..(r * t + s + 1) * g4]
+                .copy_from_slice(&dgates[(s * b + r) * g4..(s * b + r + 1) * g4]);
+        }
+    }
+    [dxg, dw, dc_next, dh_next]
+}
+
 impl FusedOps for Flex {
     fn lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
         let (gs, g) = contiguous(&gates);
         let (_, c) = contiguous(&cell);
         let (b, h) = (gs[0], gs[1] / 4);
         flex_tensor(cell_forward(slice(&g), slice(&c), b, h), vec![b, 2 * h])
+    }
+
+    fn lstm_seq(
+        xg: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (xs, x) = contiguous(&xg);
+        let (b, t, h) = (xs[0], xs[1], xs[2] / 4);
+        let (_, w) = contiguous(&w);
+        let (_, c) = contiguous(&c0);
+        let (_, hh) = contiguous(&h0);
+        let (_, out) = seq_forward(slice(&x), slice(&w), slice(&c), slice(&hh), b, t, h);
+        flex_tensor(out, vec![b, t, h])
     }
 
     fn masked_log_softmax_at(
@@ -309,6 +546,28 @@ impl Backward<Flex, 2> for CellBackward {
         }
         if let Some(node) = node_cell {
             grads.register::<Flex>(node.id, flex_tensor(dc, vec![b, h]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SeqBackward;
+
+impl Backward<Flex, 4> for SeqBackward {
+    /// The tape and the recurrent weights.
+    type State = (std::sync::Arc<SeqTape>, FlexFloat);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (tape, w) = ops.state;
+        let (_, d) = contiguous(&grad);
+        let (b, t, h) = (tape.b, tape.t, tape.h);
+        let [dxg, dw, dc0, dh0] = seq_backward(&tape, slice(&w), slice(&d));
+        let shapes = [vec![b, t, 4 * h], vec![h, 4 * h], vec![b, h], vec![b, h]];
+        for ((node, g), shape) in ops.parents.into_iter().zip([dxg, dw, dc0, dh0]).zip(shapes) {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex_tensor(g, shape));
+            }
         }
     }
 }
@@ -359,6 +618,39 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         }
     }
 
+    fn lstm_seq(
+        xg: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        c0: FloatTensor<Self>,
+        h0: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match SeqBackward
+            .prepare::<C>([xg.node(), w.node(), c0.node(), h0.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xs, x) = contiguous(xg.primitive());
+                let (b, t, h) = (xs[0], xs[1], xs[2] / 4);
+                let (_, wc) = contiguous(w.primitive());
+                let (_, c) = contiguous(c0.primitive());
+                let (_, hh) = contiguous(h0.primitive());
+                let (tape, out) =
+                    seq_forward(slice(&x), slice(&wc), slice(&c), slice(&hh), b, t, h);
+                prep.finish(
+                    (std::sync::Arc::new(tape), wc),
+                    flex_tensor(out, vec![b, t, h]),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::lstm_seq(
+                xg.into_primitive(),
+                w.into_primitive(),
+                c0.into_primitive(),
+                h0.into_primitive(),
+            )),
+        }
+    }
+
     fn masked_log_softmax_at(
         logits: FloatTensor<Self>,
         targets: IntTensor<Self>,
@@ -394,6 +686,16 @@ pub fn lstm_cell(gates: Tensor<2>, cell: Tensor<2>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_cell(
         gates.into_dispatch(),
         cell.into_dispatch(),
+    ))
+}
+
+/// [`FusedOps::lstm_seq`] on tensors: the hidden states `[B, T, h]`.
+pub fn lstm_seq(xg: Tensor<3>, w: Tensor<2>, c0: Tensor<2>, h0: Tensor<2>) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_seq(
+        xg.into_dispatch(),
+        w.into_dispatch(),
+        c0.into_dispatch(),
+        h0.into_dispatch(),
     ))
 }
 
@@ -457,6 +759,60 @@ mod tests {
             &read(cell.grad(&gf).unwrap()),
             &read(cell.grad(&gg).unwrap()),
             "d cell",
+        );
+    }
+
+    #[test]
+    fn fused_lstm_layer_equals_the_step_by_step_graph_in_value_and_gradient() {
+        let dev = Device::flex().autodiff();
+        dev.seed(13);
+        let (b, t, h) = (3, 6, 5);
+        let xg =
+            Tensor::<3>::random([b, t, 4 * h], Distribution::Normal(0.0, 1.5), &dev).require_grad();
+        let w =
+            Tensor::<2>::random([h, 4 * h], Distribution::Normal(0.0, 0.5), &dev).require_grad();
+        let c0 = Tensor::<2>::random([b, h], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let h0 = Tensor::<2>::random([b, h], Distribution::Normal(0.0, 0.5), &dev).require_grad();
+        let weights = Tensor::<3>::random([b, t, h], Distribution::Normal(0.0, 1.0), &dev);
+        // The graph: burn's matmul and gate-by-gate cell, one step at a time.
+        let graph = {
+            let (mut c, mut hh) = (c0.clone(), h0.clone());
+            let mut outs = Vec::new();
+            for s in 0..t {
+                let g =
+                    xg.clone().narrow(1, s, 1).reshape([b, 4 * h]) + hh.clone().matmul(w.clone());
+                let g: Vec<Tensor<2>> = g.chunk(4, 1);
+                c = sig(g[1].clone()) * c + sig(g[0].clone()) * g[2].clone().tanh();
+                hh = sig(g[3].clone()) * c.clone().tanh();
+                outs.push(hh.clone());
+            }
+            Tensor::stack::<3>(outs, 1)
+        };
+        let fused = lstm_seq(xg.clone(), w.clone(), c0.clone(), h0.clone());
+        let read3 = |x: Tensor<3>| crate::core::host::read(x.reshape([b * t, h]));
+        close(&read3(fused.clone()), &read3(graph.clone()), "value");
+        let gf = (fused * weights.clone()).sum().backward();
+        let gg = (graph * weights).sum().backward();
+        let read = |x: Tensor<2>| crate::core::host::read(x);
+        close(
+            &read(xg.grad(&gf).unwrap().reshape([b * t, 4 * h])),
+            &read(xg.grad(&gg).unwrap().reshape([b * t, 4 * h])),
+            "d xg",
+        );
+        close(
+            &read(w.grad(&gf).unwrap()),
+            &read(w.grad(&gg).unwrap()),
+            "d w",
+        );
+        close(
+            &read(c0.grad(&gf).unwrap()),
+            &read(c0.grad(&gg).unwrap()),
+            "d c0",
+        );
+        close(
+            &read(h0.grad(&gf).unwrap()),
+            &read(h0.grad(&gg).unwrap()),
+            "d h0",
         );
     }
 

@@ -92,19 +92,30 @@ impl FusedLstm {
     }
 
     /// Run over `x` `[B, T, d_in]` from `s`: the hidden states `[B, T, h]`
-    /// and the final state (at position T − 1, padding included; see
-    /// [`FusedLstm::last_hidden`] for each sequence's own end).
-    pub fn forward(&self, x: Tensor<3>, mut s: State) -> (Tensor<3>, State) {
+    /// (see [`FusedLstm::last_hidden`] for each sequence's last one). On the
+    /// CPU the whole layer is one fused operation
+    /// ([`crate::core::fused::lstm_seq`]: its backward computes the
+    /// recurrent weights' gradient as one product over all steps, as
+    /// PyTorch's does); elsewhere burn's operations step by step.
+    pub fn forward(&self, x: Tensor<3>, mut s: State) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let h = self.hidden;
         let gates = self.input.forward(x);
+        if crate::core::fused::on_flex(&s.cell) {
+            return crate::core::fused::lstm_seq(
+                gates,
+                self.recurrent.weight.val(),
+                s.cell,
+                s.hidden,
+            );
+        }
         let mut outs = Vec::with_capacity(t);
         for step in 0..t {
             let g = gates.clone().narrow(1, step, 1).reshape([b, 4 * h]);
             s = self.cell(g, s);
             outs.push(s.hidden.clone());
         }
-        (Tensor::stack(outs, 1), s)
+        Tensor::stack(outs, 1)
     }
 
     /// The hidden state at each sequence's last real position: row r of
@@ -181,7 +192,7 @@ mod tests {
             TensorData::new([flat.clone(), flat].concat(), [2, t, d]),
             &dev,
         );
-        let (outs, _) = lstm.forward(x, State::zeros(2, h, &dev));
+        let outs = lstm.forward(x, State::zeros(2, h, &dev));
         let got = crate::core::host::read(FusedLstm::last_hidden(outs, &[4, 2]));
         let full = reference(&w_x, &b_x, &w_h, &xs, d, h);
         let short = reference(&w_x, &b_x, &w_h, &xs[..2], d, h);

@@ -137,7 +137,7 @@ impl TextVae {
         let [n, t] = x.ids.dims();
         let ids = x.decoder_ids.clone().unwrap_or_else(|| x.ids.clone());
         let input = self.inputs(ids.narrow(1, 0, t - 1), &z, x.noise_key);
-        let (h, _) = self.decoder.forward(input, self.start(z));
+        let h = self.decoder.forward(input, self.start(z));
         let h = dropout(h, self.output_dropout, x.noise_key, 1);
         let [_, _, hd] = h.dims();
         self.out
@@ -235,7 +235,7 @@ impl LatentModel for TextVae {
         };
         let e = enc.embed.forward(t.ids.clone());
         let start = State::zeros(n, enc.lstm.hidden, &e.device());
-        let (outs, _) = enc.lstm.forward(e, start);
+        let outs = enc.lstm.forward(e, start);
         let last = FusedLstm::last_hidden(outs, &t.lengths);
         Posterior::Gaussian(GaussianPosterior {
             mean: enc.mean.forward(last.clone()),
