@@ -17,7 +17,6 @@ pub mod idx;
 pub mod kind;
 pub mod prepared;
 pub mod synthetic;
-#[path = "synthetic_text_stub.rs"]
 pub mod synthetic_text;
 pub mod text;
 pub mod tokens;

@@ -166,15 +166,23 @@ impl Params {
     /// The draw documented on [`Generator::new`].
     fn draw(seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut uniform =
-            |len: usize, a: f32| -> Vec<f32> { (0..len).map(|_| rng.random_range(-a..a)).collect() };
+        let mut uniform = |len: usize, a: f32| -> Vec<f32> {
+            (0..len).map(|_| rng.random_range(-a..a)).collect()
+        };
         let embed = uniform(VOCAB * EMBED, 1.0);
         let w_ih = uniform(GATES * INPUT, 1.0);
         let w_hh = uniform(GATES * HIDDEN, 1.0);
         let w_c = uniform(HIDDEN * LATENT, 1.0);
         let w1 = uniform(VOCAB * HIDDEN, 1.0);
         let w2 = uniform(VOCAB * LATENT, 5.0);
-        Self { embed, w_ih, w_hh, w_c, w1, w2 }
+        Self {
+            embed,
+            w_ih,
+            w_hh,
+            w_c,
+            w1,
+            w2,
+        }
     }
 }
 
@@ -191,10 +199,10 @@ pub struct Generator {
     /// `W_ih[:, :EMBED]·E[v]` for every token v, `[VOCAB, 4·HIDDEN]`: the
     /// token's share of the gates is one row copy instead of a product.
     tok_gates: Vec<f32>,
-    /// `[W_hh | W_ih[:, EMBED..]]ᵀ`, `[HIDDEN + LATENT, 4·HIDDEN]`: gates =
-    /// tok_gates[x_t] + [h; z]·rhs_gates.
+    /// `[W_hh | W_ih[:, EMBED..]]ᵀ`, `[HIDDEN + LATENT, 4·HIDDEN]`:
+    /// `gates = tok_gates[x_t] + [h; z]·rhs_gates`.
     rhs_gates: Vec<f32>,
-    /// `[W1 | W2]ᵀ`, `[HIDDEN + LATENT, VOCAB]`: logits = [h; z]·rhs_out.
+    /// `[W1 | W2]ᵀ`, `[HIDDEN + LATENT, VOCAB]`: `logits = [h; z]·rhs_out`.
     rhs_out: Vec<f32>,
 }
 
@@ -210,15 +218,29 @@ impl Generator {
     /// `[HIDDEN, LATENT]`, W1 `[VOCAB, HIDDEN]`, W2 `[VOCAB, LATENT]`, each
     /// row-major. Changing that order changes the data.
     pub fn new(seed: u64) -> Self {
-        let Params { embed, w_ih, w_hh, w_c, w1, w2 } = Params::draw(seed);
+        let Params {
+            embed,
+            w_ih,
+            w_hh,
+            w_c,
+            w1,
+            w2,
+        } = Params::draw(seed);
         let mut tok_gates = vec![0f32; VOCAB * GATES];
-        tok_gates.par_chunks_mut(GATES).enumerate().for_each(|(v, row)| {
-            let e = &embed[v * EMBED..(v + 1) * EMBED];
-            for (r, out) in row.iter_mut().enumerate() {
-                let w = &w_ih[r * INPUT..r * INPUT + EMBED];
-                *out = w.iter().zip(e).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32;
-            }
-        });
+        tok_gates
+            .par_chunks_mut(GATES)
+            .enumerate()
+            .for_each(|(v, row)| {
+                let e = &embed[v * EMBED..(v + 1) * EMBED];
+                for (r, out) in row.iter_mut().enumerate() {
+                    let w = &w_ih[r * INPUT..r * INPUT + EMBED];
+                    *out = w
+                        .iter()
+                        .zip(e)
+                        .map(|(&a, &b)| a as f64 * b as f64)
+                        .sum::<f64>() as f32;
+                }
+            });
         let mut rhs_gates = vec![0f32; STATE * GATES];
         for r in 0..GATES {
             for k in 0..HIDDEN {
@@ -237,7 +259,12 @@ impl Generator {
                 rhs_out[(HIDDEN + l) * VOCAB + v] = w2[v * LATENT + l];
             }
         }
-        Self { w_c, tok_gates, rhs_gates, rhs_out }
+        Self {
+            w_c,
+            tok_gates,
+            rhs_gates,
+            rhs_out,
+        }
     }
 
     /// Draw `n` sentences (and the z each came from) with randomness from
@@ -327,7 +354,10 @@ impl Generator {
         );
         assert!(refine >= 1, "refine must be at least 1");
         let n = ((2.0 * HALF_WIDTH / coarse_step).round() as usize).max(1);
-        assert!(n <= 4096, "coarse_step {coarse_step} gives {n} cells a side (at most 4096)");
+        assert!(
+            n <= 4096,
+            "coarse_step {coarse_step} gives {n} cells a side (at most 4096)"
+        );
         let h = 2.0 * HALF_WIDTH / n as f64;
         let centre = |i: usize| -HALF_WIDTH + (i as f64 + 0.5) * h;
         let node = |k: usize| [centre(k / n), centre(k % n)];
@@ -380,7 +410,10 @@ impl Generator {
         for group in cells.chunks((FINE_BATCH / per_cell).max(1)) {
             let mut zs = Vec::with_capacity(group.len() * per_cell);
             for &k in group {
-                let (x0, y0) = (-HALF_WIDTH + (k / n) as f64 * h, -HALF_WIDTH + (k % n) as f64 * h);
+                let (x0, y0) = (
+                    -HALF_WIDTH + (k / n) as f64 * h,
+                    -HALF_WIDTH + (k % n) as f64 * h,
+                );
                 for a in 0..refine {
                     for b in 0..refine {
                         zs.push([x0 + (a as f64 + 0.5) * sub, y0 + (b as f64 + 0.5) * sub]);
@@ -448,10 +481,20 @@ impl Generator {
 
     /// Sentences of `len` tokens from given z's and first tokens, with
     /// `len − 1` uniforms per sentence (sentence-major) choosing the rest.
-    fn sample_given(&self, zs: &[[f64; 2]], first: &[u32], uniforms: &[f64], len: usize) -> Vec<Vec<u32>> {
+    fn sample_given(
+        &self,
+        zs: &[[f64; 2]],
+        first: &[u32],
+        uniforms: &[f64],
+        len: usize,
+    ) -> Vec<Vec<u32>> {
         assert!(len >= 1 && first.len() == zs.len());
         let steps = len - 1;
-        assert_eq!(uniforms.len(), zs.len() * steps, "len − 1 uniforms per sentence");
+        assert_eq!(
+            uniforms.len(),
+            zs.len() * steps,
+            "len − 1 uniforms per sentence"
+        );
         let mut out: Vec<Vec<u32>> = first
             .iter()
             .map(|&t| {
@@ -460,22 +503,24 @@ impl Generator {
                 s
             })
             .collect();
-        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, sents)| {
-            let (lo, rows) = (b * BLOCK, sents.len());
-            let mut block = Block::start(self, &zs[lo..lo + rows]);
-            let mut us = vec![0.0; rows];
-            let mut tokens = vec![0u32; rows];
-            for t in 0..steps {
-                block.step(self, |r| sents[r][t] as usize);
-                for (r, u) in us.iter_mut().enumerate() {
-                    *u = uniforms[(lo + r) * steps + t];
+        out.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, sents)| {
+                let (lo, rows) = (b * BLOCK, sents.len());
+                let mut block = Block::start(self, &zs[lo..lo + rows]);
+                let mut us = vec![0.0; rows];
+                let mut tokens = vec![0u32; rows];
+                for t in 0..steps {
+                    block.step(self, |r| sents[r][t] as usize);
+                    for (r, u) in us.iter_mut().enumerate() {
+                        *u = uniforms[(lo + r) * steps + t];
+                    }
+                    draw_tokens(&block.logits[..rows * VOCAB], &us, &mut tokens);
+                    for (s, &tok) in sents.iter_mut().zip(&tokens) {
+                        s.push(tok);
+                    }
                 }
-                draw_tokens(&block.logits[..rows * VOCAB], &us, &mut tokens);
-                for (s, &tok) in sents.iter_mut().zip(&tokens) {
-                    s.push(tok);
-                }
-            }
-        });
+            });
         out
     }
 }
@@ -492,7 +537,10 @@ impl Generator {
 ///
 /// As [`Generator::exact_log_prob`].
 pub fn entropy(generator: &Generator, sentences: &[Vec<u32>]) -> (f64, f64) {
-    let nll: Vec<f64> = sentences.par_iter().map(|x| -generator.exact_log_prob(x)).collect();
+    let nll: Vec<f64> = sentences
+        .par_iter()
+        .map(|x| -generator.exact_log_prob(x))
+        .collect();
     let n = nll.len() as f64;
     let mean = nll.iter().sum::<f64>() / n;
     let var = nll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -527,7 +575,10 @@ struct LogSumExp {
 
 impl Default for LogSumExp {
     fn default() -> Self {
-        Self { max: f64::NEG_INFINITY, sum: 0.0 }
+        Self {
+            max: f64::NEG_INFINITY,
+            sum: 0.0,
+        }
     }
 }
 
@@ -583,7 +634,11 @@ impl Block {
         let rows = zs.len();
         let mut hz = vec![0f32; rows * STATE];
         let mut c = vec![0f32; rows * HIDDEN];
-        for ((z, hz), c) in zs.iter().zip(hz.chunks_exact_mut(STATE)).zip(c.chunks_exact_mut(HIDDEN)) {
+        for ((z, hz), c) in zs
+            .iter()
+            .zip(hz.chunks_exact_mut(STATE))
+            .zip(c.chunks_exact_mut(HIDDEN))
+        {
             for (j, (cj, hj)) in c.iter_mut().zip(hz.iter_mut()).enumerate() {
                 let c0 = g.w_c[j * LATENT] as f64 * z[0] + g.w_c[j * LATENT + 1] as f64 * z[1];
                 *cj = c0 as f32;
@@ -592,7 +647,13 @@ impl Block {
             hz[HIDDEN] = z[0] as f32;
             hz[HIDDEN + 1] = z[1] as f32;
         }
-        Self { rows, hz, c, gates: vec![0.0; rows * GATES], logits: vec![0.0; rows * VOCAB] }
+        Self {
+            rows,
+            hz,
+            c,
+            gates: vec![0.0; rows * GATES],
+            logits: vec![0.0; rows * VOCAB],
+        }
     }
 
     /// Row r reads token `token(r)`: the state advances and `logits` holds
@@ -607,9 +668,29 @@ impl Block {
             let t = token(r);
             row.copy_from_slice(&g.tok_gates[t * GATES..(t + 1) * GATES]);
         }
-        matmul(gates, &self.hz[..rows * STATE], &g.rhs_gates, rows, STATE, GATES, true);
-        lstm_cells(gates, &mut self.c[..rows * HIDDEN], &mut self.hz[..rows * STATE]);
-        matmul(&mut self.logits[..rows * VOCAB], &self.hz[..rows * STATE], &g.rhs_out, rows, STATE, VOCAB, false);
+        matmul(
+            gates,
+            &self.hz[..rows * STATE],
+            &g.rhs_gates,
+            rows,
+            STATE,
+            GATES,
+            true,
+        );
+        lstm_cells(
+            gates,
+            &mut self.c[..rows * HIDDEN],
+            &mut self.hz[..rows * STATE],
+        );
+        matmul(
+            &mut self.logits[..rows * VOCAB],
+            &self.hz[..rows * STATE],
+            &g.rhs_out,
+            rows,
+            STATE,
+            VOCAB,
+            false,
+        );
     }
 
     /// Keep the rows where `keep` holds, in order (the caller compacts its
@@ -631,8 +712,19 @@ impl Block {
 
 /// `dst[m, n] = lhs[m, k]·rhs[k, n]`, or `dst += …` when `accumulate`; all
 /// row-major and contiguous. One thread: the callers parallelise over blocks.
-fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n, "matmul shapes");
+fn matmul(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(
+        dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n,
+        "matmul shapes"
+    );
     if m == 0 {
         return;
     }
@@ -718,7 +810,11 @@ widest_simd! {
 
 #[inline(always)]
 fn lstm_cells_body(gates: &[f32], c: &mut [f32], hz: &mut [f32]) {
-    for ((g, c), hz) in gates.chunks_exact(GATES).zip(c.chunks_exact_mut(HIDDEN)).zip(hz.chunks_exact_mut(STATE)) {
+    for ((g, c), hz) in gates
+        .chunks_exact(GATES)
+        .zip(c.chunks_exact_mut(HIDDEN))
+        .zip(hz.chunks_exact_mut(STATE))
+    {
         lstm_cell(g, c, &mut hz[..HIDDEN]);
     }
 }
@@ -764,7 +860,9 @@ fn row_max(row: &[f32]) -> f32 {
             m[l] = if ch[l] > m[l] { ch[l] } else { m[l] };
         }
     }
-    m.iter().chain(rest).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+    m.iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
 }
 
 /// `w[i] = e^(row[i] − shift)`: a plain map, which vectorises whatever the
@@ -848,7 +946,8 @@ fn exp_f32(x: f32) -> f32 {
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let exponent = t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23;
     p * f32::from_bits(exponent)
 }
@@ -905,7 +1004,9 @@ mod tests {
     /// parameters (not the derived matrices the fast path uses).
     fn reference_log_likelihood(g: &Params, x: &[u32], z: [f64; 2]) -> f64 {
         let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
-        let mut c: Vec<f64> = (0..HIDDEN).map(|j| p(&g.w_c, 2 * j) * z[0] + p(&g.w_c, 2 * j + 1) * z[1]).collect();
+        let mut c: Vec<f64> = (0..HIDDEN)
+            .map(|j| p(&g.w_c, 2 * j) * z[0] + p(&g.w_c, 2 * j + 1) * z[1])
+            .collect();
         let mut h: Vec<f64> = c.iter().map(|v| v.tanh()).collect();
         let mut ll = -(VOCAB as f64).ln();
         for t in 0..LEN - 1 {
@@ -914,8 +1015,12 @@ mod tests {
             input.extend(z);
             let gates: Vec<f64> = (0..4 * HIDDEN)
                 .map(|r| {
-                    (0..INPUT).map(|k| p(&g.w_ih, r * INPUT + k) * input[k]).sum::<f64>()
-                        + (0..HIDDEN).map(|k| p(&g.w_hh, r * HIDDEN + k) * h[k]).sum::<f64>()
+                    (0..INPUT)
+                        .map(|k| p(&g.w_ih, r * INPUT + k) * input[k])
+                        .sum::<f64>()
+                        + (0..HIDDEN)
+                            .map(|k| p(&g.w_hh, r * HIDDEN + k) * h[k])
+                            .sum::<f64>()
                 })
                 .collect();
             for j in 0..HIDDEN {
@@ -928,7 +1033,9 @@ mod tests {
             }
             let logits: Vec<f64> = (0..VOCAB)
                 .map(|v| {
-                    (0..HIDDEN).map(|k| p(&g.w1, v * HIDDEN + k) * h[k]).sum::<f64>()
+                    (0..HIDDEN)
+                        .map(|k| p(&g.w1, v * HIDDEN + k) * h[k])
+                        .sum::<f64>()
                         + p(&g.w2, 2 * v) * z[0]
                         + p(&g.w2, 2 * v + 1) * z[1]
                 })
@@ -946,14 +1053,27 @@ mod tests {
         let params = Params::draw(SEED);
         let (mut xs, ztrue) = g.sample(3, &mut ChaCha8Rng::seed_from_u64(3));
         // A sentence the model would hardly write: very low likelihoods.
-        xs.push((0..LEN as u32).map(|i| (i * 997 + 13) % VOCAB as u32).collect());
-        let mut zs = vec![[0.0, 0.0], [6.5, -7.0], [-1.5, 2.5], [0.05, -0.02], [-7.9, 7.9]];
+        xs.push(
+            (0..LEN as u32)
+                .map(|i| (i * 997 + 13) % VOCAB as u32)
+                .collect(),
+        );
+        let mut zs = vec![
+            [0.0, 0.0],
+            [6.5, -7.0],
+            [-1.5, 2.5],
+            [0.05, -0.02],
+            [-7.9, 7.9],
+        ];
         zs.extend_from_slice(&ztrue);
         for x in &xs {
             let fast = g.log_likelihood_many(x, &zs);
             for (&z, &a) in zs.iter().zip(&fast) {
                 let b = reference_log_likelihood(&params, x, z);
-                assert!((a - b).abs() <= 1e-4 * b.abs(), "x {x:?} z {z:?}: fast {a} vs reference {b}");
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs(),
+                    "x {x:?} z {z:?}: fast {a} vs reference {b}"
+                );
             }
         }
         // A sentence is far more likely under the z that generated it than
@@ -992,7 +1112,10 @@ mod tests {
             let p = probs[v];
             let freq = counts[v] as f64 / n as f64;
             let tol = 5.0 * (p * (1.0 - p) / n as f64).sqrt() + 1e-4;
-            assert!((freq - p).abs() < tol, "token {v}: frequency {freq} vs probability {p}");
+            assert!(
+                (freq - p).abs() < tol,
+                "token {v}: frequency {freq} vs probability {p}"
+            );
         }
     }
 
@@ -1041,7 +1164,13 @@ mod tests {
     /// log of the importance-sampling estimate of p(x) and its standard
     /// error (delta method: se(p̂)/p̂), with the proposal half prior, half
     /// N(z_true, 0.3² I). Independent of the quadrature.
-    fn importance_sampled_log_prob(g: &Generator, x: &[u32], zt: [f64; 2], draws: usize, seed: u64) -> (f64, f64) {
+    fn importance_sampled_log_prob(
+        g: &Generator,
+        x: &[u32],
+        zt: [f64; 2],
+        draws: usize,
+        seed: u64,
+    ) -> (f64, f64) {
         const S: f64 = 0.3;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Alternating halves: stratified, still unbiased for the mixture.
@@ -1049,7 +1178,11 @@ mod tests {
             .map(|i| {
                 let mean = MEANS[rng.random_range(0..4u32) as usize];
                 let (e0, e1) = standard_normal_pair(&mut rng);
-                if i % 2 == 0 { [mean[0] + e0, mean[1] + e1] } else { [zt[0] + S * e0, zt[1] + S * e1] }
+                if i % 2 == 0 {
+                    [mean[0] + e0, mean[1] + e1]
+                } else {
+                    [zt[0] + S * e0, zt[1] + S * e1]
+                }
             })
             .collect();
         let ll = g.log_likelihood_many(x, &zs);
@@ -1080,9 +1213,17 @@ mod tests {
         for (k, (x, zt)) in xs.iter().zip(&zs).enumerate() {
             let (est, se) = importance_sampled_log_prob(&g, x, *zt, 40_000, 100 + k as u64);
             let exact = g.exact_log_prob(x);
-            eprintln!("sentence {k}: quadrature {exact:.6}, importance sampling {est:.6} ± {se:.6}");
-            assert!(se < 0.2, "importance sampling too noisy to test anything (se {se})");
-            assert!((est - exact).abs() < 4.0 * se + 1e-3, "quadrature {exact} vs IS {est} ± {se}");
+            eprintln!(
+                "sentence {k}: quadrature {exact:.6}, importance sampling {est:.6} ± {se:.6}"
+            );
+            assert!(
+                se < 0.2,
+                "importance sampling too noisy to test anything (se {se})"
+            );
+            assert!(
+                (est - exact).abs() < 4.0 * se + 1e-3,
+                "quadrature {exact} vs IS {est} ± {se}"
+            );
         }
     }
 
@@ -1098,7 +1239,10 @@ mod tests {
         let coarse_only = g.exact_log_prob_with(x, DEFAULT_COARSE_STEP, 1);
         eprintln!("default {default:.8}, finer {finer:.8}, coarse grid alone {coarse_only:.8}");
         assert!(default.is_finite() && default < 0.0);
-        assert!((default - finer).abs() < 1e-4, "default {default} vs finer {finer}");
+        assert!(
+            (default - finer).abs() < 1e-4,
+            "default {default} vs finer {finer}"
+        );
     }
 
     #[test]
@@ -1108,7 +1252,11 @@ mod tests {
         let (h, se) = entropy(&g, &xs);
         let a = -g.exact_log_prob(&xs[0]);
         let b = -g.exact_log_prob(&xs[1]);
-        assert!((h - (a + b) / 2.0).abs() < 1e-12, "{h} vs {}", (a + b) / 2.0);
+        assert!(
+            (h - (a + b) / 2.0).abs() < 1e-12,
+            "{h} vs {}",
+            (a + b) / 2.0
+        );
         // Two values: sd = |a − b|/√2, se = sd/√2.
         assert!((se - (a - b).abs() / 2.0).abs() < 1e-9, "{se}");
         let (h0, se0) = entropy(&g, &[]);
