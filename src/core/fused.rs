@@ -86,7 +86,9 @@ fn flex_tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexFloat {
 /// of [`super::fastmath`] only vectorise inside such a function (a closure
 /// would not inherit its target features).
 macro_rules! vectorised {
-    (fn $name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:ident) => {
+    ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:ident) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
         fn $name($($a: $t),*) -> $r {
             #[cfg(target_arch = "x86_64")]
             {
@@ -138,6 +140,86 @@ fn cell_forward_body(gates: &[f32], cell: &[f32], out: &mut [f32], h: usize) {
             let c2 = sigmoid(gf[j]) * c[j] + sigmoid(gi[j]) * tanh(gg[j]);
             oc[j] = c2;
             oh[j] = sigmoid(go[j]) * tanh(c2);
+        }
+    }
+}
+
+vectorised!(
+/// The sequence op's cell: activates the gates in place (i, f, g, o after
+/// σ, σ, tanh, σ: what the backward needs) and writes c', h' and tanh c'.
+fn cell_forward_tape(gates: &mut [f32], cell: &[f32], c_out: &mut [f32], h_out: &mut [f32], tc_out: &mut [f32], h: usize) -> () = cell_forward_tape_body);
+
+#[inline(always)]
+fn cell_forward_tape_body(
+    gates: &mut [f32],
+    cell: &[f32],
+    c_out: &mut [f32],
+    h_out: &mut [f32],
+    tc_out: &mut [f32],
+    h: usize,
+) {
+    for ((((g, c), co), ho), to) in gates
+        .chunks_exact_mut(4 * h)
+        .zip(cell.chunks_exact(h))
+        .zip(c_out.chunks_exact_mut(h))
+        .zip(h_out.chunks_exact_mut(h))
+        .zip(tc_out.chunks_exact_mut(h))
+    {
+        let (gi, rest) = g.split_at_mut(h);
+        let (gf, rest) = rest.split_at_mut(h);
+        let (gg, go) = rest.split_at_mut(h);
+        for j in 0..h {
+            let (i, f, gv, o) = (sigmoid(gi[j]), sigmoid(gf[j]), tanh(gg[j]), sigmoid(go[j]));
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = gv;
+            go[j] = o;
+            let c2 = f * c[j] + i * gv;
+            let t = tanh(c2);
+            co[j] = c2;
+            to[j] = t;
+            ho[j] = o * t;
+        }
+    }
+}
+
+vectorised!(
+/// The sequence op's cell backward, from the activated gates and tanh c'
+/// (no transcendental left): d gates (pre-activation) and d c_prev.
+fn cell_backward_tape(acts: &[f32], cell: &[f32], tc: &[f32], dc_out: &[f32], dh: &[f32], dg: &mut [f32], dc_prev: &mut [f32], h: usize) -> () = cell_backward_tape_body);
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn cell_backward_tape_body(
+    acts: &[f32],
+    cell: &[f32],
+    tc: &[f32],
+    dc_out: &[f32],
+    dh: &[f32],
+    dg: &mut [f32],
+    dc_prev: &mut [f32],
+    h: usize,
+) {
+    for ((((((a, c), t), dco), dhr), d), dcp) in acts
+        .chunks_exact(4 * h)
+        .zip(cell.chunks_exact(h))
+        .zip(tc.chunks_exact(h))
+        .zip(dc_out.chunks_exact(h))
+        .zip(dh.chunks_exact(h))
+        .zip(dg.chunks_exact_mut(4 * h))
+        .zip(dc_prev.chunks_exact_mut(h))
+    {
+        let (di, rest) = d.split_at_mut(h);
+        let (df, rest) = rest.split_at_mut(h);
+        let (dgg, d_o) = rest.split_at_mut(h);
+        for j in 0..h {
+            let (i, f, gg, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+            let dc = dco[j] + dhr[j] * o * (1.0 - t[j] * t[j]);
+            di[j] = dc * gg * i * (1.0 - i);
+            df[j] = dc * c[j] * f * (1.0 - f);
+            dgg[j] = dc * i * (1.0 - gg * gg);
+            d_o[j] = dhr[j] * t[j] * o * (1.0 - o);
+            dcp[j] = dc * f;
         }
     }
 }
@@ -199,8 +281,12 @@ fn cell_backward_body(
 
 /// Per row: log Σ exp of the logits (max-shifted), `[N]`.
 fn row_lse(logits: &[f32], n: usize, v: usize) -> Vec<f32> {
+    use rayon::prelude::*;
     let mut out = vec![0f32; n];
-    row_lse_fast(logits, &mut out, v);
+    // Rows are independent: blocks of 64 on the thread pool.
+    out.par_chunks_mut(64)
+        .zip(logits.par_chunks(64 * v))
+        .for_each(|(o, l)| row_lse_fast(l, o, v));
     out
 }
 
@@ -236,8 +322,9 @@ fn row_lse_body(logits: &[f32], out: &mut [f32], v: usize) {
     }
 }
 
-// d logits = w_r · (onehot(t_r) − softmax(l_r)) per row, with w_r = grad_r · mask_r.
-vectorised!(fn ce_backward_fast(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) -> () = ce_backward_body);
+vectorised!(
+/// d logits = w_r · (onehot(t_r) − softmax(l_r)) per row, with w_r = grad_r · mask_r.
+fn ce_backward_fast(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) -> () = ce_backward_body);
 
 #[inline(always)]
 fn ce_backward_body(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) {
@@ -328,10 +415,11 @@ fn mm(
 }
 
 /// What the sequence forward keeps for its backward, time-major: the
-/// pre-activation gates `[T][B][4h]`, the cells and hidden states
-/// `[T+1][B][h]` (index 0 the initial state).
+/// activated gates `[T][B][4h]`, tanh of each new cell `[T][B][h]`, the
+/// cells and hidden states `[T+1][B][h]` (index 0 the initial state).
 struct SeqTape {
     gates: Vec<f32>,
+    tanh_cells: Vec<f32>,
     cells: Vec<f32>,
     hiddens: Vec<f32>,
     b: usize,
@@ -361,7 +449,7 @@ fn seq_forward(
     let mut hiddens = vec![0f32; (t + 1) * b * h];
     cells[..b * h].copy_from_slice(c0);
     hiddens[..b * h].copy_from_slice(h0);
-    let mut both = vec![0f32; b * 2 * h];
+    let mut tanh_cells = vec![0f32; t * b * h];
     for s in 0..t {
         let gs = &mut gates[s * b * g4..(s + 1) * b * g4];
         for r in 0..b {
@@ -380,15 +468,15 @@ fn seq_forward(
             w,
             (1, g4 as isize),
         );
-        cell_forward_fast(gs, &cells[s * b * h..(s + 1) * b * h], &mut both, h);
-        let (c_next, h_next) = (
-            &mut cells[(s + 1) * b * h..(s + 2) * b * h],
+        let (c_done, c_rest) = cells.split_at_mut((s + 1) * b * h);
+        cell_forward_tape(
+            gs,
+            &c_done[s * b * h..],
+            &mut c_rest[..b * h],
             &mut rest[..b * h],
+            &mut tanh_cells[s * b * h..(s + 1) * b * h],
+            h,
         );
-        for r in 0..b {
-            c_next[r * h..(r + 1) * h].copy_from_slice(&both[r * 2 * h..r * 2 * h + h]);
-            h_next[r * h..(r + 1) * h].copy_from_slice(&both[r * 2 * h + h..(r + 1) * 2 * h]);
-        }
     }
     let mut out = vec![0f32; b * t * h];
     for s in 0..t {
@@ -400,6 +488,7 @@ fn seq_forward(
     (
         SeqTape {
             gates,
+            tanh_cells,
             cells,
             hiddens,
             b,
@@ -410,6 +499,79 @@ fn seq_forward(
     )
 }
 
+/// Rows of the batch per parallel part of the sequence op: the rows of an
+/// LSTM are independent, so halves of the batch run on separate threads.
+/// Two parts from 16 rows on — a constant, not the thread count, so the
+/// numbers (the summed weight gradient) are the same on every machine.
+fn seq_parts(b: usize) -> usize {
+    if b >= 16 { 2 } else { 1 }
+}
+
+/// [`seq_forward`] on the batch's parts in parallel: the tapes, and the
+/// hidden states `[B, T, h]`.
+fn seq_forward_par(
+    xg: &[f32],
+    w: &[f32],
+    c0: &[f32],
+    h0: &[f32],
+    b: usize,
+    t: usize,
+    h: usize,
+) -> (Vec<SeqTape>, Vec<f32>) {
+    use rayon::prelude::*;
+    let parts = seq_parts(b);
+    let rows: Vec<(usize, usize)> = (0..parts)
+        .map(|p| (p * b / parts, (p + 1) * b / parts))
+        .collect();
+    let results: Vec<(SeqTape, Vec<f32>)> = rows
+        .par_iter()
+        .map(|&(r0, r1)| {
+            seq_forward(
+                &xg[r0 * t * 4 * h..r1 * t * 4 * h],
+                w,
+                &c0[r0 * h..r1 * h],
+                &h0[r0 * h..r1 * h],
+                r1 - r0,
+                t,
+                h,
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(b * t * h);
+    let mut tapes = Vec::with_capacity(parts);
+    for (tape, o) in results {
+        out.extend(o);
+        tapes.push(tape);
+    }
+    (tapes, out)
+}
+
+/// [`seq_backward`] on each part in parallel, gathered: the weight
+/// gradient summed over the parts in order.
+fn seq_backward_par(tapes: &[SeqTape], w: &[f32], d_out: &[f32]) -> [Vec<f32>; 4] {
+    use rayon::prelude::*;
+    let mut starts = Vec::with_capacity(tapes.len());
+    let mut at = 0;
+    for tp in tapes {
+        starts.push(at);
+        at += tp.b * tp.t * tp.h;
+    }
+    let parts: Vec<[Vec<f32>; 4]> = tapes
+        .par_iter()
+        .zip(starts.par_iter())
+        .map(|(tp, &s)| seq_backward(tp, w, &d_out[s..s + tp.b * tp.t * tp.h]))
+        .collect();
+    let mut it = parts.into_iter();
+    let [mut dxg, mut dw, mut dc0, mut dh0] = it.next().expect("one part at least");
+    for [x, w2, c, hh] in it {
+        dxg.extend(x);
+        dw.iter_mut().zip(w2).for_each(|(a, b)| *a += b);
+        dc0.extend(c);
+        dh0.extend(hh);
+    }
+    [dxg, dw, dc0, dh0]
+}
+
 /// Backpropagation through time: from d hs `[B, T, h]`, the gradients of
 /// xg `[B, T, 4h]`, w `[h, 4h]`, c0 and h0 `[B, h]`.
 fn seq_backward(tape: &SeqTape, w: &[f32], d_out: &[f32]) -> [Vec<f32>; 4] {
@@ -418,7 +580,7 @@ fn seq_backward(tape: &SeqTape, w: &[f32], d_out: &[f32]) -> [Vec<f32>; 4] {
     let mut dgates = vec![0f32; t * b * g4];
     let mut dh_next = vec![0f32; b * h];
     let mut dc_next = vec![0f32; b * h];
-    let mut grad = vec![0f32; b * 2 * h];
+    let mut dh = vec![0f32; b * h];
     let mut dc_prev = vec![0f32; b * h];
     // wᵀ `[4h, h]` row-major, once: gemm packs a transposed operand on every call.
     let mut wt = vec![0f32; g4 * h];
@@ -429,18 +591,19 @@ fn seq_backward(tape: &SeqTape, w: &[f32], d_out: &[f32]) -> [Vec<f32>; 4] {
     }
     for s in (0..t).rev() {
         for r in 0..b {
-            let g = &mut grad[r * 2 * h..(r + 1) * 2 * h];
-            g[..h].copy_from_slice(&dc_next[r * h..(r + 1) * h]);
-            let dh = &d_out[(r * t + s) * h..(r * t + s + 1) * h];
-            for j in 0..h {
-                g[h + j] = dh[j] + dh_next[r * h + j];
+            let src = &d_out[(r * t + s) * h..(r * t + s + 1) * h];
+            let nx = &dh_next[r * h..(r + 1) * h];
+            for (j, o) in dh[r * h..(r + 1) * h].iter_mut().enumerate() {
+                *o = src[j] + nx[j];
             }
         }
         let dg = &mut dgates[s * b * g4..(s + 1) * b * g4];
-        cell_backward_fast(
+        cell_backward_tape(
             &tape.gates[s * b * g4..(s + 1) * b * g4],
             &tape.cells[s * b * h..(s + 1) * b * h],
-            &grad,
+            &tape.tanh_cells[s * b * h..(s + 1) * b * h],
+            &dc_next,
+            &dh,
             dg,
             &mut dc_prev,
             h,
@@ -508,7 +671,7 @@ impl FusedOps for Flex {
         let (_, w) = contiguous(&w);
         let (_, c) = contiguous(&c0);
         let (_, hh) = contiguous(&h0);
-        let (_, out) = seq_forward(slice(&x), slice(&w), slice(&c), slice(&hh), b, t, h);
+        let (_, out) = seq_forward_par(slice(&x), slice(&w), slice(&c), slice(&hh), b, t, h);
         flex_tensor(out, vec![b, t, h])
     }
 
@@ -555,14 +718,15 @@ struct SeqBackward;
 
 impl Backward<Flex, 4> for SeqBackward {
     /// The tape and the recurrent weights.
-    type State = (std::sync::Arc<SeqTape>, FlexFloat);
+    type State = (std::sync::Arc<Vec<SeqTape>>, FlexFloat);
 
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
-        let (tape, w) = ops.state;
+        let (tapes, w) = ops.state;
         let (_, d) = contiguous(&grad);
-        let (b, t, h) = (tape.b, tape.t, tape.h);
-        let [dxg, dw, dc0, dh0] = seq_backward(&tape, slice(&w), slice(&d));
+        let (t, h) = (tapes[0].t, tapes[0].h);
+        let b: usize = tapes.iter().map(|tp| tp.b).sum();
+        let [dxg, dw, dc0, dh0] = seq_backward_par(&tapes, slice(&w), slice(&d));
         let shapes = [vec![b, t, 4 * h], vec![h, 4 * h], vec![b, h], vec![b, h]];
         for ((node, g), shape) in ops.parents.into_iter().zip([dxg, dw, dc0, dh0]).zip(shapes) {
             if let Some(node) = node {
@@ -591,7 +755,13 @@ impl Backward<Flex, 1> for SoftmaxCeBackward {
         let (n, v) = (ls[0], ls[1]);
         let mut d = vec![0f32; n * v];
         let w: Vec<f32> = slice(&g).iter().zip(&mask).map(|(g, m)| g * m).collect();
-        ce_backward_fast(slice(&l), &lse, &w, &mut d, v);
+        {
+            use rayon::prelude::*;
+            d.par_chunks_mut(64 * v)
+                .zip(slice(&l).par_chunks(64 * v))
+                .zip(lse.par_chunks(64).zip(w.par_chunks(64)))
+                .for_each(|((dd, ll), (ls, ww))| ce_backward_fast(ll, ls, ww, dd, v));
+        }
         for r in 0..n {
             d[r * v + targets[r]] += w[r];
         }
@@ -636,7 +806,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 let (_, c) = contiguous(c0.primitive());
                 let (_, hh) = contiguous(h0.primitive());
                 let (tape, out) =
-                    seq_forward(slice(&x), slice(&wc), slice(&c), slice(&hh), b, t, h);
+                    seq_forward_par(slice(&x), slice(&wc), slice(&c), slice(&hh), b, t, h);
                 prep.finish(
                     (std::sync::Arc::new(tape), wc),
                     flex_tensor(out, vec![b, t, h]),
