@@ -325,3 +325,72 @@ fn word_dropout_of_one_hides_every_word_and_only_words() {
     assert_eq!(ids, vec![2, 1, 1, 1, 3, 2, 1, 3, 0, 0]);
     assert!(t.noise_key.is_some());
 }
+
+/// The synthetic data's exact log p(x) (quadrature over its 2-D latent)
+/// bounds every model: on the same test sentences, a trained text VAE's
+/// NLL (−L_k) is never below −log p(x) beyond Monte Carlo error, since
+/// E[−L_k] ≥ −log p_model(x) and E_x[−log p_model(x)] ≥ H(data).
+#[test]
+fn a_trained_text_vae_never_beats_the_exact_entropy_of_synthetic_text() {
+    use vaekit::data::{Dataset, synthetic_text};
+    use vaekit::metrics::iwae::{IwaeOptions, evaluate};
+    use vaekit::train::progress::Progress;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = vaekit::config::ExperimentConfig::load(
+        None,
+        &[
+            "data.spec=synthetic-text".into(),
+            "data.synthetic_size=3000".into(),
+            "train.epochs=3".into(),
+            "train.batch_size=32".into(),
+            "model.latent_dim=4".into(),
+            "model.text.embed=32".into(),
+            "model.text.hidden=64".into(),
+        ],
+    )
+    .unwrap();
+    let dev = burn::tensor::Device::flex();
+    let run = tmp.path().join("r");
+    std::fs::create_dir_all(&run).unwrap();
+    vaekit::run::train(&cfg, &run, &dev, Some(Progress::Quiet)).unwrap();
+    let model = vaekit::run::open(&run, &dev).unwrap().model;
+    let splits = vaekit::data::load(&cfg.data, cfg.seed).unwrap();
+    let n = 40;
+    let test = splits.test.subset(&(0..n).collect::<Vec<_>>());
+    let per = evaluate(
+        &model,
+        &test,
+        &IwaeOptions {
+            k: 200,
+            chunk: 200,
+            seed: 5,
+        },
+        &dev,
+    );
+    let generator = synthetic_text::Generator::new(vaekit::data::SYNTHETIC_TEXT_GENERATOR_SEED);
+    let Dataset::Tokens(t) = &test else {
+        unreachable!()
+    };
+    let diffs: Vec<f64> = t
+        .sequences
+        .iter()
+        .zip(&per.log_px)
+        .map(|(s, lk)| {
+            // <s> w₁ … w₁₀ </s> → the generator's ids 0..1000.
+            assert_eq!(s.len(), synthetic_text::LEN + 2);
+            let words: Vec<u32> = s[1..s.len() - 1].iter().map(|&i| i - 4).collect();
+            let exact = generator.exact_log_prob(&words);
+            -lk - (-exact)
+        })
+        .collect();
+    let mean = diffs.iter().sum::<f64>() / n as f64;
+    let se = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n * (n - 1)) as f64).sqrt();
+    assert!(
+        mean > -3.0 * se,
+        "the model's NLL is below the data's exact entropy: mean NLL − H = {mean:.3} ± {se:.3} nats"
+    );
+    // And the model learned: well below a uniform guess over the words.
+    let nll = -per.log_px.iter().sum::<f64>() / n as f64;
+    assert!(nll < 10.0 * (1000f64).ln() - 5.0, "NLL {nll}");
+    println!("NLL − H = {mean:.3} ± {se:.3} nats per sentence (NLL {nll:.2})");
+}
