@@ -191,8 +191,11 @@ fn run(study: &Study) -> vaekit::Result<()> {
             entropy_lines.join("\n\n")
         ),
     )?;
+    // KL on a log axis: a collapsed VAE's 0.005 nats and a pre-training
+    // autoencoder's 90 share the figures.
+    let log = vaekit::report::plot::PlotOptions { log_kl: true };
     for (_, label) in &study.data {
-        files.extend(study.plot_first_seeds(&trained, label)?);
+        files.extend(study.plot_first_seeds_with(&trained, label, &log)?);
     }
     study.finish(&settings, &files)
 }

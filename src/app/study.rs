@@ -338,6 +338,17 @@ impl Study {
     /// For dataset `label`, each setting's first finished seed: its per-run
     /// figures and the overlays across settings, into `figures/<label>/`.
     pub fn plot_first_seeds(&self, trained: &[SettingRuns], label: &str) -> Result<Vec<PathBuf>> {
+        self.plot_first_seeds_with(trained, label, &Default::default())
+    }
+
+    /// [`Study::plot_first_seeds`] with plot options (KL on a log axis, for
+    /// KLs that span orders of magnitude).
+    pub fn plot_first_seeds_with(
+        &self,
+        trained: &[SettingRuns],
+        label: &str,
+        options: &crate::app::report::plot::PlotOptions,
+    ) -> Result<Vec<PathBuf>> {
         let first: Vec<PathBuf> = of_data(trained, label)
             .iter()
             .filter_map(|t| t.finished.first().cloned())
@@ -348,11 +359,7 @@ impl Study {
             );
             return Ok(Vec::new());
         }
-        crate::app::report::plot::plot_runs(
-            &first,
-            Some(&self.figures_dir().join(label)),
-            &Default::default(),
-        )
+        crate::app::report::plot::plot_runs(&first, Some(&self.figures_dir().join(label)), options)
     }
 
     /// `vaekit eval --k K` on the test split of every run that lacks its

@@ -763,6 +763,8 @@ impl Figure for Codebook<'_> {
 struct Overlay<'a> {
     runs: &'a [RunLog],
     what: &'static str,
+    /// KL on a log axis (`vaekit plot --log`); other quantities ignore it.
+    log: bool,
 }
 
 impl Figure for Overlay<'_> {
@@ -776,7 +778,11 @@ impl Figure for Overlay<'_> {
             "components" => "components_effective",
             what => what,
         };
-        let get = |p: &super::runlog::ValPoint| p.get(metric).unwrap_or(f64::NAN);
+        let log = self.log && self.what == "kl";
+        let get = |p: &super::runlog::ValPoint| {
+            let v = p.get(metric).unwrap_or(f64::NAN);
+            if log { kl_value(v, true) } else { v }
+        };
         let xmax = self
             .runs
             .iter()
@@ -798,7 +804,7 @@ impl Figure for Overlay<'_> {
         if !lo.is_finite() {
             (lo, hi) = (0.0, 1.0);
         }
-        if self.what != "elbo" {
+        if self.what != "elbo" && !log {
             lo = 0.0;
         }
         let pad = 0.05 * (hi - lo).abs().max(1e-3);
@@ -812,6 +818,7 @@ impl Figure for Overlay<'_> {
                 "Effective mixture components by run",
                 "exp(entropy of component usage)",
             ),
+            _ if log => ("Validation KL by run", "KL (nats, log scale)"),
             _ => ("Validation KL by run", "KL (nats)"),
         };
         let mut chart = ChartBuilder::on(root)
@@ -825,6 +832,13 @@ impl Figure for Overlay<'_> {
             .x_desc("training step")
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc(ydesc)
+            .y_label_formatter(&|v| {
+                if log {
+                    kl_label(v, true)
+                } else {
+                    format!("{v:.1}")
+                }
+            })
             .label_style(text(18))
             .axis_desc_style(text(22))
             .draw()?;
@@ -1109,6 +1123,7 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
             &Overlay {
                 runs: &runs,
                 what: "elbo",
+                log: false,
             },
         )?);
         files.extend(render_both(
@@ -1117,6 +1132,7 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
             &Overlay {
                 runs: &runs,
                 what: "kl",
+                log: opts.log_kl,
             },
         )?);
         let all =
@@ -1132,7 +1148,11 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
             files.extend(render_both(
                 &out,
                 &format!("overlay_{what}"),
-                &Overlay { runs: &runs, what },
+                &Overlay {
+                    runs: &runs,
+                    what,
+                    log: false,
+                },
             )?);
         }
     }
