@@ -205,6 +205,7 @@ fn bad_text_and_wrong_pairings_get_clear_errors() {
         tmp.path(),
     );
     assert_clean_error(&o, &["train.aggressive"]);
+    assert!(!tmp.path().join("w").exists(), "no half-made run");
     // A missing split names the file.
     std::fs::remove_file(tmp.path().join("valid.txt")).unwrap();
     let o = vaekit(&["train", "--out", "v", "--data", &spec], tmp.path());

@@ -134,12 +134,17 @@ pub fn train(
             return Err(e);
         }
     };
+    let kind = data.splits.train.kind();
+    let model = build_model(&cfg.model, cfg.seed, &kind, &device.clone().autodiff());
+    // A procedure the model cannot run is a config error: no run folder left behind.
+    if let Err(e) = crate::train::check_procedures(&job(cfg, &data, run, device), &model) {
+        let _ = std::fs::remove_dir(run);
+        return Err(e);
+    }
     write_atomic(&run.join("config.toml"), cfg.to_toml().as_bytes())?;
     if let Some(v) = vocab_of(&data) {
         v.write(&run.join(VOCAB_FILE))?;
     }
-    let kind = data.splits.train.kind();
-    let model = build_model(&cfg.model, cfg.seed, &kind, &device.clone().autodiff());
     let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind);
     let optim = build_optimizer(&cfg.optimizer);
     fit(

@@ -160,6 +160,10 @@ pub fn sentences(run: &Path, n: usize, greedy: bool, seed: u64, device: &Device)
         return Ok(out);
     };
     let m = test.len().min(n.clamp(2, 10));
+    if m < 2 {
+        out.push_str("\n(the test split has fewer than two sentences: no reconstructions or homotopy)\n");
+        return Ok(out);
+    }
     let batch = crate::core::batch::Batch::Tokens(test.batch(&(0..m).collect::<Vec<_>>(), device));
     let Some(q) = model.encode(&batch).gaussian().cloned() else {
         return Ok(out);

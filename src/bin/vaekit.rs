@@ -32,7 +32,8 @@ enum Command {
         /// Override one config value, e.g. --set model.latent_dim=32 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Shortcut for --set data.spec=...: synthetic, idx:DIR, amat:DIR or cifar:DIR.
+        /// Shortcut for --set data.spec=...: synthetic, idx:DIR, amat:DIR, cifar:DIR,
+        /// text:DIR (sentences) or synthetic-text.
         #[arg(long)]
         data: Option<String>,
         /// cpu or wgpu (shortcut for --set device=...).
@@ -147,7 +148,8 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
-    /// Draw samples from a trained run into a PNG grid.
+    /// Draw samples from a trained run: a PNG grid of images, or for a text run
+    /// sentences from the prior, reconstructions and homotopies (samples.txt).
     Sample {
         /// The run directory.
         run: PathBuf,

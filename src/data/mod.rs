@@ -147,7 +147,8 @@ fn load_synthetic_text(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     let n_val = ((cfg.synthetic_size as f64) * cfg.val_fraction).round() as usize;
     if n_val == 0 {
         return Err(Error::Config(vec![format!(
-            "data.val_fraction = {}: leaves no validation sentences from {} sentences; the              monitor needs some (0.05 or more is typical)",
+            "data.val_fraction = {}: leaves no validation sentences from {} sentences; the \
+             monitor needs some (0.05 or more is typical)",
             cfg.val_fraction, cfg.synthetic_size
         )]));
     }

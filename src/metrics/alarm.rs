@@ -85,8 +85,10 @@ impl CollapseAlarm {
                 "warning: posterior collapse — total KL {kl:.4} nats and {active} of {z} active units \
                  for the last {} evaluations: the decoder is ignoring z. Remedies the trainer offers: \
                  KL annealing (--set schedule.kind=linear, or sigmoid), cyclical β \
-                 (--set schedule.kind=cyclical), free bits (--set objective.free_bits=0.5). \
-                 Training continues.",
+                 (--set schedule.kind=cyclical), free bits (--set objective.free_bits=0.5); for \
+                 text models also word dropout (--set model.text.word_dropout=0.5), aggressive \
+                 encoder training (--set train.aggressive=true) and pre-training \
+                 (--set train.pretrain_steps=N). Training continues.",
                 self.streak
             ));
         }

@@ -461,12 +461,17 @@ pub const N_NONFINITE: Metric = Metric::new(
     |c| Some(Value::Count(mean_se(&weights(c)?.log_px).2)),
 );
 
-/// Σ −L_k over Σ predicted tokens, over the examples (all of them finite).
+/// Σ −L_k over Σ predicted tokens, over the examples whose bound is finite
+/// (as `nll_nats` excludes the others: `n_nonfinite` counts them).
 fn nll_per_token(c: &super::registry::Ctx) -> Option<f64> {
     let w = weights(c)?;
     let tokens = w.tokens.as_ref()?;
-    let total: usize = tokens.iter().sum();
-    let nll: f64 = w.log_px.iter().map(|l| -l).sum();
+    let (nll, total) = w
+        .log_px
+        .iter()
+        .zip(tokens)
+        .filter(|(l, _)| l.is_finite())
+        .fold((0.0, 0usize), |(s, n), (l, t)| (s - l, n + t));
     (total > 0).then(|| nll / total as f64)
 }
 

@@ -207,6 +207,9 @@ impl LatentModel for AnyModel {
     fn can_reset_decoder(&self) -> bool {
         each!(self, m => m.can_reset_decoder())
     }
+    fn has_latent(&self) -> bool {
+        each!(self, m => m.has_latent())
+    }
     fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
         each!(self, m => m.prior_responsibilities(z))
     }

@@ -166,7 +166,7 @@ pub struct TextConfig {
     /// LSTM width of the encoder and of the decoder.
     pub hidden: usize,
     /// Also feed z to the decoder at every step, concatenated to its input
-    /// (it always sets the initial state: c₀ = W z, h₀ = tanh c₀).
+    /// (it always sets the initial state: c₀ = W z + b, h₀ = tanh c₀).
     pub z_in_input: bool,
     /// Dropout on the decoder's input embeddings (training only).
     pub embed_dropout: f64,

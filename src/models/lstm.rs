@@ -7,9 +7,9 @@
 //! `examples/modern-lstm`, with the input half hoisted out of the loop. Gate
 //! order i, f, g, o (as PyTorch): c' = σ(f)·c + σ(i)·tanh(g), h' = σ(o)·tanh(c').
 //!
-//! Sequences are padded on the right; with a mask, the state stops changing
-//! past each sequence's end, so the final state is the one at its last real
-//! token (what an encoder reads).
+//! Sequences are padded on the right, so a sequence's state at its last real
+//! token never sees the padding after it: [`FusedLstm::last_hidden`] picks
+//! that state for each sequence (what an encoder reads).
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};

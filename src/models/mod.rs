@@ -156,6 +156,13 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
         self
     }
 
+    /// Whether the model has a latent variable at all: false for a language
+    /// model, whose "posterior" is the prior by construction (the collapse
+    /// alarm has nothing to watch there).
+    fn has_latent(&self) -> bool {
+        true
+    }
+
     /// Whether [`LatentModel::reset_decoder`] does anything.
     fn can_reset_decoder(&self) -> bool {
         false

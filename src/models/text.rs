@@ -332,8 +332,13 @@ impl LatentModel for TextVae {
             .unwrap_or_default()
     }
 
+    /// The text VAE's; the language model has nothing to pre-train for.
     fn can_reset_decoder(&self) -> bool {
-        true
+        !self.is_lm()
+    }
+
+    fn has_latent(&self) -> bool {
+        !self.is_lm()
     }
 
     /// New decoder weights (embedding, z → state, LSTM, output layer) from

@@ -32,7 +32,8 @@ pub struct AggressiveState {
     pub active: bool,
     /// I(x;z) at the last epoch end (None before the first).
     pub last_mi: Option<f64>,
-    /// Inner updates made so far (for the summary and the docs' numbers).
+    /// Encoder-only updates made so far (kept in `state.json`, and printed
+    /// when aggressive mode ends).
     pub inner_updates: usize,
     /// The step at which aggressive mode ended.
     pub ended_at_step: Option<usize>,
@@ -124,7 +125,9 @@ pub fn inner_loop<M: LatentModel>(
         let (loss, _) = batch_loss(&model, &x, eps, beta, objective, capacity);
         let value = loss.loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
-            break; // the joint step's guard will see it
+            // No update from a non-finite loss: the inner loop ends here and
+            // the joint step follows, watched by the trainer's own guard.
+            break;
         }
         let mut grads = loss.loss.backward();
         let g = GradientsParams::from_params(&mut grads, &model, &params);

@@ -118,7 +118,7 @@ pub fn fit<M: LatentModel + Weights>(
     hooks: &mut [&mut dyn StepHook<M>],
 ) -> Result<Summary> {
     let plan = Plan::new(job);
-    check_procedures(job, &plan, &model)?;
+    check_procedures(job, &model)?;
     if job.trainer.train.aggressive && state.aggressive.is_none() {
         state.aggressive = Some(aggressive::AggressiveState::new());
     }
@@ -133,7 +133,8 @@ pub fn fit<M: LatentModel + Weights>(
                 model = model.reset_decoder(job.seed);
                 optim = build_optimizer(job.trainer.optimizer);
                 log.progress().epoch(&format!(
-                    "step {}: pre-training (β = 0) done; decoder and optimizer re-initialised,                      the β schedule starts",
+                    "step {}: pre-training (β = 0) done; decoder and optimizer re-initialised, \
+                     the β schedule starts",
                     state.step
                 ));
             }
@@ -181,10 +182,21 @@ pub fn fit<M: LatentModel + Weights>(
 }
 
 /// The training procedures a model must support: aggressive training needs
-/// the encoder's parameters, pre-training a decoder that can be reset.
-fn check_procedures<M: LatentModel>(job: &Job, plan: &Plan, model: &M) -> Result<()> {
+/// the encoder's parameters, pre-training a decoder that can be reset and
+/// the β-weighted ELBO (β = 0 is what it trains with). Checked by [`fit`],
+/// and by callers before they write a run's files.
+pub fn check_procedures<M: LatentModel>(job: &Job, model: &M) -> Result<()> {
+    let plan = Plan::new(job);
     let t = job.trainer.train;
     let mut errs = Vec::new();
+    if t.pretrain_steps > 0 && job.trainer.objective.kind != ObjectiveKind::Elbo {
+        errs.push(format!(
+            "train.pretrain_steps = {} with objective.kind = \"{}\": pre-training sets β = 0, \
+             which only the ELBO objective has; use objective.kind = \"elbo\"",
+            t.pretrain_steps,
+            job.trainer.objective.kind.as_str()
+        ));
+    }
     if t.aggressive && model.encoder_params().is_empty() {
         errs.push(
             "train.aggressive = true: this model has no separate encoder to update alone \
@@ -512,8 +524,11 @@ impl<'a> Monitor<'a> {
         Ok(record)
     }
 
-    /// Feed the alarm; print what it raises.
-    fn alarm(record: &Record, state: &mut TrainState, log: &Logger) {
+    /// Feed the alarm (models with a latent); print what it raises.
+    fn alarm<M: LatentModel>(model: &M, record: &Record, state: &mut TrainState, log: &Logger) {
+        if !model.has_latent() {
+            return;
+        }
         for w in state.alarm.observe_all(record) {
             log.progress.epoch(&w);
         }
@@ -530,7 +545,7 @@ impl<'a> Monitor<'a> {
         let (every, step) = (self.job.monitor.every, state.step);
         if every > 0 && step % every == 0 && step % plan.steps_per_epoch != 0 {
             let record = self.validate(plan, model, state, log)?;
-            Self::alarm(&record, state, log);
+            Self::alarm(model, &record, state, log);
         }
         Ok(())
     }
@@ -557,7 +572,7 @@ impl<'a> Monitor<'a> {
             registry::brief(&record),
             log.elapsed()
         ));
-        Self::alarm(&record, state, log);
+        Self::alarm(model, &record, state, log);
         if !f("elbo").is_finite() {
             log.progress.finish();
             return Err(Error::NonFinite(format!(
