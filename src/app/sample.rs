@@ -161,7 +161,9 @@ pub fn sentences(run: &Path, n: usize, greedy: bool, seed: u64, device: &Device)
     };
     let m = test.len().min(n.clamp(2, 10));
     if m < 2 {
-        out.push_str("\n(the test split has fewer than two sentences: no reconstructions or homotopy)\n");
+        out.push_str(
+            "\n(the test split has fewer than two sentences: no reconstructions or homotopy)\n",
+        );
         return Ok(out);
     }
     let batch = crate::core::batch::Batch::Tokens(test.batch(&(0..m).collect::<Vec<_>>(), device));

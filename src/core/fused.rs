@@ -145,40 +145,41 @@ fn cell_forward_body(gates: &[f32], cell: &[f32], out: &mut [f32], h: usize) {
 }
 
 vectorised!(
-/// The sequence op's cell: activates the gates in place (i, f, g, o after
-/// σ, σ, tanh, σ: what the backward needs) and writes c', h' and tanh c'.
-fn cell_forward_tape(gates: &mut [f32], cell: &[f32], c_out: &mut [f32], h_out: &mut [f32], tc_out: &mut [f32], h: usize) -> () = cell_forward_tape_body);
+/// The sequence op's cell: the activated gates (i, f, g, o after σ, σ,
+/// tanh, σ: what the backward needs), c', h' and tanh c'. Each output is
+/// its own slice and rows are indexed, not split: LLVM then knows no store
+/// aliases a load and vectorises the loop over j.
+fn cell_forward_tape(gates: &[f32], cell: &[f32], acts: &mut [f32], c_out: &mut [f32], h_out: &mut [f32], tc_out: &mut [f32], h: usize) -> () = cell_forward_tape_body);
 
 #[inline(always)]
 fn cell_forward_tape_body(
-    gates: &mut [f32],
+    gates: &[f32],
     cell: &[f32],
+    acts: &mut [f32],
     c_out: &mut [f32],
     h_out: &mut [f32],
     tc_out: &mut [f32],
     h: usize,
 ) {
-    for ((((g, c), co), ho), to) in gates
-        .chunks_exact_mut(4 * h)
-        .zip(cell.chunks_exact(h))
-        .zip(c_out.chunks_exact_mut(h))
-        .zip(h_out.chunks_exact_mut(h))
-        .zip(tc_out.chunks_exact_mut(h))
-    {
-        let (gi, rest) = g.split_at_mut(h);
-        let (gf, rest) = rest.split_at_mut(h);
-        let (gg, go) = rest.split_at_mut(h);
+    let rows = cell.len() / h;
+    assert!(gates.len() >= rows * 4 * h && acts.len() >= rows * 4 * h);
+    assert!(c_out.len() >= rows * h && h_out.len() >= rows * h && tc_out.len() >= rows * h);
+    for r in 0..rows {
+        let (g, a) = (r * 4 * h, r * h);
         for j in 0..h {
-            let (i, f, gv, o) = (sigmoid(gi[j]), sigmoid(gf[j]), tanh(gg[j]), sigmoid(go[j]));
-            gi[j] = i;
-            gf[j] = f;
-            gg[j] = gv;
-            go[j] = o;
-            let c2 = f * c[j] + i * gv;
+            let i = sigmoid(gates[g + j]);
+            let f = sigmoid(gates[g + h + j]);
+            let gv = tanh(gates[g + 2 * h + j]);
+            let o = sigmoid(gates[g + 3 * h + j]);
+            acts[g + j] = i;
+            acts[g + h + j] = f;
+            acts[g + 2 * h + j] = gv;
+            acts[g + 3 * h + j] = o;
+            let c2 = f * cell[a + j] + i * gv;
             let t = tanh(c2);
-            co[j] = c2;
-            to[j] = t;
-            ho[j] = o * t;
+            c_out[a + j] = c2;
+            tc_out[a + j] = t;
+            h_out[a + j] = o * t;
         }
     }
 }
@@ -200,26 +201,30 @@ fn cell_backward_tape_body(
     dc_prev: &mut [f32],
     h: usize,
 ) {
-    for ((((((a, c), t), dco), dhr), d), dcp) in acts
-        .chunks_exact(4 * h)
-        .zip(cell.chunks_exact(h))
-        .zip(tc.chunks_exact(h))
-        .zip(dc_out.chunks_exact(h))
-        .zip(dh.chunks_exact(h))
-        .zip(dg.chunks_exact_mut(4 * h))
-        .zip(dc_prev.chunks_exact_mut(h))
-    {
-        let (di, rest) = d.split_at_mut(h);
-        let (df, rest) = rest.split_at_mut(h);
-        let (dgg, d_o) = rest.split_at_mut(h);
+    let rows = cell.len() / h;
+    assert!(acts.len() >= rows * 4 * h && dg.len() >= rows * 4 * h);
+    assert!(
+        tc.len() >= rows * h
+            && dc_out.len() >= rows * h
+            && dh.len() >= rows * h
+            && dc_prev.len() >= rows * h
+    );
+    for r in 0..rows {
+        let (g, a) = (r * 4 * h, r * h);
         for j in 0..h {
-            let (i, f, gg, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
-            let dc = dco[j] + dhr[j] * o * (1.0 - t[j] * t[j]);
-            di[j] = dc * gg * i * (1.0 - i);
-            df[j] = dc * c[j] * f * (1.0 - f);
-            dgg[j] = dc * i * (1.0 - gg * gg);
-            d_o[j] = dhr[j] * t[j] * o * (1.0 - o);
-            dcp[j] = dc * f;
+            let (i, f, gg, o) = (
+                acts[g + j],
+                acts[g + h + j],
+                acts[g + 2 * h + j],
+                acts[g + 3 * h + j],
+            );
+            let t = tc[a + j];
+            let dc = dc_out[a + j] + dh[a + j] * o * (1.0 - t * t);
+            dg[g + j] = dc * gg * i * (1.0 - i);
+            dg[g + h + j] = dc * cell[a + j] * f * (1.0 - f);
+            dg[g + 2 * h + j] = dc * i * (1.0 - gg * gg);
+            dg[g + 3 * h + j] = dh[a + j] * t * o * (1.0 - o);
+            dc_prev[a + j] = dc * f;
         }
     }
 }
@@ -450,10 +455,10 @@ fn seq_forward(
     cells[..b * h].copy_from_slice(c0);
     hiddens[..b * h].copy_from_slice(h0);
     let mut tanh_cells = vec![0f32; t * b * h];
+    let mut pre = vec![0f32; b * g4];
     for s in 0..t {
-        let gs = &mut gates[s * b * g4..(s + 1) * b * g4];
         for r in 0..b {
-            gs[r * g4..(r + 1) * g4].copy_from_slice(&xg[(r * t + s) * g4..(r * t + s + 1) * g4]);
+            pre[r * g4..(r + 1) * g4].copy_from_slice(&xg[(r * t + s) * g4..(r * t + s + 1) * g4]);
         }
         let (done, rest) = hiddens.split_at_mut((s + 1) * b * h);
         let h_prev = &done[s * b * h..];
@@ -461,7 +466,7 @@ fn seq_forward(
             b,
             g4,
             h,
-            gs,
+            &mut pre,
             true,
             h_prev,
             (1, h as isize),
@@ -470,8 +475,9 @@ fn seq_forward(
         );
         let (c_done, c_rest) = cells.split_at_mut((s + 1) * b * h);
         cell_forward_tape(
-            gs,
-            &c_done[s * b * h..],
+            &pre,
+            &c_done[s * b * h..(s + 1) * b * h],
+            &mut gates[s * b * g4..(s + 1) * b * g4],
             &mut c_rest[..b * h],
             &mut rest[..b * h],
             &mut tanh_cells[s * b * h..(s + 1) * b * h],
