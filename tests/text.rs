@@ -142,6 +142,58 @@ fn a_text_vae_and_a_language_model_train_evaluate_sample_and_report() {
     assert!(text(&o).contains("ppl"), "{}", text(&o));
     let o = vaekit(&["plot", "vae"], tmp.path());
     assert!(o.status.success(), "{}", text(&o));
+    // export: the weights, the config and the vocabulary that gives ids meaning.
+    let o = vaekit(&["export", "vae"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    for f in ["model.safetensors", "config.toml", "vocab.txt"] {
+        assert!(vae.join("export").join(f).is_file(), "export lacks {f}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(vae.join("export/vocab.txt")).unwrap(),
+        vocab
+    );
+    // sweep: a grid over a text knob, then its table.
+    let data_set = format!("data.spec={spec}");
+    let o = vaekit(
+        &[
+            "sweep",
+            "--out",
+            "sw",
+            "--set",
+            &data_set,
+            "--grid",
+            "model.text.word_dropout=0,1",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "model.text.hidden=16",
+            "--set",
+            "model.text.embed=8",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut runs: Vec<String> = std::fs::read_dir(tmp.path().join("sw"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("summary.json").is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let mut args = vec!["report", "--group-by", "model.text.word_dropout"];
+    args.extend(runs.iter().map(String::as_str));
+    let o = vaekit(&args, tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let table = text(&o);
+    assert!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("| 0") || l.starts_with("| 1"))
+            .count()
+            == 2,
+        "{table}"
+    );
 }
 
 #[test]

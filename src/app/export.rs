@@ -10,7 +10,8 @@ use crate::core::error::{Error, Result};
 use burn::store::SafetensorsStore;
 use std::path::{Path, PathBuf};
 
-/// Write `model.safetensors` and `config.toml` into `out` (default `RUN/export`).
+/// Write `model.safetensors` and `config.toml` into `out` (default
+/// `RUN/export`), and a text run's `vocab.txt` (ids to words) beside them.
 pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
     let loaded = crate::app::run::open(run, &burn::tensor::Device::flex())?;
     let dir = out
@@ -34,6 +35,11 @@ pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {
         &dir.join("config.toml"),
         loaded.config.to_toml().as_bytes(),
     )?;
+    let vocab = run.join(crate::app::run::VOCAB_FILE);
+    if vocab.is_file() {
+        let words = std::fs::read(&vocab).map_err(|e| Error::io(&vocab, e))?;
+        crate::core::fsutil::write_atomic(&dir.join(crate::app::run::VOCAB_FILE), &words)?;
+    }
     // The reference needs the run's data; without it the weights still export.
     if let Err(e) = write_reference(&loaded, &dir.join("reference.json")) {
         eprintln!("warning: no reference.json ({e}); the weights and config are exported");
