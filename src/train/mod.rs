@@ -8,8 +8,11 @@
 //! around a step does so through [`LatentModel`]'s hooks:
 //! [`LatentModel::prepare_batch`] before the forward pass (a schedule on its
 //! inputs), [`LatentModel::after_step`] after the update (a moving-average
-//! codebook); a trainer-side procedure (an encoder-only inner loop) is a
-//! [`StepHook`].
+//! codebook). Procedures that need the trainer's own reach — fresh batches,
+//! the validation record at an epoch's end, the optimizer — live here:
+//! aggressive encoder training ([`aggressive`]) and pre-training with a
+//! decoder reset ([`Plan::beta`], [`LatentModel::reset_decoder`]). A user's
+//! own procedure around each step is a [`StepHook`].
 
 pub mod aggressive;
 pub mod checkpoint;
