@@ -47,6 +47,45 @@ pub fn softplus(l: f32) -> f32 {
     l.max(0.0) + log1p_unit(exp_nonpositive(-l.abs()))
 }
 
+/// Defines `fn $name(args)` running the `#[inline(always)]` fn `$body`
+/// compiled for the widest vector unit the CPU has (AVX-512, AVX2 + FMA, or
+/// the baseline). The crate is built for baseline x86-64, whose 4-wide SSE
+/// would make the exponentials cost more than the matrix products (gemm
+/// dispatches its own kernels the same way). The functions of this module
+/// only vectorise inside such a function: a closure would not inherit its
+/// target features, so `$body` must be a named `#[inline(always)]` fn.
+macro_rules! widest_simd {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+pub(crate) use widest_simd;
+
 /// σ(x) = 1 / (1 + e^−x), from e^−|x| (never overflows).
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {

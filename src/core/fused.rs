@@ -14,7 +14,7 @@
 //! ([`on_flex`]); the tests below check that both give the same values and
 //! gradients.
 
-use super::fastmath::{exp_nonpositive, sigmoid, tanh};
+use super::fastmath::{exp_nonpositive, sigmoid, tanh, widest_simd};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -81,75 +81,38 @@ fn flex_tensor(v: Vec<f32>, shape: Vec<usize>) -> FlexFloat {
     burn::backend::flex::FlexTensor::from_data(TensorData::new(v, shape))
 }
 
-/// `fn $name(args) -> R` that runs `$body` (an `#[inline(always)]` fn)
-/// compiled for the widest vector unit this CPU has: the transcendentals
-/// of [`super::fastmath`] only vectorise inside such a function (a closure
-/// would not inherit its target features).
-macro_rules! vectorised {
-    ($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:ident) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        fn $name($($a: $t),*) -> $r {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                unsafe fn avx512($($a: $t),*) -> $r {
-                    $body($($a),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($a: $t),*) -> $r {
-                    $body($($a),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    return unsafe { avx512($($a),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                    return unsafe { avx2($($a),*) };
-                }
-            }
-            $body($($a),*)
-        }
-    };
-}
-
-/// The cell forward on the host: `[c' | h']` per row.
+/// The single-step cell (decoding) on the host: `[c' | h']` per row, from
+/// the sequence op's kernel.
 fn cell_forward(gates: &[f32], cell: &[f32], b: usize, h: usize) -> Vec<f32> {
+    let (_, c, hh, _) = cell_activations(gates, cell, b, h);
     let mut out = vec![0f32; b * 2 * h];
-    cell_forward_fast(gates, cell, &mut out, h);
+    for r in 0..b {
+        out[r * 2 * h..r * 2 * h + h].copy_from_slice(&c[r * h..(r + 1) * h]);
+        out[r * 2 * h + h..(r + 1) * 2 * h].copy_from_slice(&hh[r * h..(r + 1) * h]);
+    }
     out
 }
 
-vectorised!(fn cell_forward_fast(gates: &[f32], cell: &[f32], out: &mut [f32], h: usize) -> () = cell_forward_body);
-
-#[inline(always)]
-fn cell_forward_body(gates: &[f32], cell: &[f32], out: &mut [f32], h: usize) {
-    for ((g, c), o) in gates
-        .chunks_exact(4 * h)
-        .zip(cell.chunks_exact(h))
-        .zip(out.chunks_exact_mut(2 * h))
-    {
-        let (oc, oh) = o.split_at_mut(h);
-        let (gi, rest) = g.split_at(h);
-        let (gf, rest) = rest.split_at(h);
-        let (gg, go) = rest.split_at(h);
-        for j in 0..h {
-            let c2 = sigmoid(gf[j]) * c[j] + sigmoid(gi[j]) * tanh(gg[j]);
-            oc[j] = c2;
-            oh[j] = sigmoid(go[j]) * tanh(c2);
-        }
-    }
+/// The activated gates, c', h' and tanh c' of one step.
+fn cell_activations(
+    gates: &[f32],
+    cell: &[f32],
+    b: usize,
+    h: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut acts = vec![0f32; b * 4 * h];
+    let (mut c, mut hh, mut tc) = (vec![0f32; b * h], vec![0f32; b * h], vec![0f32; b * h]);
+    cell_forward_tape(gates, cell, &mut acts, &mut c, &mut hh, &mut tc, h);
+    (acts, c, hh, tc)
 }
 
-vectorised!(
+widest_simd! {
 /// The sequence op's cell: the activated gates (i, f, g, o after σ, σ,
 /// tanh, σ: what the backward needs), c', h' and tanh c'. Each output is
 /// its own slice and rows are indexed, not split: LLVM then knows no store
 /// aliases a load and vectorises the loop over j.
-fn cell_forward_tape(gates: &[f32], cell: &[f32], acts: &mut [f32], c_out: &mut [f32], h_out: &mut [f32], tc_out: &mut [f32], h: usize) -> () = cell_forward_tape_body);
+fn cell_forward_tape(gates: &[f32], cell: &[f32], acts: &mut [f32], c_out: &mut [f32], h_out: &mut [f32], tc_out: &mut [f32], h: usize) => cell_forward_tape_body
+}
 
 #[inline(always)]
 fn cell_forward_tape_body(
@@ -184,10 +147,11 @@ fn cell_forward_tape_body(
     }
 }
 
-vectorised!(
+widest_simd! {
 /// The sequence op's cell backward, from the activated gates and tanh c'
 /// (no transcendental left): d gates (pre-activation) and d c_prev.
-fn cell_backward_tape(acts: &[f32], cell: &[f32], tc: &[f32], dc_out: &[f32], dh: &[f32], dg: &mut [f32], dc_prev: &mut [f32], h: usize) -> () = cell_backward_tape_body);
+fn cell_backward_tape(acts: &[f32], cell: &[f32], tc: &[f32], dc_out: &[f32], dh: &[f32], dg: &mut [f32], dc_prev: &mut [f32], h: usize) => cell_backward_tape_body
+}
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -229,8 +193,9 @@ fn cell_backward_tape_body(
     }
 }
 
-/// The cell backward: from the gradient of `[c' | h']`, the gradients of
-/// the gates (pre-activation) and of the previous cell.
+/// The single-step cell's backward: from the gradient of `[c' | h']`, the
+/// gradients of the gates (pre-activation) and of the previous cell, by the
+/// sequence op's kernels (the activations recomputed).
 fn cell_backward(
     gates: &[f32],
     cell: &[f32],
@@ -238,50 +203,16 @@ fn cell_backward(
     b: usize,
     h: usize,
 ) -> (Vec<f32>, Vec<f32>) {
+    let (acts, _, _, tc) = cell_activations(gates, cell, b, h);
+    let (mut dc_out, mut dh) = (vec![0f32; b * h], vec![0f32; b * h]);
+    for r in 0..b {
+        dc_out[r * h..(r + 1) * h].copy_from_slice(&grad[r * 2 * h..r * 2 * h + h]);
+        dh[r * h..(r + 1) * h].copy_from_slice(&grad[r * 2 * h + h..(r + 1) * 2 * h]);
+    }
     let mut dg = vec![0f32; b * 4 * h];
     let mut dc_prev = vec![0f32; b * h];
-    cell_backward_fast(gates, cell, grad, &mut dg, &mut dc_prev, h);
+    cell_backward_tape(&acts, cell, &tc, &dc_out, &dh, &mut dg, &mut dc_prev, h);
     (dg, dc_prev)
-}
-
-vectorised!(fn cell_backward_fast(gates: &[f32], cell: &[f32], grad: &[f32], dg: &mut [f32], dc_prev: &mut [f32], h: usize) -> () = cell_backward_body);
-
-#[inline(always)]
-fn cell_backward_body(
-    gates: &[f32],
-    cell: &[f32],
-    grad: &[f32],
-    dg: &mut [f32],
-    dc_prev: &mut [f32],
-    h: usize,
-) {
-    for ((((g, c), gr), d), dcp) in gates
-        .chunks_exact(4 * h)
-        .zip(cell.chunks_exact(h))
-        .zip(grad.chunks_exact(2 * h))
-        .zip(dg.chunks_exact_mut(4 * h))
-        .zip(dc_prev.chunks_exact_mut(h))
-    {
-        let (dc_out, dh) = gr.split_at(h);
-        let (di, rest) = d.split_at_mut(h);
-        let (df, rest) = rest.split_at_mut(h);
-        let (dgg, d_o) = rest.split_at_mut(h);
-        for j in 0..h {
-            let (i, f, gg, o) = (
-                sigmoid(g[j]),
-                sigmoid(g[h + j]),
-                tanh(g[2 * h + j]),
-                sigmoid(g[3 * h + j]),
-            );
-            let tc = tanh(f * c[j] + i * gg);
-            let dc = dc_out[j] + dh[j] * o * (1.0 - tc * tc);
-            di[j] = dc * gg * i * (1.0 - i);
-            df[j] = dc * c[j] * f * (1.0 - f);
-            dgg[j] = dc * i * (1.0 - gg * gg);
-            d_o[j] = dh[j] * tc * o * (1.0 - o);
-            dcp[j] = dc * f;
-        }
-    }
 }
 
 /// Per row: log Σ exp of the logits (max-shifted), `[N]`.
@@ -295,7 +226,9 @@ fn row_lse(logits: &[f32], n: usize, v: usize) -> Vec<f32> {
     out
 }
 
-vectorised!(fn row_lse_fast(logits: &[f32], out: &mut [f32], v: usize) -> () = row_lse_body);
+widest_simd! {
+fn row_lse_fast(logits: &[f32], out: &mut [f32], v: usize) => row_lse_body
+}
 
 #[inline(always)]
 fn row_lse_body(logits: &[f32], out: &mut [f32], v: usize) {
@@ -327,9 +260,10 @@ fn row_lse_body(logits: &[f32], out: &mut [f32], v: usize) {
     }
 }
 
-vectorised!(
+widest_simd! {
 /// d logits = w_r · (onehot(t_r) − softmax(l_r)) per row, with w_r = grad_r · mask_r.
-fn ce_backward_fast(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) -> () = ce_backward_body);
+fn ce_backward_fast(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) => ce_backward_body
+}
 
 #[inline(always)]
 fn ce_backward_body(logits: &[f32], lse: &[f32], w: &[f32], out: &mut [f32], v: usize) {

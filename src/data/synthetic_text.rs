@@ -96,6 +96,7 @@
 //! evaluations, parallel over blocks of nodes. Measured on one Zen 4 core
 //! (AVX-512): ~33 µs per node, 0.3–0.6 s per sentence.
 
+use crate::core::fastmath::widest_simd;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -754,41 +755,6 @@ fn matmul(
             gemm::Parallelism::None,
         );
     }
-}
-
-/// Defines `fn $name(args)` running the `#[inline(always)]` fn `$body`
-/// compiled for the widest vector unit the CPU has (AVX-512, AVX2 + FMA, or
-/// the baseline). The crate is built for baseline x86-64, whose 4-wide SSE
-/// would make the exponentials cost more than the matrix products (gemm
-/// dispatches its own kernels the same way).
-macro_rules! widest_simd {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
-        $(#[$doc])*
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) {
-                    $body($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) {
-                    $body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $body($($arg),*)
-        }
-    };
 }
 
 widest_simd! {
