@@ -16,6 +16,7 @@ pub mod config;
 pub mod idx;
 pub mod kind;
 pub mod prepared;
+pub mod sample_files;
 pub mod synthetic;
 pub mod synthetic_text;
 pub mod text;

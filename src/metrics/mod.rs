@@ -16,6 +16,7 @@ pub mod held_out;
 pub mod iwae;
 pub mod record;
 pub mod registry;
+pub mod samples;
 pub mod usage;
 
 pub use record::{Record, Value};

@@ -39,6 +39,9 @@ pub enum Section {
     Monitor,
     /// Importance-sampled: `eval-k*.json` and the validation lines.
     Iwae,
+    /// Sample metrics: `eval-k*.json` of `vaekit eval --samples N`, and
+    /// `vaekit metrics`' output.
+    Samples,
 }
 
 impl Section {
@@ -48,6 +51,7 @@ impl Section {
             Section::Elbo => split.to_string(),
             Section::Monitor => format!("{split}_monitor"),
             Section::Iwae => format!("{split}_iwae"),
+            Section::Samples => format!("{split}_samples"),
         }
     }
 }
@@ -214,6 +218,8 @@ pub struct Ctx<'a> {
     pub responsibilities: Option<(&'a [f32], usize)>,
     /// Importance-sampled results per example, when computed.
     pub weights: Option<&'a super::iwae::PerExample>,
+    /// Sample metrics computed by [`super::samples::score`], when samples were scored.
+    pub samples: Option<&'a Record>,
     activity: OnceCell<Vec<f64>>,
 }
 
@@ -229,6 +235,7 @@ impl<'a> Ctx<'a> {
             mi_noise: &[],
             responsibilities: None,
             weights: None,
+            samples: None,
             activity: OnceCell::new(),
         }
     }
@@ -246,14 +253,17 @@ impl<'a> Ctx<'a> {
             && applies.needs.iter().all(|n| match n {
                 Need::ImportanceWeights => self.weights.is_some(),
                 Need::MixturePrior => self.responsibilities.is_some(),
-                Need::Samples | Need::Labels | Need::Features => false,
+                Need::Samples => self.samples.is_some(),
+                Need::Labels | Need::Features => self
+                    .samples
+                    .is_some_and(|s| s.get("classifier_accuracy").is_some()),
             })
     }
 }
 
 /// Every metric, in the order files list them.
 pub fn all() -> &'static [Metric] {
-    use super::{collapse, elbo, ess, iwae, usage};
+    use super::{collapse, elbo, ess, iwae, samples, usage};
     static ALL: &[Metric] = &[
         elbo::N_EXAMPLES,
         elbo::ELBO,
@@ -286,6 +296,32 @@ pub fn all() -> &'static [Metric] {
         iwae::RECONSTRUCTION_NATS,
         ess::ESS_MEAN_FRAC,
         ess::ESS_LOW,
+        samples::registry::N_REAL,
+        samples::registry::N_FAKE,
+        samples::registry::CLASSIFIER_ACCURACY,
+        samples::registry::FD,
+        samples::registry::PRECISION,
+        samples::registry::RECALL,
+        samples::registry::DENSITY,
+        samples::registry::COVERAGE,
+        samples::registry::MMD2,
+        samples::registry::MMD_BANDWIDTH,
+        samples::registry::KID,
+        samples::registry::KID_STD,
+        samples::registry::KID_FULL,
+        samples::registry::NDB,
+        samples::registry::NDB_FRAC,
+        samples::registry::NDB_JS,
+        samples::registry::CLASSIFIER_SCORE,
+        samples::registry::CLASSIFIER_SCORE_STD,
+        samples::registry::MODES_COVERED,
+        samples::registry::MODES_TOTAL,
+        samples::registry::MODE_KL,
+        samples::registry::COMPONENT_MODES,
+        samples::registry::UNIQUE_FRAC,
+        samples::registry::MEAN_PAIRWISE_DIST,
+        samples::registry::MEAN_PAIRWISE_DIST_REAL,
+        samples::registry::LATENT_MMD,
     ];
     ALL
 }
@@ -402,6 +438,7 @@ pub fn describe() -> String {
             Section::Elbo => "summary test",
             Section::Monitor => "summary monitor",
             Section::Iwae => "eval-k*.json",
+            Section::Samples => "eval (samples)",
         };
         let fam: Vec<&str> = m
             .applies
