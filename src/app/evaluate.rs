@@ -36,6 +36,12 @@ pub struct EvalOptions {
     /// ESS/k below which an example counts as unconverged (default: the
     /// run's `monitor.ess_threshold`).
     pub ess_threshold: Option<f64>,
+    /// Also draw this many samples x ~ p(x|z) and score them (0: none).
+    pub samples: usize,
+    /// Score the decoder's means E[x|z] too.
+    pub sample_mean: bool,
+    /// How samples are scored.
+    pub sample_options: crate::metrics::samples::SampleOptions,
 }
 
 impl EvalOptions {
@@ -48,19 +54,37 @@ impl EvalOptions {
             seed: 0,
             force_generic: false,
             ess_threshold: None,
+            samples: 0,
+            sample_mean: false,
+            sample_options: Default::default(),
         }
     }
 }
 
 /// Evaluate a run's newest checkpoint with the k-sample bound, write
 /// `eval-k{K}.json` and `eval-k{K}.csv` into the run directory, and return
-/// the report.
+/// the report. With `opts.samples > 0`, also draw that many samples, score
+/// them ([`super::score`]) and store the sample metrics in the same
+/// `eval-k{K}.json` (and in full, with NDB's bins and the class tables,
+/// in `eval-k{K}-samples.json`), the samples in `samples-n{N}.npy`.
 pub fn evaluate_run(
     run: &Path,
     opts: &EvalOptions,
     device: &Device,
     device_name: &str,
 ) -> Result<EvalReport> {
+    evaluate_run_with(run, opts, device, device_name, &mut |_| {}).map(|(r, _)| r)
+}
+
+/// [`evaluate_run`], telling `say` what it is doing, and returning the
+/// sample scores when samples were drawn.
+pub fn evaluate_run_with(
+    run: &Path,
+    opts: &EvalOptions,
+    device: &Device,
+    device_name: &str,
+    say: &mut dyn FnMut(&str),
+) -> Result<(EvalReport, Option<super::score::RunScores>)> {
     let t0 = std::time::Instant::now();
     let k = opts.k;
     if k == 0 {
@@ -77,6 +101,14 @@ pub fn evaluate_run(
             )));
         }
         monitor.ess_threshold = t;
+    }
+    if opts.samples > 0 && !matches!(loaded.data, crate::data::DataKind::Images { .. }) {
+        return Err(Error::Usage(format!(
+            "--samples {}: sample metrics compare images; {} was trained on {}",
+            opts.samples,
+            run.display(),
+            loaded.data.describe()
+        )));
     }
     let data = super::run::load_run_data(&loaded.config, &loaded.dir)?;
     let set = data.split(&opts.split, loaded.config.seed).ok_or_else(|| {
@@ -115,6 +147,31 @@ pub fn evaluate_run(
     report.device = device_name.into();
     report.checkpoint = loaded.checkpoint.display().to_string();
     let stem = report_stem(k, &opts.split);
+    let scores = if opts.samples > 0 {
+        let s = super::score::score_run(
+            &loaded,
+            opts.samples,
+            opts.sample_mean,
+            opts.seed,
+            &opts.sample_options,
+            device,
+            say,
+        )?;
+        for (name, v) in s.samples.metrics.iter() {
+            report.metrics.insert(name, v.clone());
+        }
+        super::score::write_report(&run.join(format!("{stem}-samples.json")), &s.samples)?;
+        if let Some(m) = &s.means {
+            super::score::write_report(&run.join(format!("{stem}-samples-mean.json")), m)?;
+        }
+        super::score::write_samples_npy(
+            &run.join(format!("samples-n{}.npy", opts.samples)),
+            &s.drawn,
+        )?;
+        Some(s)
+    } else {
+        None
+    };
     let mut csv = String::from("index,elbo,log_px,ess\n");
     for (i, ((e, l), s)) in per.elbo.iter().zip(&per.log_px).zip(&per.ess).enumerate() {
         csv.push_str(&format!("{i},{e},{l},{s}\n"));
@@ -126,5 +183,5 @@ pub fn evaluate_run(
             .expect("reports serialize")
             .as_bytes(),
     )?;
-    Ok(report)
+    Ok((report, scores))
 }

@@ -9,5 +9,6 @@ pub mod export;
 pub mod report;
 pub mod run;
 pub mod sample;
+pub mod score;
 pub mod study;
 pub mod sweep;

@@ -10,6 +10,7 @@ use rand::Rng;
 use std::path::{Path, PathBuf};
 
 /// Drawn images and their shape.
+#[derive(Clone, Debug)]
 pub struct Drawn {
     /// `n` images, each `[channels, rows, cols]`, values in [0, 1].
     pub pixels: Vec<f32>,
@@ -34,7 +35,21 @@ pub fn draw(run: &Path, n: usize, mean_only: bool, seed: u64, device: &Device) -
             loaded.data.describe()
         )));
     };
+    Ok(draw_from(&model, (rows, cols, channels), n, mean_only, seed, device).0)
+}
+
+/// `n` images from `model` for data of shape `(rows, cols, channels)`, and
+/// the latents `z ~ p(z)` (host, `[n, latent]`) they were decoded from.
+pub fn draw_from<M: LatentModel>(
+    model: &M,
+    (rows, cols, channels): (usize, usize, usize),
+    n: usize,
+    mean_only: bool,
+    seed: u64,
+    device: &Device,
+) -> (Drawn, Vec<f32>) {
     let z = model.sample_prior(n, seed, device);
+    let z_host = crate::core::host::read(z.clone());
     let mut rng = stream(seed, Purpose::Eval, u64::MAX, 2);
     let (mean, std) = model.decode_mean(z);
     let mean = crate::core::host::read(mean);
@@ -57,12 +72,15 @@ pub fn draw(run: &Path, n: usize, mean_only: bool, seed: u64, device: &Device) -
             }
         })
         .collect();
-    Ok(Drawn {
-        pixels,
-        rows,
-        cols,
-        channels,
-    })
+    (
+        Drawn {
+            pixels,
+            rows,
+            cols,
+            channels,
+        },
+        z_host,
+    )
 }
 
 /// Tile images into a PNG (grayscale images in gray, 3-channel ones in

@@ -85,9 +85,44 @@ enum Command {
         /// (default: the run's monitor.ess_threshold, 0.01).
         #[arg(long)]
         ess_threshold: Option<f64>,
+        /// Also draw N samples x ~ p(x|z) and score them against the data: Fréchet
+        /// distance, precision/recall, density/coverage, MMD/KID, NDB, modes (docs/metrics.md).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        samples: usize,
+        /// With --samples: score the decoder's means E[x|z] too (eval-k{K}-samples-mean.json).
+        #[arg(long)]
+        sample_mean: bool,
+        /// Features for the sample metrics: the dataset's classifier (auto: where it has labels) or raw values.
+        #[arg(long, value_enum, default_value_t = FeaturesArg::Auto)]
+        features: FeaturesArg,
+        /// NDB's number of K-means bins.
+        #[arg(long, default_value_t = 100)]
+        ndb_bins: usize,
     },
-    /// List every metric vaekit computes: its name in the files, what it applies to, what it is.
-    Metrics,
+    /// List every metric vaekit computes; with --real and --fake, score any
+    /// generator's samples against real data.
+    Metrics {
+        /// The real data: a data spec (synthetic, idx:DIR, amat:DIR, cifar:DIR) — its
+        /// training split, with its classifier — or a file/folder as for --fake.
+        #[arg(long, requires = "fake")]
+        real: Option<String>,
+        /// The samples: .npy (uint8 or float; [N,H,W], [N,H,W,C], [N,C,H,W] or [N,D]),
+        /// an IDX file, or a folder of PNGs.
+        #[arg(long, requires = "real")]
+        fake: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = FeaturesArg::Auto)]
+        features: FeaturesArg,
+        /// Binarize the real images (auto: when the samples are all 0 or 1).
+        #[arg(long, value_enum, default_value_t = vaekit::score::Binarize::Auto)]
+        binarize: vaekit::score::Binarize,
+        #[arg(long, default_value_t = 100)]
+        ndb_bins: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output JSON (default FAKE-metrics.json beside the samples; a CSV is written beside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Export a run's weights for other tools.
     Export {
         /// The run directory.
@@ -174,6 +209,34 @@ enum Command {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
+enum FeaturesArg {
+    Auto,
+    Classifier,
+    Raw,
+}
+
+fn sample_options(
+    features: FeaturesArg,
+    ndb_bins: usize,
+    seed: u64,
+) -> anyhow::Result<vaekit::metrics::samples::SampleOptions> {
+    use vaekit::metrics::samples::{FeatureChoice, SampleOptions};
+    if ndb_bins < 2 {
+        anyhow::bail!("--ndb-bins {ndb_bins}: NDB needs at least 2 bins (the paper uses 100)");
+    }
+    Ok(SampleOptions {
+        features: match features {
+            FeaturesArg::Auto => FeatureChoice::Auto,
+            FeaturesArg::Classifier => FeatureChoice::Classifier,
+            FeaturesArg::Raw => FeatureChoice::Raw,
+        },
+        ndb_bins,
+        seed,
+        ..Default::default()
+    })
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
 enum DeviceArg {
     Cpu,
     Wgpu,
@@ -237,6 +300,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             device,
             generic,
             ess_threshold,
+            samples,
+            sample_mean,
+            features,
+            ndb_bins,
         } => {
             let dev = device::resolve(device.into())?;
             let name = DeviceChoice::from(device).as_str();
@@ -247,10 +314,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 force_generic: generic,
                 ess_threshold,
+                samples,
+                sample_mean,
+                sample_options: sample_options(features, ndb_bins, seed)?,
             };
-            let report = vaekit::evaluate::evaluate_run(&run, &opts, &dev, name)?;
+            let (report, scores) =
+                vaekit::evaluate::evaluate_run_with(&run, &opts, &dev, name, &mut |m| {
+                    eprintln!("{m}")
+                })?;
             print!("{}", report.table());
             let stem = vaekit::evaluate::report_stem(k, &split);
+            if let Some(s) = &scores {
+                println!();
+                print!("{}", s.samples.table());
+                if let Some(m) = &s.means {
+                    println!("\ndecoder means E[x|z]:");
+                    print!("{}", m.table());
+                }
+                println!(
+                    "wrote {} and samples-n{samples}.npy; figures in {}",
+                    run.join(format!("{stem}-samples.json")).display(),
+                    run.join("plots").display()
+                );
+            }
             println!("wrote {}", run.join(format!("{stem}.json")).display());
         }
         Command::Export { run, format, out } => {
@@ -340,7 +426,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Metrics => print!("{}", vaekit::metrics::registry::describe()),
+        Command::Metrics {
+            real,
+            fake,
+            features,
+            binarize,
+            ndb_bins,
+            seed,
+            out,
+        } => {
+            let (Some(real), Some(fake)) = (real, fake) else {
+                print!("{}", vaekit::metrics::registry::describe());
+                return Ok(());
+            };
+            let opts = sample_options(features, ndb_bins, seed)?;
+            let dev = device::resolve(DeviceChoice::Cpu)?;
+            let report =
+                vaekit::score::score_files(&real, &fake, binarize, &opts, &dev, &mut |m| {
+                    eprintln!("{m}")
+                })?;
+            print!("{}", report.table());
+            let out = out.unwrap_or_else(|| {
+                let stem = fake
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "samples".into());
+                fake.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(format!("{stem}-metrics.json"))
+            });
+            let csv = vaekit::score::write_report(&out, &report)?;
+            println!("wrote {} and {}", out.display(), csv.display());
+        }
         Command::Config { config, set } => {
             print!(
                 "{}",

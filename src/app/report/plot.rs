@@ -15,6 +15,8 @@ use super::runlog::RunLog;
 use crate::core::error::{Error, Result};
 use crate::metrics::{Metric, registry};
 use plotters::coord::Shift;
+
+pub mod samples;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;

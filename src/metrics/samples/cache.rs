@@ -50,7 +50,10 @@ impl Key {
 
     /// The first 16 hex digits.
     pub fn hex(self) -> String {
-        self.0.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+        self.0.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -74,7 +77,13 @@ pub fn f64_bytes(v: &[f64]) -> Vec<u8> {
 
 pub fn f64_from(path: &Path, bytes: &[u8]) -> Result<Vec<f64>> {
     if bytes.len() % 8 != 0 {
-        return Err(Error::bad_file(path, "truncated (not a whole number of f64 values); delete the folder to rebuild it"));
+        return Err(Error::bad_file(
+            path,
+            "truncated (not a whole number of f64 values); delete the folder to rebuild it",
+        ));
     }
-    Ok(bytes.chunks(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    Ok(bytes
+        .chunks(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect())
 }

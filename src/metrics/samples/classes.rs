@@ -45,7 +45,10 @@ pub fn classifier_score(probs: &[f32], c: usize, splits: usize) -> (f64, f64) {
             let m = rows.len() / c;
             let mut marginal = vec![0.0f64; c];
             for r in rows.chunks(c) {
-                marginal.iter_mut().zip(r).for_each(|(a, &p)| *a += p as f64 / m as f64);
+                marginal
+                    .iter_mut()
+                    .zip(r)
+                    .for_each(|(a, &p)| *a += p as f64 / m as f64);
             }
             let kl: f64 = rows
                 .chunks(c)
@@ -81,7 +84,9 @@ pub fn modes(fake_labels: &[usize], data_shares: &[f64]) -> (usize, usize, f64) 
     let m = fake_labels.len() as f64;
     let total = data_shares.iter().filter(|p| **p > 0.0).count();
     let covered = (0..c)
-        .filter(|&k| data_shares[k] > 0.0 && generated[k] * m >= (0.1 * m * data_shares[k]).max(1.0))
+        .filter(|&k| {
+            data_shares[k] > 0.0 && generated[k] * m >= (0.1 * m * data_shares[k]).max(1.0)
+        })
         .count();
     let kl = generated
         .iter()
@@ -93,7 +98,12 @@ pub fn modes(fake_labels: &[usize], data_shares: &[f64]) -> (usize, usize, f64) 
 }
 
 /// `[components × classes]` counts of predicted class per component.
-pub fn component_classes(components: &[usize], labels: &[usize], k: usize, c: usize) -> Vec<Vec<usize>> {
+pub fn component_classes(
+    components: &[usize],
+    labels: &[usize],
+    k: usize,
+    c: usize,
+) -> Vec<Vec<usize>> {
     let mut t = vec![vec![0; c]; k];
     for (&comp, &l) in components.iter().zip(labels) {
         t[comp][l] += 1;
@@ -108,7 +118,11 @@ pub fn component_modes(table: &[Vec<usize>]) -> usize {
     let mut majority: Vec<usize> = table
         .iter()
         .filter(|row| row.iter().sum::<usize>() > 0)
-        .map(|row| (0..row.len()).max_by_key(|&j| (row[j], usize::MAX - j)).unwrap_or(0))
+        .map(|row| {
+            (0..row.len())
+                .max_by_key(|&j| (row[j], usize::MAX - j))
+                .unwrap_or(0)
+        })
         .collect();
     majority.sort();
     majority.dedup();
@@ -120,7 +134,11 @@ pub fn unique_fraction(values: &[f32], dim: usize) -> f64 {
     let n = values.len() / dim.max(1);
     let distinct: HashSet<Vec<u8>> = values
         .chunks(dim.max(1))
-        .map(|r| r.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect())
+        .map(|r| {
+            r.iter()
+                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect()
+        })
         .collect();
     distinct.len() as f64 / n.max(1) as f64
 }
@@ -130,9 +148,11 @@ pub fn mean_pairwise_distance(x: &Points) -> f64 {
     if x.n < 2 {
         return f64::NAN;
     }
-    let total: f64 = map_rows(x, x, |row| row.sq[row.i + 1..].iter().map(|v| v.sqrt()).sum::<f64>())
-        .iter()
-        .sum();
+    let total: f64 = map_rows(x, x, |row| {
+        row.sq[row.i + 1..].iter().map(|v| v.sqrt()).sum::<f64>()
+    })
+    .iter()
+    .sum();
     total / (x.n * (x.n - 1) / 2) as f64
 }
 
@@ -143,7 +163,13 @@ mod tests {
     #[test]
     fn classifier_score_spans_one_to_the_number_of_classes() {
         // Confident and uniform over 4 classes: exp(ln 4) = 4.
-        let confident: Vec<f32> = (0..400).flat_map(|i| { let mut r = [0.0; 4]; r[i % 4] = 1.0; r }).collect();
+        let confident: Vec<f32> = (0..400)
+            .flat_map(|i| {
+                let mut r = [0.0; 4];
+                r[i % 4] = 1.0;
+                r
+            })
+            .collect();
         let (s, sd) = classifier_score(&confident, 4, 10);
         assert!((s - 4.0).abs() < 1e-9 && sd < 1e-9);
         // Every sample the same distribution: KL = 0, score 1.

@@ -31,7 +31,8 @@ impl Moments {
         let centered = DMatrix::from_row_iterator(
             n,
             d,
-            x.chunks(d).flat_map(|r| r.iter().zip(&mean).map(|(v, m)| v - m).collect::<Vec<_>>()),
+            x.chunks(d)
+                .flat_map(|r| r.iter().zip(&mean).map(|(v, m)| v - m).collect::<Vec<_>>()),
         );
         let cov = (centered.transpose() * &centered) / (n as f64 - 1.0);
         Self { mean, cov, n }
@@ -47,12 +48,22 @@ fn sqrt_psd(m: &DMatrix<f64>) -> DMatrix<f64> {
 
 /// FD between two fitted Gaussians.
 pub fn frechet(a: &Moments, b: &Moments) -> f64 {
-    let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y).powi(2)).sum();
+    let mean_term: f64 = a
+        .mean
+        .iter()
+        .zip(&b.mean)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum();
     let s = sqrt_psd(&a.cov);
     let mut m = &s * &b.cov * &s;
     // Symmetrize away rounding before the symmetric solver.
     m = (&m + m.transpose()) * 0.5;
-    let cross: f64 = m.symmetric_eigen().eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum();
+    let cross: f64 = m
+        .symmetric_eigen()
+        .eigenvalues
+        .iter()
+        .map(|l| l.max(0.0).sqrt())
+        .sum();
     (mean_term + a.cov.trace() + b.cov.trace() - 2.0 * cross).max(0.0)
 }
 
@@ -76,10 +87,26 @@ mod tests {
     fn diagonal_covariances_are_the_closed_form() {
         // Σ_d (μ1−μ2)² + (σ1 − σ2)² per dimension.
         let (s1, s2) = ([1.0, 2.0, 0.5], [3.0, 0.1, 0.5]);
-        let a = moments(vec![0.0, 1.0, 2.0], DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(3, s1.iter().map(|s| s * s))));
-        let b = moments(vec![1.0, 1.0, -1.0], DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(3, s2.iter().map(|s| s * s))));
+        let a = moments(
+            vec![0.0, 1.0, 2.0],
+            DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+                3,
+                s1.iter().map(|s| s * s),
+            )),
+        );
+        let b = moments(
+            vec![1.0, 1.0, -1.0],
+            DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+                3,
+                s2.iter().map(|s| s * s),
+            )),
+        );
         let want: f64 = 1.0 + 0.0 + 9.0 + (0..3).map(|i| (s1[i] - s2[i]).powi(2)).sum::<f64>();
-        assert!((frechet(&a, &b) - want).abs() < 1e-10, "{} vs {want}", frechet(&a, &b));
+        assert!(
+            (frechet(&a, &b) - want).abs() < 1e-10,
+            "{} vs {want}",
+            frechet(&a, &b)
+        );
     }
 
     #[test]
@@ -100,7 +127,8 @@ mod tests {
         let s1 = DMatrix::from_row_slice(2, 2, &[2.0, 0.6, 0.6, 1.0]);
         let s2 = DMatrix::from_row_slice(2, 2, &[1.0, -0.3, -0.3, 0.5]);
         let prod = &s1 * &s2;
-        let tr_sqrt = (prod.trace() + 2.0 * prod.determinant().sqrt()).sqrt();
+        let (tr, det): (f64, f64) = (prod.trace(), prod.determinant());
+        let tr_sqrt = (tr + 2.0 * det.sqrt()).sqrt();
         let want = s1.trace() + s2.trace() - 2.0 * tr_sqrt;
         let got = frechet(&moments(vec![0.0; 2], s1), &moments(vec![0.0; 2], s2));
         assert!((got - want).abs() < 1e-10, "{got} vs {want}");

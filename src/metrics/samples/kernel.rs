@@ -68,7 +68,10 @@ pub fn mmd2(x: &Points, y: &Points, k: Kernel) -> f64 {
 pub fn median_distance(x: &Points) -> f64 {
     let head = x.subset(&(0..x.n.min(1000)).collect::<Vec<_>>());
     let mut d: Vec<f64> = map_rows(&head, &head, |row| {
-        row.sq[row.i + 1..].iter().map(|v| v.sqrt()).collect::<Vec<_>>()
+        row.sq[row.i + 1..]
+            .iter()
+            .map(|v| v.sqrt())
+            .collect::<Vec<_>>()
     })
     .into_iter()
     .flatten()
@@ -85,7 +88,13 @@ pub fn median_distance(x: &Points) -> f64 {
 /// `size` points of each set (drawn without replacement within a subset,
 /// from `rng`), as mean and population standard deviation — torch-fidelity's
 /// defaults are 100 subsets of 1,000.
-pub fn kid(x: &Points, y: &Points, subsets: usize, size: usize, rng: &mut impl rand::Rng) -> (f64, f64) {
+pub fn kid(
+    x: &Points,
+    y: &Points,
+    subsets: usize,
+    size: usize,
+    rng: &mut impl rand::Rng,
+) -> (f64, f64) {
     let size = size.min(x.n).min(y.n);
     let v: Vec<f64> = (0..subsets)
         .map(|_| {
@@ -107,7 +116,11 @@ mod tests {
 
     fn gaussian(n: usize, d: usize, shift: f64, seed: u64) -> Points {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let x: Vec<f64> = (0..n * d).map(|_| StandardNormal.sample(&mut rng) as f64 + shift).collect();
+        let x: Vec<f64> = (0..n * d)
+            .map(|_| {
+                <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng) + shift
+            })
+            .collect();
         Points::from_f64(x, n, d)
     }
 
@@ -147,7 +160,11 @@ mod tests {
     #[test]
     fn blocked_sums_equal_the_formula_for_every_kernel() {
         let (x, y) = (gaussian(70, 6, 0.0, 1), gaussian(50, 6, 0.5, 2));
-        for k in [Kernel::Gaussian { bandwidth: 1.7 }, Kernel::Cubic, Kernel::Imq] {
+        for k in [
+            Kernel::Gaussian { bandwidth: 1.7 },
+            Kernel::Cubic,
+            Kernel::Imq,
+        ] {
             let (a, b) = (mmd2(&x, &y, k), brute(&x, &y, k));
             assert!((a - b).abs() < 1e-10 * (1.0 + b.abs()), "{k:?}: {a} vs {b}");
         }
@@ -156,9 +173,24 @@ mod tests {
     #[test]
     fn one_distribution_gives_mmd_near_zero_and_kid_is_unbiased() {
         let (x, y) = (gaussian(1000, 8, 0.0, 3), gaussian(1000, 8, 0.0, 4));
-        let same = mmd2(&x, &y, Kernel::Gaussian { bandwidth: median_distance(&x) });
-        let shifted = mmd2(&x, &gaussian(1000, 8, 0.3, 5), Kernel::Gaussian { bandwidth: median_distance(&x) });
-        assert!(same.abs() < 5e-3 && shifted > 20.0 * same.abs().max(1e-4), "{same} vs {shifted}");
+        let same = mmd2(
+            &x,
+            &y,
+            Kernel::Gaussian {
+                bandwidth: median_distance(&x),
+            },
+        );
+        let shifted = mmd2(
+            &x,
+            &gaussian(1000, 8, 0.3, 5),
+            Kernel::Gaussian {
+                bandwidth: median_distance(&x),
+            },
+        );
+        assert!(
+            same.abs() < 5e-3 && shifted > 20.0 * same.abs().max(1e-4),
+            "{same} vs {shifted}"
+        );
         // Unbiased: over subsets of one distribution the mean is within a
         // few standard errors of 0 (and takes both signs).
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);

@@ -133,7 +133,11 @@ impl Reference {
     ) -> Result<Reference> {
         let use_classifier = match opts.features {
             FeatureChoice::Raw => false,
-            FeatureChoice::Auto => train.labels.is_some() && classifier::fits(train) && test.is_some_and(|t| t.labels.is_some()),
+            FeatureChoice::Auto => {
+                train.labels.is_some()
+                    && classifier::fits(train)
+                    && test.is_some_and(|t| t.labels.is_some())
+            }
             FeatureChoice::Classifier => {
                 if train.labels.is_none() || test.is_none_or(|t| t.labels.is_none()) {
                     return Err(Error::Usage(format!(
@@ -151,18 +155,37 @@ impl Reference {
         };
         let real_images = if binarize && !train.binary {
             let mut rng = stream(opts.seed, Purpose::Binarize, u64::MAX, 11);
-            train.images.iter().map(|&p| (rand::Rng::random::<f32>(&mut rng) < p) as u8 as f32).collect()
+            train
+                .images
+                .iter()
+                .map(|&p| (rand::Rng::random::<f32>(&mut rng) < p) as u8 as f32)
+                .collect()
         } else {
             train.images.clone()
         };
-        let classes = train.labels.as_ref().map_or(0, |l| l.iter().map(|&c| c as usize + 1).max().unwrap_or(0));
+        let classes = train
+            .labels
+            .as_ref()
+            .map_or(0, |l| l.iter().map(|&c| c as usize + 1).max().unwrap_or(0));
         let mut key = cache::Key::new("vaekit-reference-v1")
-            .bytes(format!("{binarize} {use_classifier} {} {} {} {}", train.rows, train.cols, train.channels, opts.ndb_bins).as_bytes())
-            .bytes(serde_json::to_string(&opts.classifier).expect("config serializes").as_bytes())
+            .bytes(
+                format!(
+                    "{binarize} {use_classifier} {} {} {} {} {}",
+                    train.rows, train.cols, train.channels, opts.ndb_bins, opts.seed
+                )
+                .as_bytes(),
+            )
+            .bytes(
+                serde_json::to_string(&opts.classifier)
+                    .expect("config serializes")
+                    .as_bytes(),
+            )
             .floats(&train.images)
             .bytes(train.labels.as_deref().unwrap_or(&[]));
         if let Some(t) = test.filter(|_| use_classifier) {
-            key = key.floats(&t.images).bytes(t.labels.as_deref().unwrap_or(&[]));
+            key = key
+                .floats(&t.images)
+                .bytes(t.labels.as_deref().unwrap_or(&[]));
         }
         let key = key.hex();
         let dir = cache::root().join(format!("reference-{key}"));
@@ -174,47 +197,97 @@ impl Reference {
             describe: source.to_string(),
         };
         if dir.join("info.json").is_file() {
-            let info: ReferenceInfo = serde_json::from_slice(&crate::core::fsutil::read(&dir.join("info.json"))?)
-                .map_err(|e| Error::bad_file(dir.join("info.json"), format!("{e}; delete {} to rebuild it", dir.display())))?;
+            let info: ReferenceInfo =
+                serde_json::from_slice(&crate::core::fsutil::read(&dir.join("info.json"))?)
+                    .map_err(|e| {
+                        Error::bad_file(
+                            dir.join("info.json"),
+                            format!("{e}; delete {} to rebuild it", dir.display()),
+                        )
+                    })?;
             let bins_path = dir.join("bins.f64");
             let centroids = cache::f64_from(&bins_path, &crate::core::fsutil::read(&bins_path)?)?;
-            let bins = ndb::Bins { k: centroids.len() / real.dim.max(1), d: real.dim, centroids };
+            let bins = ndb::Bins {
+                k: centroids.len() / real.dim.max(1),
+                d: real.dim,
+                centroids,
+            };
             let net = if use_classifier {
                 let path = dir.join("classifier.bpk");
                 let bytes = crate::core::fsutil::read(&path)?;
-                let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-                    .map_err(|e| Error::bad_file(&path, format!("{e}; delete {} to rebuild it", dir.display())))?;
+                let record =
+                    ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
+                        Error::bad_file(
+                            &path,
+                            format!("{e}; delete {} to rebuild it", dir.display()),
+                        )
+                    })?;
                 let net = LeNet::new(train.rows, train.channels, classes, device)
                     .try_load_record(record)
-                    .map_err(|e| Error::bad_file(&path, format!("{e}; delete {} to rebuild it", dir.display())))?;
+                    .map_err(|e| {
+                        Error::bad_file(
+                            &path,
+                            format!("{e}; delete {} to rebuild it", dir.display()),
+                        )
+                    })?;
                 Some(net)
             } else {
                 None
             };
             say(&format!("reference from the cache: {}", dir.display()));
-            return Ok(Reference { real, labels: train.labels.clone(), classifier: net, bins, info, dir, reused: true });
+            return Ok(Reference {
+                real,
+                labels: train.labels.clone(),
+                classifier: net,
+                bins,
+                info,
+                dir,
+                reused: true,
+            });
         }
         let (net, accuracy) = if use_classifier {
             say(&format!(
                 "training the feature classifier on {} ({} images, {} classes); once per dataset, then cached",
                 source, train.n, classes
             ));
-            let (net, acc) = classifier::train(train, test.expect("checked above"), classes, binarize, &opts.classifier, device, |e, l| {
-                say(&format!("  classifier epoch {e}/{}: loss {l:.4}", opts.classifier.epochs))
-            });
+            let (net, acc) = classifier::train(
+                train,
+                test.expect("checked above"),
+                classes,
+                binarize,
+                &opts.classifier,
+                device,
+                |e, l| {
+                    say(&format!(
+                        "  classifier epoch {e}/{}: loss {l:.4}",
+                        opts.classifier.epochs
+                    ))
+                },
+            );
             say(&format!("  test accuracy {:.2}%", 100.0 * acc));
             (Some(net), Some(acc))
         } else {
             (None, None)
         };
-        say(&format!("fitting {} K-means bins for NDB on {} real images", opts.ndb_bins, real.n));
+        say(&format!(
+            "fitting {} K-means bins for NDB on {} real images",
+            opts.ndb_bins, real.n
+        ));
         let pts = Points::new(&real.values, real.n, real.dim);
-        let bins = ndb::kmeans(&pts, opts.ndb_bins, &mut stream(opts.seed, Purpose::Eval, u64::MAX - 1, 13));
+        let bins = ndb::kmeans(
+            &pts,
+            opts.ndb_bins,
+            &mut stream(opts.seed, Purpose::Eval, u64::MAX - 1, 13),
+        );
         let info = ReferenceInfo {
             source: source.to_string(),
             n_real: real.n,
             binarized: binarize,
-            feature_space: if use_classifier { "classifier".into() } else { "raw".into() },
+            feature_space: if use_classifier {
+                "classifier".into()
+            } else {
+                "raw".into()
+            },
             classes,
             classifier_accuracy: accuracy,
             classifier_config: use_classifier.then(|| opts.classifier.clone()),
@@ -223,7 +296,15 @@ impl Reference {
             vaekit_version: env!("CARGO_PKG_VERSION").into(),
         };
         store(&dir, &info, &bins, net.as_ref())?;
-        Ok(Reference { real, labels: train.labels.clone(), classifier: net, bins, info, dir, reused: false })
+        Ok(Reference {
+            real,
+            labels: train.labels.clone(),
+            classifier: net,
+            bins,
+            info,
+            dir,
+            reused: false,
+        })
     }
 
     /// Features (and class probabilities, with a classifier) of `set`.
@@ -241,17 +322,31 @@ impl Reference {
 fn store(dir: &Path, info: &ReferenceInfo, bins: &ndb::Bins, net: Option<&LeNet>) -> Result<()> {
     let parent = dir.parent().expect("a cache folder has a parent");
     crate::core::fsutil::create_dir_all(parent)?;
-    let tmp = parent.join(format!(".{}.tmp-{}", dir.file_name().expect("named").to_string_lossy(), std::process::id()));
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        dir.file_name().expect("named").to_string_lossy(),
+        std::process::id()
+    ));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     crate::core::fsutil::create_dir_all(&tmp)?;
     crate::core::fsutil::write_atomic(&tmp.join("bins.f64"), &cache::f64_bytes(&bins.centroids))?;
     if let Some(net) = net {
-        let bytes = net.clone().into_record().into_bytes().map_err(|e| Error::bad_file(tmp.join("classifier.bpk"), format!("could not serialize: {e}")))?;
+        let bytes = net.clone().into_record().into_bytes().map_err(|e| {
+            Error::bad_file(
+                tmp.join("classifier.bpk"),
+                format!("could not serialize: {e}"),
+            )
+        })?;
         crate::core::fsutil::write_atomic(&tmp.join("classifier.bpk"), &bytes)?;
     }
-    crate::core::fsutil::write_atomic(&tmp.join("info.json"), serde_json::to_string_pretty(info).expect("info serializes").as_bytes())?;
+    crate::core::fsutil::write_atomic(
+        &tmp.join("info.json"),
+        serde_json::to_string_pretty(info)
+            .expect("info serializes")
+            .as_bytes(),
+    )?;
     cache::publish(&tmp, dir)
 }
 
@@ -288,7 +383,12 @@ pub fn check_compatible(reference: &Reference, fake: &SampleArray) -> Result<()>
         )));
     }
     if real.image.is_some() {
-        let (lo, hi) = fake.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = fake
+            .values
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         if lo < -1e-6 || hi > 1.0 + 1e-6 {
             return Err(Error::Usage(format!(
                 "{}: values run from {lo} to {hi}, but images must be uint8 (0–255) or floats in [0, 1] like the real data; rescale them (e.g. (x + 1) / 2 for tanh outputs)",
@@ -297,14 +397,24 @@ pub fn check_compatible(reference: &Reference, fake: &SampleArray) -> Result<()>
         }
     }
     if fake.n < prdc::K_DC + 2 {
-        return Err(Error::Usage(format!("{}: {} samples; the k-NN metrics need at least {}", fake.describe, fake.n, prdc::K_DC + 2)));
+        return Err(Error::Usage(format!(
+            "{}: {} samples; the k-NN metrics need at least {}",
+            fake.describe,
+            fake.n,
+            prdc::K_DC + 2
+        )));
     }
     Ok(())
 }
 
 /// Score `fake` against the reference: every sample metric of the registry
 /// that applies (the classifier's only with a classifier).
-pub fn score(reference: &Reference, fake: &SampleArray, opts: &SampleOptions, device: &Device) -> Result<Scores> {
+pub fn score(
+    reference: &Reference,
+    fake: &SampleArray,
+    opts: &SampleOptions,
+    device: &Device,
+) -> Result<Scores> {
     check_compatible(reference, fake)?;
     let real_all = &reference.real;
     // The real set: as many real points as samples (a seeded subset), or all.
@@ -313,7 +423,14 @@ pub fn score(reference: &Reference, fake: &SampleArray, opts: &SampleOptions, de
     idx.truncate(fake.n.min(real_all.n));
     idx.sort_unstable();
     let real = SampleArray {
-        values: idx.iter().flat_map(|&i| real_all.values[i * real_all.dim..(i + 1) * real_all.dim].iter().copied()).collect(),
+        values: idx
+            .iter()
+            .flat_map(|&i| {
+                real_all.values[i * real_all.dim..(i + 1) * real_all.dim]
+                    .iter()
+                    .copied()
+            })
+            .collect(),
         n: idx.len(),
         image: real_all.image,
         dim: real_all.dim,
@@ -327,7 +444,10 @@ pub fn score(reference: &Reference, fake: &SampleArray, opts: &SampleOptions, de
     if let Some(acc) = reference.info.classifier_accuracy {
         r.insert("classifier_accuracy", Value::Number(acc));
     }
-    let fd = frechet::frechet(&frechet::Moments::of(&rf.x, rf.n, rf.d), &frechet::Moments::of(&ff.x, ff.n, ff.d));
+    let fd = frechet::frechet(
+        &frechet::Moments::of(&rf.x, rf.n, rf.d),
+        &frechet::Moments::of(&ff.x, ff.n, ff.d),
+    );
     r.insert("fd", Value::Number(fd));
     let p = prdc::prdc(&rf, &ff);
     r.insert("precision", Value::Number(p.precision));
@@ -335,12 +455,28 @@ pub fn score(reference: &Reference, fake: &SampleArray, opts: &SampleOptions, de
     r.insert("density", Value::Number(p.density));
     r.insert("coverage", Value::Number(p.coverage));
     let bandwidth = kernel::median_distance(&rf);
-    r.insert("mmd2", Value::Number(kernel::mmd2(&rf, &ff, kernel::Kernel::Gaussian { bandwidth })));
+    r.insert(
+        "mmd2",
+        Value::Number(kernel::mmd2(
+            &rf,
+            &ff,
+            kernel::Kernel::Gaussian { bandwidth },
+        )),
+    );
     r.insert("mmd_bandwidth", Value::Number(bandwidth));
-    let (kid, kid_std) = kernel::kid(&rf, &ff, opts.kid_subsets, opts.kid_subset_size, &mut stream(opts.seed, Purpose::Eval, u64::MAX - 3, 19));
+    let (kid, kid_std) = kernel::kid(
+        &rf,
+        &ff,
+        opts.kid_subsets,
+        opts.kid_subset_size,
+        &mut stream(opts.seed, Purpose::Eval, u64::MAX - 3, 19),
+    );
     r.insert("kid", Value::Number(kid));
     r.insert("kid_std", Value::Number(kid_std));
-    r.insert("kid_full", Value::Number(kernel::mmd2(&rf, &ff, kernel::Kernel::Cubic)));
+    r.insert(
+        "kid_full",
+        Value::Number(kernel::mmd2(&rf, &ff, kernel::Kernel::Cubic)),
+    );
     // NDB over the bins, with the whole real set's shares.
     let real_pts = Points::new(&real_all.values, real_all.n, real_all.dim);
     let fake_pts = Points::new(&fake.values, fake.n, fake.dim);
@@ -366,9 +502,23 @@ pub fn score(reference: &Reference, fake: &SampleArray, opts: &SampleOptions, de
         real_shares = Some(data_shares);
     }
     if fake.image.is_some() {
-        r.insert("unique_frac", Value::Number(classes::unique_fraction(&fake.values, fake.dim)));
+        r.insert(
+            "unique_frac",
+            Value::Number(classes::unique_fraction(&fake.values, fake.dim)),
+        );
     }
-    r.insert("mean_pairwise_dist", Value::Number(classes::mean_pairwise_distance(&ff)));
-    r.insert("mean_pairwise_dist_real", Value::Number(classes::mean_pairwise_distance(&rf)));
-    Ok(Scores { record: r, ndb: nd, fake_classes, real_class_shares: real_shares })
+    r.insert(
+        "mean_pairwise_dist",
+        Value::Number(classes::mean_pairwise_distance(&ff)),
+    );
+    r.insert(
+        "mean_pairwise_dist_real",
+        Value::Number(classes::mean_pairwise_distance(&rf)),
+    );
+    Ok(Scores {
+        record: r,
+        ndb: nd,
+        fake_classes,
+        real_class_shares: real_shares,
+    })
 }

@@ -52,7 +52,10 @@ pub fn kmeans(points: &Points, k: usize, rng: &mut impl Rng) -> Bins {
     for c in 1..k {
         let last = Points::from_f64(centroids[(c - 1) * d..c * d].to_vec(), 1, d);
         let dist = map_rows(points, &last, |row| row.sq[0]);
-        nearest.iter_mut().zip(dist).for_each(|(m, v)| *m = m.min(v));
+        nearest
+            .iter_mut()
+            .zip(dist)
+            .for_each(|(m, v)| *m = m.min(v));
         let total: f64 = nearest.iter().sum();
         let pick = if total > 0.0 {
             let mut u = rng.random::<f64>() * total;
@@ -79,7 +82,10 @@ pub fn kmeans(points: &Points, k: usize, rng: &mut impl Rng) -> Bins {
         let mut counts = vec![0usize; k];
         for (i, &l) in labels.iter().enumerate() {
             counts[l] += 1;
-            sums[l * d..(l + 1) * d].iter_mut().zip(points.row(i)).for_each(|(s, v)| *s += v);
+            sums[l * d..(l + 1) * d]
+                .iter_mut()
+                .zip(points.row(i))
+                .for_each(|(s, v)| *s += v);
         }
         for c in 0..k {
             if counts[c] > 0 {
@@ -141,7 +147,11 @@ pub fn ndb(p: &[f64], n: usize, q: &[f64], m: usize) -> Ndb {
 /// JS(P‖Q) = ½ KL(P‖M) + ½ KL(Q‖M), M = ½(P + Q), in nats (0 log 0 = 0).
 pub fn js_divergence(p: &[f64], q: &[f64]) -> f64 {
     let kl = |a: &[f64], m: &[f64]| -> f64 {
-        a.iter().zip(m).filter(|(x, _)| **x > 0.0).map(|(x, y)| x * (x / y).ln()).sum()
+        a.iter()
+            .zip(m)
+            .filter(|(x, _)| **x > 0.0)
+            .map(|(x, y)| x * (x / y).ln())
+            .sum()
     };
     let m: Vec<f64> = p.iter().zip(q).map(|(a, b)| 0.5 * (a + b)).collect();
     0.5 * kl(p, &m) + 0.5 * kl(q, &m)
@@ -191,14 +201,19 @@ mod tests {
     #[test]
     fn samples_that_skip_clusters_flag_exactly_those_bins() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
-        let point = |c: usize, rng: &mut rand_chacha::ChaCha8Rng| [c as f64 * 10.0 + rng.random::<f64>(), rng.random::<f64>()];
+        let point = |c: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+            [c as f64 * 10.0 + rng.random::<f64>(), rng.random::<f64>()]
+        };
         let real: Vec<f64> = (0..2000).flat_map(|i| point(i % 5, &mut rng)).collect();
         let real = Points::from_f64(real, 2000, 2);
         let bins = kmeans(&real, 5, &mut rng);
         // Samples from clusters 0, 1, 2 only.
         let fake: Vec<f64> = (0..2000).flat_map(|i| point(i % 3, &mut rng)).collect();
         let fake = Points::from_f64(fake, 2000, 2);
-        let (p, q) = (proportions(&assign(&real, &bins), 5), proportions(&assign(&fake, &bins), 5));
+        let (p, q) = (
+            proportions(&assign(&real, &bins), 5),
+            proportions(&assign(&fake, &bins), 5),
+        );
         let r = ndb(&p, 2000, &q, 2000);
         // Every bin differs: the kept clusters are over-represented (1/3 vs
         // 1/5), the dropped ones empty.

@@ -31,7 +31,10 @@ impl Points {
 
     pub fn from_f64(x: Vec<f64>, n: usize, d: usize) -> Self {
         assert_eq!(x.len(), n * d);
-        let norms = x.chunks(d.max(1)).map(|r| r.iter().map(|v| v * v).sum()).collect();
+        let norms = x
+            .chunks(d.max(1))
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect();
         Self { x, n, d, norms }
     }
 
@@ -125,7 +128,11 @@ pub fn map_rows<T: Send>(a: &Points, b: &Points, f: impl Fn(Row) -> T + Sync) ->
                             v
                         };
                     }
-                    f(Row { i, sq: &sq, dot: drow })
+                    f(Row {
+                        i,
+                        sq: &sq,
+                        dot: drow,
+                    })
                 })
                 .collect()
         })
@@ -139,7 +146,11 @@ pub fn map_rows<T: Send>(a: &Points, b: &Points, f: impl Fn(Row) -> T + Sync) ->
 /// of a point count as neighbours at distance 0.
 pub fn kth_nn_sq(a: &Points, ks: &[usize]) -> Vec<Vec<f64>> {
     let kmax = ks.iter().copied().max().unwrap_or(1);
-    assert!(kmax < a.n, "k = {kmax} needs more than {kmax} points, have {}", a.n);
+    assert!(
+        kmax < a.n,
+        "k = {kmax} needs more than {kmax} points, have {}",
+        a.n
+    );
     let rows = map_rows(a, a, |row| {
         let mut v: Vec<f64> = row.sq.to_vec();
         v[row.i] = f64::INFINITY;
@@ -160,7 +171,9 @@ mod tests {
 
     fn random(n: usize, d: usize, seed: u64) -> Points {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let x: Vec<f32> = (0..n * d).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
+        let x: Vec<f32> = (0..n * d)
+            .map(|_| rng.random::<f32>() * 4.0 - 2.0)
+            .collect();
         Points::new(&x, n, d)
     }
 
@@ -170,7 +183,12 @@ mod tests {
         let got = map_rows(&a, &b, |r| r.sq.to_vec());
         for i in (0..600).step_by(37) {
             for j in (0..300).step_by(11) {
-                let direct: f64 = a.row(i).iter().zip(b.row(j)).map(|(x, y)| (x - y).powi(2)).sum();
+                let direct: f64 = a
+                    .row(i)
+                    .iter()
+                    .zip(b.row(j))
+                    .map(|(x, y)| (x - y).powi(2))
+                    .sum();
                 assert!((got[i][j] - direct).abs() < 1e-9 * (1.0 + direct));
             }
         }
@@ -199,7 +217,13 @@ mod tests {
         for i in (0..300).step_by(17) {
             let mut d: Vec<f64> = (0..300)
                 .filter(|&j| j != i)
-                .map(|j| a.row(i).iter().zip(a.row(j)).map(|(x, y)| (x - y).powi(2)).sum())
+                .map(|j| {
+                    a.row(i)
+                        .iter()
+                        .zip(a.row(j))
+                        .map(|(x, y)| (x - y).powi(2))
+                        .sum()
+                })
                 .collect();
             d.sort_by(f64::total_cmp);
             assert!((r[0][i] - d[2]).abs() < 1e-9);

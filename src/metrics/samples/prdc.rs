@@ -66,16 +66,27 @@ mod tests {
     fn gaussian(n: usize, d: usize, shift: f64, seed: u64) -> Points {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let x: Vec<f64> = (0..n * d)
-            .map(|_| StandardNormal.sample(&mut rng) as f64 + shift)
+            .map(|_| {
+                <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng) + shift
+            })
             .collect();
         Points::from_f64(x, n, d)
     }
 
     /// Brute force from the definitions, with sorted distance lists.
     fn brute(real: &Points, fake: &Points) -> Prdc {
-        let dist = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt() };
+        let dist = |a: &[f64], b: &[f64]| -> f64 {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
         let radius = |s: &Points, i: usize, k: usize| {
-            let mut d: Vec<f64> = (0..s.n).filter(|&j| j != i).map(|j| dist(s.row(i), s.row(j))).collect();
+            let mut d: Vec<f64> = (0..s.n)
+                .filter(|&j| j != i)
+                .map(|j| dist(s.row(i), s.row(j)))
+                .collect();
             d.sort_by(f64::total_cmp);
             d[k - 1]
         };
@@ -85,7 +96,9 @@ mod tests {
         let (mut p, mut dn, mut rc, mut cv) = (0, 0, 0, 0);
         for j in 0..fake.n {
             p += (0..real.n).any(|i| dist(fake.row(j), real.row(i)) <= r3[i]) as usize;
-            dn += (0..real.n).filter(|&i| dist(fake.row(j), real.row(i)) <= r5[i]).count();
+            dn += (0..real.n)
+                .filter(|&i| dist(fake.row(j), real.row(i)) <= r5[i])
+                .count();
         }
         for i in 0..real.n {
             rc += (0..fake.n).any(|j| dist(real.row(i), fake.row(j)) <= s3[j]) as usize;
@@ -103,7 +116,12 @@ mod tests {
     fn equals_brute_force_from_the_definitions() {
         let (real, fake) = (gaussian(200, 4, 0.0, 1), gaussian(150, 4, 0.3, 2));
         let (a, b) = (prdc(&real, &fake), brute(&real, &fake));
-        for (x, y) in [(a.precision, b.precision), (a.recall, b.recall), (a.density, b.density), (a.coverage, b.coverage)] {
+        for (x, y) in [
+            (a.precision, b.precision),
+            (a.recall, b.recall),
+            (a.density, b.density),
+            (a.coverage, b.coverage),
+        ] {
             assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
         }
     }
@@ -130,7 +148,11 @@ mod tests {
         let p = prdc(&real, &fake);
         assert!((p.density - 1.0).abs() < 0.08, "density {}", p.density);
         assert!((p.coverage - 0.97).abs() < 0.03, "coverage {}", p.coverage);
-        assert!(p.precision > 0.5 && p.precision < 0.85, "precision {}", p.precision);
+        assert!(
+            p.precision > 0.5 && p.precision < 0.85,
+            "precision {}",
+            p.precision
+        );
         assert!(p.recall > 0.5 && p.recall < 0.85, "recall {}", p.recall);
     }
 
@@ -139,11 +161,16 @@ mod tests {
         let real = gaussian(300, 3, 0.0, 6);
         let far = gaussian(300, 3, 50.0, 7);
         let p = prdc(&real, &far);
-        assert_eq!((p.precision, p.recall, p.density, p.coverage), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(
+            (p.precision, p.recall, p.density, p.coverage),
+            (0.0, 0.0, 0.0, 0.0)
+        );
         // Fakes only from a tight core of the real cloud: every fake is
         // realistic (precision ≈ 1) but most real points are not recalled.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
-        let core: Vec<f64> = (0..300 * 3).map(|_| 0.2 * StandardNormal.sample(&mut rng) as f64).collect();
+        let core: Vec<f64> = (0..300 * 3)
+            .map(|_| 0.2 * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng))
+            .collect();
         let p = prdc(&real, &Points::from_f64(core, 300, 3));
         assert!(p.precision > 0.95, "{p:?}");
         assert!(p.recall < 0.4 && p.coverage < 0.4, "{p:?}");
