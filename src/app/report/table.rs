@@ -58,7 +58,7 @@ fn metric_columns() -> impl Iterator<Item = (&'static str, &'static Metric)> {
 pub fn columns() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = metric_columns()
         .map(|(c, m)| {
-            let source = if m.section == Section::Iwae {
+            let source = if matches!(m.section, Section::Iwae | Section::Samples) {
                 "eval"
             } else {
                 "summary"
@@ -72,7 +72,8 @@ pub fn columns() -> Vec<(String, String)> {
 
 /// Whether column `name` comes from `eval-k*.json`.
 fn from_eval(name: &str) -> bool {
-    metric_columns().any(|(c, m)| c == name && m.section == Section::Iwae)
+    metric_columns()
+        .any(|(c, m)| c == name && matches!(m.section, Section::Iwae | Section::Samples))
 }
 
 /// What one run provides.
@@ -181,7 +182,9 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
                 test.insert(k, v.clone());
             }
         }
-        for (column, m) in metric_columns().filter(|(_, m)| m.section != Section::Iwae) {
+        for (column, m) in
+            metric_columns().filter(|(_, m)| !matches!(m.section, Section::Iwae | Section::Samples))
+        {
             if let Some(v) = registry::read(&test, m.name).and_then(|v| v.as_f64()) {
                 values.insert(column.to_string(), v);
             }
@@ -201,7 +204,9 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
         if let Some(e) = read_json(&path)? {
             let record = Record::from_json(&e);
             let mut m = BTreeMap::new();
-            for (column, metric) in metric_columns().filter(|(_, m)| m.section == Section::Iwae) {
+            for (column, metric) in metric_columns()
+                .filter(|(_, m)| matches!(m.section, Section::Iwae | Section::Samples))
+            {
                 if let Some(v) = registry::read(&record, metric.name).and_then(|v| v.as_f64()) {
                     m.insert(column.to_string(), v);
                 }

@@ -41,9 +41,9 @@ pub struct ClassifierConfig {
 impl Default for ClassifierConfig {
     fn default() -> Self {
         Self {
-            epochs: 10,
-            batch_size: 128,
-            lr: 1e-3,
+            epochs: 12,
+            batch_size: 64,
+            lr: 2e-3,
             seed: 0,
         }
     }

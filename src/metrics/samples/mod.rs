@@ -273,12 +273,14 @@ impl Reference {
             "fitting {} K-means bins for NDB on {} real images",
             opts.ndb_bins, real.n
         ));
-        let pts = Points::new(&real.values, real.n, real.dim);
-        let bins = ndb::kmeans(
-            &pts,
-            opts.ndb_bins,
-            &mut stream(opts.seed, Purpose::Eval, u64::MAX - 1, 13),
-        );
+        // Fit on at most 10,000 real points (a seeded subset), assign all.
+        let mut rng = stream(opts.seed, Purpose::Eval, u64::MAX - 1, 13);
+        let mut fit: Vec<usize> = (0..real.n).collect();
+        fit.shuffle(&mut rng);
+        fit.truncate(ndb::MAX_FIT);
+        fit.sort_unstable();
+        let pts = Points::new(&real.values, real.n, real.dim).subset(&fit);
+        let bins = ndb::kmeans(&pts, opts.ndb_bins, &mut rng);
         let info = ReferenceInfo {
             source: source.to_string(),
             n_real: real.n,

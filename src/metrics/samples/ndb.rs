@@ -4,7 +4,8 @@
 //!
 //! - Bins: K-means (Lloyd's algorithm, k-means++ seeding from a fixed seed,
 //!   at most 100 iterations or until no point changes bin) on the real set
-//!   in pixel space, as in the paper. The bins are cached with the
+//!   in pixel space, as in the paper (fitted on at most 10,000 of them, a
+//!   seeded subset). The bins are cached with the
 //!   classifier ([`super::cache`]).
 //! - Per bin, a two-proportion z-test of P_k (real) against Q_k (samples):
 //!   p̂ = (N P_k + M Q_k)/(N + M), z = (P_k − Q_k)/√(p̂(1 − p̂)(1/N + 1/M)),
@@ -17,6 +18,9 @@ use rand::Rng;
 
 /// Default number of bins (the paper's K = 100).
 pub const DEFAULT_BINS: usize = 100;
+/// Real points the bins are fitted on, at most (a seeded subset; every
+/// real point is then assigned to its bin).
+pub const MAX_FIT: usize = 10_000;
 /// z for α = 0.05, two-sided.
 pub const Z_CRIT: f64 = 1.959963984540054;
 
