@@ -386,6 +386,36 @@ impl Study {
         }
     }
 
+    /// As [`Study::evaluate`], also drawing `samples` samples per run and
+    /// scoring them ([`crate::app::score`]); runs that already have
+    /// `eval-k{K}-samples.json` are skipped.
+    pub fn evaluate_with_samples(&self, runs: &[PathBuf], k: usize, samples: usize) {
+        self.ks_used.borrow_mut().insert(k);
+        for run in runs {
+            let stem = crate::app::evaluate::report_stem(k, "test");
+            if run.join(format!("{stem}-samples.json")).is_file() {
+                continue;
+            }
+            println!(
+                "evaluating {} with k = {k} and {samples} samples",
+                run.display()
+            );
+            let mut opts = crate::app::evaluate::EvalOptions::new(k);
+            opts.samples = samples;
+            if let Err(e) = crate::app::evaluate::evaluate_run_with(
+                run,
+                &opts,
+                &self.device,
+                self.device_choice.as_str(),
+                &mut |m| println!("  {m}"),
+            ) {
+                let line = format!("{}: evaluation failed: {e}", run.display());
+                eprintln!("{line}");
+                self.failures.borrow_mut().push(line);
+            }
+        }
+    }
+
     /// The group tables over the finished runs of `trained` (one row per
     /// setting, in order; seeds that did not finish count as missing):
     /// `results.md` (with a header saying what was run), `results.tex`, `results.csv`.
