@@ -7,6 +7,7 @@ use crate::core::error::{Error, Result};
 use crate::core::fsutil::write_atomic;
 use crate::metrics::fast_mlp;
 use crate::metrics::iwae::{self, EvalReport, IwaeOptions};
+use crate::metrics::registry::{self, Ctx, Section};
 use crate::models::LatentModel;
 use burn::tensor::Device;
 use std::path::Path;
@@ -157,7 +158,12 @@ pub fn evaluate_run_with(
             device,
             say,
         )?;
-        for (name, v) in s.samples.metrics.iter() {
+        // Through the registry, as every other metric: what applies to
+        // this model (component classes only for mixture priors), by name.
+        let mut ctx = Ctx::new(family, &loaded.data, &monitor);
+        ctx.samples = Some(&s.samples.metrics);
+        let record = registry::section(&registry::evaluate(&ctx), Section::Samples);
+        for (name, v) in record.iter() {
             report.metrics.insert(name, v.clone());
         }
         super::score::write_report(&run.join(format!("{stem}-samples.json")), &s.samples)?;

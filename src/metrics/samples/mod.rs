@@ -197,7 +197,7 @@ impl Reference {
             describe: source.to_string(),
         };
         if dir.join("info.json").is_file() {
-            let info: ReferenceInfo =
+            let mut info: ReferenceInfo =
                 serde_json::from_slice(&crate::core::fsutil::read(&dir.join("info.json"))?)
                     .map_err(|e| {
                         Error::bad_file(
@@ -234,6 +234,8 @@ impl Reference {
             } else {
                 None
             };
+            // The same content under another name (a relative path, say): name it as asked.
+            info.source = source.to_string();
             say(&format!("reference from the cache: {}", dir.display()));
             return Ok(Reference {
                 real,
