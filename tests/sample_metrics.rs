@@ -104,6 +104,8 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
     }
     // The shapes' three classes, and the counts that must hold.
     assert_eq!(eval["modes_total"], 3);
+    // A standard normal prior has no components to tabulate.
+    assert!(eval.get("component_modes").is_none(), "{eval}");
     assert_eq!(
         (eval["n_real"].as_u64(), eval["n_fake"].as_u64()),
         (Some(300), Some(300))

@@ -20,10 +20,13 @@ const CLASSIFIED: Applies = Applies {
     needs: &[Need::Samples, Need::Labels],
 };
 /// Mixture priors' samples, classified.
+/// (Scored samples carry the component table only when the prior is a
+/// mixture, so the samples' record, not `Need::MixturePrior` — which asks
+/// for the monitor's responsibilities — decides.)
 const MIXTURE_CLASSIFIED: Applies = Applies {
     families: &[Family::Gaussian],
     tokens: false,
-    needs: &[Need::Samples, Need::Labels, Need::MixturePrior],
+    needs: &[Need::Samples, Need::Labels],
 };
 
 macro_rules! sample_metric {
