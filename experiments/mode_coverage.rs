@@ -9,7 +9,8 @@
 //! metric sees what.
 //!
 //! Every row draws the same number of samples N (the test set's size, at
-//! most `--samples`), binarized as the Bernoulli models see the data.
+//! most 2,000 in quick mode and 10,000 in full), binarized as the Bernoulli
+//! models see the data.
 //!
 //! `cargo run --release --bin mode_coverage -- --quick` (docs/reproducing.md).
 
@@ -96,9 +97,19 @@ fn run(study: &Study) -> vaekit::Result<()> {
     csv.push('\n');
     let opts = SampleOptions::default();
     for (spec, label) in &study.data {
-        let mut o = vec![format!("data.spec={spec}")];
-        o.extend(study.user_overrides.iter().cloned());
-        let cfg = vaekit::config::ExperimentConfig::load(None, &o)?;
+        // The data config the runs were trained with (the study's own
+        // overrides included), so that the controls meet the runs' reference.
+        let first_run = vaekit::study::of_data(&trained, label)
+            .iter()
+            .find_map(|t| t.finished.first().cloned());
+        let cfg = match &first_run {
+            Some(run) => vaekit::run::load_config(run)?,
+            None => {
+                let mut o = vec![format!("data.spec={spec}")];
+                o.extend(study.user_overrides.iter().cloned());
+                vaekit::config::ExperimentConfig::load(None, &o)?
+            }
+        };
         let mut data_cfg = cfg.data.clone();
         data_cfg.limit = 0;
         let splits = vaekit::data::load(&data_cfg, 0)?;
@@ -232,7 +243,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
          (its test accuracy is in each run's eval-k{k}-samples.json): FD = Fréchet distance on \
          those features (not comparable with published FIDs); precision/recall k = 3; \
          density/coverage k = 5; KID cubic kernel; NDB/K over 100 K-means bins; modes = classes \
-         covered (of 10); comp. classes = distinct majority classes of the mixture's components; \
+         covered (of the classes); comp. classes = distinct majority classes of the mixture's components; \
          distinct = share of distinct samples; latent MMD = MMD² between the aggregate posterior \
          and the prior (IMQ). `comp. used` = exp H of the aggregate posterior's component usage. \
          The controls are not models: the test set, and the test images of the first half of \

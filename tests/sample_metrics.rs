@@ -245,6 +245,50 @@ fn bad_sample_files_and_requests_get_clear_errors() {
         &cache,
     );
     assert_clean_error(&o, &["junk.npy"]);
+    // Too few real examples (a panic before), a CSV as --out, binary images
+    // saved as 0/1 bytes, and a classifier asked of unlabelled files.
+    write_npy_f32(&dir.join("three.npy"), &real[..3 * 3], &[3, 3]).unwrap();
+    let o = vaekit(
+        &["metrics", "--real", "three.npy", "--fake", "real.npy"],
+        dir,
+        &cache,
+    );
+    assert_clean_error(&o, &["three.npy", "3 real examples", "at least 7"]);
+    let o = vaekit(
+        &[
+            "metrics", "--real", "real.npy", "--fake", "real.npy", "--out", "x.csv",
+        ],
+        dir,
+        &cache,
+    );
+    assert_clean_error(&o, &["--out x.csv", "JSON"]);
+    assert!(!dir.join("x.csv").exists());
+    write_npy_u8(
+        &dir.join("bits.npy"),
+        &[0, 1].repeat(20 * 72),
+        &[20, 12, 12],
+    )
+    .unwrap();
+    let o = vaekit(
+        &["metrics", "--real", "big.npy", "--fake", "bits.npy"],
+        dir,
+        &cache,
+    );
+    assert_clean_error(&o, &["bits.npy", "multiply by 255"]);
+    let o = vaekit(
+        &[
+            "metrics",
+            "--real",
+            "big.npy",
+            "--fake",
+            "big.npy",
+            "--features",
+            "classifier",
+        ],
+        dir,
+        &cache,
+    );
+    assert_clean_error(&o, &["--features classifier", "no labels"]);
     // Too few samples for the k-NN metrics.
     write_npy_f32(&dir.join("few.npy"), &real[..3 * 3], &[3, 3]).unwrap();
     let o = vaekit(

@@ -103,6 +103,13 @@ pub fn evaluate_run_with(
         }
         monitor.ess_threshold = t;
     }
+    if opts.samples > 0 && opts.samples < crate::metrics::samples::MIN_REAL {
+        return Err(Error::Usage(format!(
+            "--samples {}: the k-NN metrics need at least {}",
+            opts.samples,
+            crate::metrics::samples::MIN_REAL
+        )));
+    }
     if opts.samples > 0 && !matches!(loaded.data, crate::data::DataKind::Images { .. }) {
         return Err(Error::Usage(format!(
             "--samples {}: sample metrics compare images; {} was trained on {}",

@@ -131,6 +131,14 @@ fn reference_for_file(
     device: &Device,
     say: &mut dyn FnMut(&str),
 ) -> Result<Reference> {
+    if opts.features == samples::FeatureChoice::Classifier {
+        return Err(Error::Usage(format!(
+            "--features classifier: {} is a file of samples, with no labels to train the \
+             classifier on; give a labelled dataset (idx:DIR, cifar:DIR, synthetic) as --real, \
+             or use --features raw",
+            path.display()
+        )));
+    }
     let a = sample_files::read(path)?;
     let (rows, cols, channels) = a.image.unwrap_or((1, a.dim, 1));
     let set = ImageSet {
@@ -176,7 +184,7 @@ pub fn score_files(
     let bin = match binarize {
         Binarize::Yes => true,
         Binarize::No => false,
-        Binarize::Auto => fake.image.is_some() && is_binary(&fake.values),
+        Binarize::Auto => is_binary(&fake.values),
     };
     if binarize == Binarize::Auto && bin {
         say(
@@ -309,7 +317,7 @@ pub fn score_run(
         .split("test", loaded.config.seed)
         .ok_or_else(|| Error::Usage("the data has no test split".into()))?;
     let (post_means, post_z) = posterior_draws(model, &test, seed, device);
-    if let Some(post_z) = &post_z {
+    if let Some(post_z) = post_z.as_ref().filter(|z| z.len() / zd >= 2) {
         let m = post_z.len() / zd;
         let prior = crate::core::host::read(model.sample_prior(m, seed.wrapping_add(1), device));
         let mmd = kernel::mmd2(
@@ -350,6 +358,7 @@ pub fn score_run(
     }
     if let (Some(pm), Some(set)) = (&post_means, test.images())
         && let Some(labels) = &set.labels
+        && pm.len() / zd >= 2
     {
         let m = pm.len() / zd;
         let (xy, axes) = project_2d(pm, m, zd);
@@ -443,6 +452,15 @@ fn project_2d(x: &[f32], n: usize, d: usize) -> (Vec<[f64; 2]>, (&'static str, &
 
 /// Write a report as JSON (and its metrics as `name,value` CSV beside it).
 pub fn write_report(path: &Path, report: &SampleReport) -> Result<PathBuf> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        return Err(Error::Usage(format!(
+            "--out {}: give the JSON file's name (e.g. metrics.json); the CSV is written beside it",
+            path.display()
+        )));
+    }
     crate::core::fsutil::write_atomic(
         path,
         serde_json::to_string_pretty(report)

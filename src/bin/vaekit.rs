@@ -440,12 +440,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             };
             let opts = sample_options(features, ndb_bins, seed)?;
-            let dev = device::resolve(DeviceChoice::Cpu)?;
-            let report =
-                vaekit::score::score_files(&real, &fake, binarize, &opts, &dev, &mut |m| {
-                    eprintln!("{m}")
-                })?;
-            print!("{}", report.table());
             let out = out.unwrap_or_else(|| {
                 let stem = fake
                     .file_stem()
@@ -455,6 +449,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or(std::path::Path::new("."))
                     .join(format!("{stem}-metrics.json"))
             });
+            if out
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            {
+                anyhow::bail!(
+                    "--out {}: give the JSON file's name (e.g. metrics.json); the CSV is written beside it",
+                    out.display()
+                );
+            }
+            let dev = device::resolve(DeviceChoice::Cpu)?;
+            let report =
+                vaekit::score::score_files(&real, &fake, binarize, &opts, &dev, &mut |m| {
+                    eprintln!("{m}")
+                })?;
+            print!("{}", report.table());
             let csv = vaekit::score::write_report(&out, &report)?;
             println!("wrote {} and {}", out.display(), csv.display());
         }

@@ -56,7 +56,9 @@ pub struct SampleOptions {
     pub ndb_bins: usize,
     pub kid_subsets: usize,
     pub kid_subset_size: usize,
-    /// Draws the real subset and KID's subsets.
+    /// Draws the real subset and KID's subsets. (The reference itself —
+    /// the real images' binarization, the bins — always comes from
+    /// [`REFERENCE_SEED`], so every scoring of a dataset meets the same one.)
     pub seed: u64,
 }
 
@@ -72,6 +74,14 @@ impl Default for SampleOptions {
         }
     }
 }
+
+/// The seed of every reference: the real images' binarization and the
+/// K-means seeding (the classifier has its own, [`ClassifierConfig::seed`]).
+pub const REFERENCE_SEED: u64 = 0;
+
+/// Real examples a reference needs at least: the k-NN radii (k = 5) and a
+/// covariance.
+pub const MIN_REAL: usize = prdc::K_DC + 2;
 
 /// What a reference was built from and how well its classifier does;
 /// `info.json` of its cache folder.
@@ -131,6 +141,12 @@ impl Reference {
         device: &Device,
         say: &mut dyn FnMut(&str),
     ) -> Result<Reference> {
+        if train.n < MIN_REAL {
+            return Err(Error::Usage(format!(
+                "{source}: {} real examples; the sample metrics need at least {MIN_REAL} (k-NN radii with k = 5)",
+                train.n
+            )));
+        }
         let use_classifier = match opts.features {
             FeatureChoice::Raw => false,
             FeatureChoice::Auto => {
@@ -154,7 +170,7 @@ impl Reference {
             }
         };
         let real_images = if binarize && !train.binary {
-            let mut rng = stream(opts.seed, Purpose::Binarize, u64::MAX, 11);
+            let mut rng = stream(REFERENCE_SEED, Purpose::Binarize, u64::MAX, 11);
             train
                 .images
                 .iter()
@@ -170,8 +186,8 @@ impl Reference {
         let mut key = cache::Key::new("vaekit-reference-v1")
             .bytes(
                 format!(
-                    "{binarize} {use_classifier} {} {} {} {} {}",
-                    train.rows, train.cols, train.channels, opts.ndb_bins, opts.seed
+                    "{binarize} {use_classifier} {} {} {} {}",
+                    train.rows, train.cols, train.channels, opts.ndb_bins
                 )
                 .as_bytes(),
             )
@@ -271,18 +287,20 @@ impl Reference {
         } else {
             (None, None)
         };
-        say(&format!(
-            "fitting {} K-means bins for NDB on {} real images",
-            opts.ndb_bins, real.n
-        ));
         // Fit on at most 10,000 real points (a seeded subset), assign all.
-        let mut rng = stream(opts.seed, Purpose::Eval, u64::MAX - 1, 13);
+        let mut rng = stream(REFERENCE_SEED, Purpose::Eval, u64::MAX - 1, 13);
         let mut fit: Vec<usize> = (0..real.n).collect();
         fit.shuffle(&mut rng);
         fit.truncate(ndb::MAX_FIT);
         fit.sort_unstable();
-        let pts = Points::new(&real.values, real.n, real.dim).subset(&fit);
-        let bins = ndb::kmeans(&pts, opts.ndb_bins, &mut rng);
+        let k = opts.ndb_bins.min(fit.len());
+        say(&format!(
+            "fitting {k} K-means bins for NDB on {} of the {} real images",
+            fit.len(),
+            real.n
+        ));
+        let pts = rows_as_points(&real, &fit);
+        let bins = ndb::kmeans(&pts, k, &mut rng);
         let info = ReferenceInfo {
             source: source.to_string(),
             n_real: real.n,
@@ -354,6 +372,31 @@ fn store(dir: &Path, info: &ReferenceInfo, bins: &ndb::Bins, net: Option<&LeNet>
     cache::publish(&tmp, dir)
 }
 
+/// The rows `idx` of a sample array as f64 points.
+fn rows_as_points(a: &SampleArray, idx: &[usize]) -> Points {
+    let mut x = Vec::with_capacity(idx.len() * a.dim);
+    for &i in idx {
+        x.extend(
+            a.values[i * a.dim..(i + 1) * a.dim]
+                .iter()
+                .map(|&v| v as f64),
+        );
+    }
+    Points::from_f64(x, idx.len(), a.dim)
+}
+
+/// Each row's NDB bin, 10,000 rows at a time (a 60,000-image training set
+/// never sits in memory as f64 all at once).
+fn assign_all(a: &SampleArray, bins: &ndb::Bins) -> Vec<usize> {
+    (0..a.n)
+        .step_by(ndb::MAX_FIT)
+        .flat_map(|start| {
+            let idx: Vec<usize> = (start..(start + ndb::MAX_FIT).min(a.n)).collect();
+            ndb::assign(&rows_as_points(a, &idx), bins)
+        })
+        .collect()
+}
+
 /// Everything [`score`] found.
 pub struct Scores {
     /// Every sample metric, by registry name.
@@ -396,6 +439,22 @@ pub fn check_compatible(reference: &Reference, fake: &SampleArray) -> Result<()>
         if lo < -1e-6 || hi > 1.0 + 1e-6 {
             return Err(Error::Usage(format!(
                 "{}: values run from {lo} to {hi}, but images must be uint8 (0–255) or floats in [0, 1] like the real data; rescale them (e.g. (x + 1) / 2 for tanh outputs)",
+                fake.describe
+            )));
+        }
+    }
+    if real.n < MIN_REAL {
+        return Err(Error::Usage(format!(
+            "{}: {} real examples; the sample metrics need at least {MIN_REAL}",
+            real.describe, real.n
+        )));
+    }
+    if real.image.is_some() {
+        let hi = fake.values.iter().fold(0f32, |a, &v| a.max(v));
+        if hi > 0.0 && hi <= 1.0 / 255.0 + 1e-6 {
+            return Err(Error::Usage(format!(
+                "{}: the brightest value is {hi} (1/255): these look like binary images stored as 0/1 \
+                 in uint8; multiply by 255, or save them as floats in [0, 1]",
                 fake.describe
             )));
         }
@@ -482,10 +541,8 @@ pub fn score(
         Value::Number(kernel::mmd2(&rf, &ff, kernel::Kernel::Cubic)),
     );
     // NDB over the bins, with the whole real set's shares.
-    let real_pts = Points::new(&real_all.values, real_all.n, real_all.dim);
-    let fake_pts = Points::new(&fake.values, fake.n, fake.dim);
-    let pshare = ndb::proportions(&ndb::assign(&real_pts, &reference.bins), reference.bins.k);
-    let qshare = ndb::proportions(&ndb::assign(&fake_pts, &reference.bins), reference.bins.k);
+    let pshare = ndb::proportions(&assign_all(real_all, &reference.bins), reference.bins.k);
+    let qshare = ndb::proportions(&assign_all(fake, &reference.bins), reference.bins.k);
     let nd = ndb::ndb(&pshare, real_all.n, &qshare, fake.n);
     r.insert("ndb", Value::Count(nd.different));
     r.insert("ndb_frac", Value::Number(nd.different as f64 / nd.k as f64));
