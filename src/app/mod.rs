@@ -10,5 +10,6 @@ pub mod report;
 pub mod run;
 pub mod sample;
 pub mod score;
+pub mod slurm;
 pub mod study;
 pub mod sweep;

@@ -50,6 +50,60 @@ pub struct StudyArgs {
     /// `--set data.synthetic_size=2000`.
     #[arg(long = "set")]
     pub set: Vec<String>,
+    /// Show every run of the study as planned, queued, running, done,
+    /// failed or preempted (from the run folders and squeue); trains nothing.
+    #[arg(long, conflicts_with = "slurm")]
+    pub status: bool,
+    /// Train nothing: evaluate and tabulate the finished runs (unfinished
+    /// ones show as missing). The gathering job of `--slurm` runs this.
+    #[arg(long, conflicts_with = "slurm")]
+    pub gather: bool,
+    /// With --slurm: array tasks running at once (default: no limit).
+    #[arg(long, requires = "slurm")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub cluster: crate::app::slurm::SlurmArgs,
+}
+
+impl StudyArgs {
+    /// The arguments that define the study's runs and tables, as a command
+    /// line (for the gathering job): everything but the cluster options.
+    pub fn study_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if self.quick {
+            a.push("--quick".to_string());
+        }
+        if let Some(o) = &self.out {
+            a.extend(["--out".to_string(), o.display().to_string()]);
+        }
+        if let Some(s) = &self.seeds {
+            a.extend(["--seeds".to_string(), s.clone()]);
+        }
+        for d in &self.data {
+            a.extend(["--data".to_string(), d.clone()]);
+        }
+        if let Some(k) = self.k {
+            a.extend(["--k".to_string(), k.to_string()]);
+        }
+        a.extend(["--device".to_string(), self.device.clone()]);
+        for s in &self.set {
+            a.extend(["--set".to_string(), s.clone()]);
+        }
+        a
+    }
+}
+
+/// What a study invocation does with its runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StudyMode {
+    /// Train here, evaluate, tabulate (the default).
+    Local,
+    /// Plan the runs and submit them to SLURM with a gathering job.
+    Slurm,
+    /// Plan the runs and show their status.
+    Status,
+    /// Evaluate and tabulate the finished runs; train nothing.
+    Gather,
 }
 
 /// One setting of a study: a name (also the runs' `name`, and so the table
@@ -90,6 +144,9 @@ pub struct Study {
     /// Seeds and k actually used (for the header and `study.json`).
     seeds_used: std::cell::RefCell<std::collections::BTreeSet<u64>>,
     ks_used: std::cell::RefCell<std::collections::BTreeSet<usize>>,
+    pub mode: StudyMode,
+    /// Run folders planned in the `Slurm` and `Status` modes.
+    planned: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// A short name for a dataset spec: `synthetic`, or the folder's name.
@@ -180,6 +237,16 @@ impl Study {
             failures: Default::default(),
             seeds_used: Default::default(),
             ks_used: Default::default(),
+            mode: if args.cluster.slurm {
+                StudyMode::Slurm
+            } else if args.status {
+                StudyMode::Status
+            } else if args.gather {
+                StudyMode::Gather
+            } else {
+                StudyMode::Local
+            },
+            planned: Default::default(),
         })
     }
 
@@ -221,6 +288,20 @@ impl Study {
             plans.push((s.clone(), plan));
         }
         let total: usize = plans.iter().map(|(_, p)| p.len()).sum();
+        if matches!(self.mode, StudyMode::Slurm | StudyMode::Status) {
+            // Plan only: the caller submits or reports; the study body stops here.
+            let runs: Vec<PlannedRun> = plans.into_iter().flat_map(|(_, p)| p).collect();
+            if self.mode == StudyMode::Slurm {
+                for r in &runs {
+                    self.check_folder(r)?;
+                }
+                crate::app::sweep::write_configs(&runs)?;
+            }
+            self.planned
+                .borrow_mut()
+                .extend(runs.into_iter().map(|r| r.dir));
+            return Err(Error::Usage(PLANNED.into()));
+        }
         let mut i = 0;
         let mut out = Vec::new();
         for (setting, plan) in plans {
@@ -246,10 +327,9 @@ impl Study {
         Ok(out)
     }
 
-    fn train_one(&self, r: &PlannedRun, i: usize, total: usize) -> Result<()> {
-        let dir = &r.dir;
-        let cfg_path = dir.join("config.toml");
-        // A folder from an earlier invocation must hold this very config.
+    /// A folder from an earlier invocation must hold this very config.
+    fn check_folder(&self, r: &PlannedRun) -> Result<()> {
+        let cfg_path = r.dir.join("config.toml");
         if cfg_path.is_file() {
             let mut existing = ExperimentConfig::load(Some(&cfg_path), &[])?;
             // The device may change between invocations: same seed, same run.
@@ -261,6 +341,18 @@ impl Study {
                 )));
             }
         }
+        Ok(())
+    }
+
+    fn train_one(&self, r: &PlannedRun, i: usize, total: usize) -> Result<()> {
+        let dir = &r.dir;
+        if self.mode == StudyMode::Gather && !dir.join("summary.json").is_file() {
+            return Err(Error::Usage(
+                "not finished (gathering trains nothing; see the study's --status)".into(),
+            ));
+        }
+        let cfg_path = dir.join("config.toml");
+        self.check_folder(r)?;
         if dir.join("summary.json").is_file() {
             println!("[{i}/{total}] {}: already finished", dir.display());
             return Ok(());
@@ -532,6 +624,40 @@ impl Study {
     }
 }
 
+/// The error text that ends a study body once its runs are planned (the
+/// `Slurm` and `Status` modes), caught by [`main_with_default_data`].
+const PLANNED: &str = "runs planned for the cluster";
+
+/// What `--slurm` did, for the user.
+pub fn report_submission(sub: &crate::app::slurm::Submitted, planned: usize) {
+    println!(
+        "{} runs planned, {} already finished; job array script {}",
+        planned,
+        sub.finished,
+        sub.array_script.display()
+    );
+    if let Some(g) = &sub.gather_script {
+        println!("gathering script {}", g.display());
+    }
+    match &sub.submission {
+        None => println!("--dry-run: nothing submitted; submit with sbatch yourself"),
+        Some(s) => {
+            if s.array_job.is_empty() {
+                println!("every run is finished: no array submitted");
+            } else {
+                println!(
+                    "submitted job array {} ({} tasks)",
+                    s.array_job,
+                    s.runs.len()
+                );
+            }
+            if let Some(g) = &s.gather_job {
+                println!("submitted gathering job {g} (runs after the array ends)");
+            }
+        }
+    }
+}
+
 /// The settings of dataset `label`, in order.
 pub fn of_data<'a>(trained: &'a [SettingRuns], label: &str) -> Vec<&'a SettingRuns> {
     trained.iter().filter(|t| t.data == label).collect()
@@ -594,7 +720,41 @@ pub fn main_with_default_data(
             if study.quick { "quick" } else { "full" },
             study.out.display()
         );
-        body(&study)
+        let result = body(&study);
+        if !matches!(study.mode, StudyMode::Slurm | StudyMode::Status) {
+            return result;
+        }
+        let planned = study.planned.borrow().clone();
+        match result {
+            Err(Error::Usage(m)) if m == PLANNED => {}
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        if study.mode == StudyMode::Status {
+            let states = crate::app::slurm::status(&study.out, &planned)?;
+            print!("{}", crate::app::slurm::status_table(&states));
+            return Ok(());
+        }
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Usage(format!("cannot locate this binary: {e}")))?;
+        let mut gather = vec![format!(
+            "'{}'",
+            exe.display().to_string().replace('\'', r"'\''")
+        )];
+        gather.extend(
+            args.study_args()
+                .iter()
+                .map(|a| format!("'{}'", a.replace('\'', r"'\''"))),
+        );
+        gather.extend(["--gather".to_string()]);
+        if !gather.iter().any(|a| a == "'--out'") {
+            gather.extend(["--out".into(), format!("'{}'", study.out.display())]);
+        }
+        let mut cluster = args.cluster.clone();
+        cluster.jobs = args.jobs.unwrap_or(0);
+        let sub = crate::app::slurm::submit(name, &study.out, &planned, Some(&gather), &cluster)?;
+        report_submission(&sub, planned.len());
+        Ok(())
     };
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -166,15 +166,21 @@ enum Command {
         /// Seeds: A..B (inclusive) or a list 0,1,2.
         #[arg(long, default_value = "0")]
         seeds: String,
-        /// Runs at a time.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Runs at a time (default 1; with --slurm, the array's task limit, default none).
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Folder of the run directories.
         #[arg(long, default_value = "runs/sweep")]
         out: PathBuf,
         /// Only write each run's config.toml (for a cluster job array of `vaekit train --resume RUN`).
         #[arg(long)]
         plan_only: bool,
+        /// Show the state of every run under DIR (planned, queued, running, done, failed,
+        /// preempted) from the run folders and squeue, and exit.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["plan_only", "slurm"])]
+        status: Option<PathBuf>,
+        #[command(flatten)]
+        cluster: vaekit::slurm::SlurmArgs,
     },
     /// Print the resolved config (defaults + file + overrides) as TOML.
     Config {
@@ -262,6 +268,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             plot,
             resume,
         } => {
+            // SIGTERM / SIGUSR1 stop at the next step with a checkpoint.
+            vaekit::train::stop::install().context("installing the signal handlers")?;
             if let Some(run_dir) = resume {
                 let cfg = vaekit::run::load_config(&run_dir)?;
                 let choice = device.map(DeviceChoice::from).unwrap_or(cfg.device);
@@ -384,13 +392,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             jobs,
             out,
             plan_only,
+            status,
+            cluster,
         } => {
+            if let Some(dir) = status {
+                let runs = run_folders(&dir)?;
+                let states = vaekit::slurm::status(&dir, &runs)?;
+                print!("{}", vaekit::slurm::status_table(&states));
+                return Ok(());
+            }
             let axes = grid
                 .iter()
                 .map(|g| g.parse())
                 .collect::<Result<Vec<vaekit::sweep::Axis>, _>>()?;
             let seeds = vaekit::sweep::parse_seeds(&seeds)?;
             let plan = vaekit::sweep::plan(config.as_deref(), &set, &axes, &seeds, &out)?;
+            if cluster.slurm {
+                vaekit::sweep::write_configs(&plan)?;
+                let runs: Vec<PathBuf> = plan.iter().map(|r| r.dir.clone()).collect();
+                let exe = vaekit::slurm::vaekit_binary()?;
+                let quote = |p: &std::path::Path| {
+                    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+                };
+                let all: Vec<String> = runs
+                    .iter()
+                    .map(|r| quote(&std::path::absolute(r).unwrap_or(r.clone())))
+                    .collect();
+                let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
+                // The gathering job: the table over every run of the sweep, as `vaekit report` makes it.
+                let gather = vec![format!(
+                    "{exe} report {runs} > {md} && {exe} report {runs} --format csv > {csv}",
+                    exe = quote(&exe),
+                    runs = all.join(" "),
+                    md = quote(&out_abs.join("results.md")),
+                    csv = quote(&out_abs.join("results.csv")),
+                )];
+                let mut cluster = cluster.clone();
+                cluster.jobs = jobs.unwrap_or(0);
+                let sub =
+                    vaekit::slurm::submit("vaekit-sweep", &out, &runs, Some(&gather), &cluster)?;
+                vaekit::study::report_submission(&sub, runs.len());
+                println!("status: vaekit sweep --status {}", out.display());
+                return Ok(());
+            }
             if plan_only {
                 vaekit::sweep::write_configs(&plan)?;
                 for r in &plan {
@@ -402,6 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
+            let jobs = jobs.unwrap_or(1);
             println!(
                 "vaekit sweep: {} runs into {}, {} at a time",
                 plan.len(),
@@ -507,10 +552,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The run folders (with a `config.toml`) directly under `dir`, sorted.
+fn run_folders(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "{}: not a folder of runs (give the sweep's --out)",
+            dir.display()
+        )
+    })?;
+    let mut runs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("config.toml").is_file())
+        .collect();
+    runs.sort();
+    Ok(runs)
+}
+
 fn main() {
     // SAFETY: the first statement of main; no other thread exists yet.
     unsafe { device::prefer_cpu_default() };
     if let Err(e) = run(Cli::parse()) {
+        if let Some(vaekit::Error::Stopped { signal, .. }) = e.downcast_ref::<vaekit::Error>() {
+            eprintln!("{e:#}");
+            if let Some(m) = vaekit::slurm::after_stop(signal) {
+                eprintln!("{m}");
+            }
+            std::process::exit(vaekit::slurm::EXIT_STOPPED);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -33,6 +33,16 @@ pub enum Error {
     /// Anything else that is the user's to fix (a bad argument, a missing run).
     #[error("{0}")]
     Usage(String),
+
+    /// Training stopped at a step boundary on a signal (SIGTERM, SIGUSR1:
+    /// a cluster's preemption or time-limit warning) after writing a
+    /// checkpoint; `vaekit train --resume RUN` continues from it.
+    #[error("stopped by {signal} at step {step}; checkpoint {} written, resume with `vaekit train --resume RUN`", checkpoint.display())]
+    Stopped {
+        signal: String,
+        step: usize,
+        checkpoint: PathBuf,
+    },
 }
 
 /// Shorthand used throughout the crate.

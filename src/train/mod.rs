@@ -23,6 +23,7 @@ pub mod log;
 pub mod progress;
 pub mod schedule;
 pub mod step;
+pub mod stop;
 pub mod summary;
 
 pub use config::TrainerConfig;
@@ -127,6 +128,8 @@ pub fn fit<M: LatentModel + Weights>(
     }
     let mut log = Logger::open(job, &plan, &state, progress)?;
     let mut monitor = Monitor::new(job);
+    // Running again: whatever stopped the run before is past.
+    let _ = std::fs::remove_file(job.run.join(STOPPED_FILE));
     'epochs: for epoch in state.epochs_done..job.trainer.train.epochs {
         for (b, idx) in plan.batches(&job.data.splits.train, epoch, state.step) {
             if state.step >= plan.total {
@@ -162,6 +165,14 @@ pub fn fit<M: LatentModel + Weights>(
             log.train_line(&plan, &state, epoch)?;
             monitor.mid_epoch(&plan, &model, &mut state, &mut log)?;
             log.checkpoint_mid_epoch(&plan, &model, &optim, &mut state)?;
+            // A signal: stop here, at a step boundary (an epoch's last step
+            // first finishes its epoch: validation, then the checkpoint).
+            if let Some(signal) = stop::requested()
+                && state.step % plan.steps_per_epoch != 0
+                && state.step < plan.total
+            {
+                return Err(log.stop(signal, &model, &optim, &mut state)?);
+            }
         }
         state.epochs_done = epoch + 1;
         monitor.end_epoch(&plan, &model, &mut state, &mut log)?;
@@ -171,6 +182,11 @@ pub fn fit<M: LatentModel + Weights>(
             }
         }
         log.save(&model, &optim, &mut state)?;
+        if let Some(signal) = stop::requested()
+            && state.step < plan.total
+        {
+            return Err(log.stop(signal, &model, &optim, &mut state)?);
+        }
     }
     log.save_last(&model, &optim, &mut state)?;
     log.finish();
@@ -467,6 +483,40 @@ impl<'a> Logger<'a> {
         Ok(())
     }
 
+    /// Stop on `signal`: a checkpoint at this step (unless one was just
+    /// written), `RUN/stopped.json` for `vaekit sweep --status`, and the
+    /// error that tells the caller.
+    fn stop<M: Weights>(
+        &mut self,
+        signal: &str,
+        model: &M,
+        optim: &ModuleOptimizer,
+        state: &mut TrainState,
+    ) -> Result<Error> {
+        self.save_last(model, optim, state)?;
+        self.progress.finish();
+        let checkpoint = checkpoint::list(self.job.run)
+            .pop()
+            .unwrap_or_else(|| self.job.run.join("checkpoints"));
+        let note = serde_json::json!({
+            "signal": signal,
+            "step": state.step,
+            "checkpoint": checkpoint.display().to_string(),
+            "time": chrono::Local::now().to_rfc3339(),
+        });
+        write_atomic(
+            &self.job.run.join(STOPPED_FILE),
+            serde_json::to_string_pretty(&note)
+                .expect("json")
+                .as_bytes(),
+        )?;
+        Ok(Error::Stopped {
+            signal: signal.to_string(),
+            step: state.step,
+            checkpoint,
+        })
+    }
+
     /// A run cut short by `train.max_steps` ends between epochs: checkpoint it too.
     fn save_last<M: Weights>(
         &mut self,
@@ -487,6 +537,9 @@ impl<'a> Logger<'a> {
         self.train_secs = Some(self.t0.elapsed().as_secs_f64());
     }
 }
+
+/// Written into a run stopped by a signal (removed when it trains again).
+pub const STOPPED_FILE: &str = "stopped.json";
 
 /// Held-out evaluations: the validation lines, the collapse alarm, the epoch
 /// line, and the final test and validation records.
