@@ -149,6 +149,96 @@ fn killed_and_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(s("reference")["kl_per_dim"], s("killed")["kl_per_dim"]);
 }
 
+/// Send `signal` (`TERM`, `USR1`) to a process.
+#[cfg(unix)]
+fn signal(pid: u32, signal: &str) {
+    let o = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn signals_stop_at_a_step_with_a_checkpoint_and_the_resumed_run_equals_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut reference = vec!["train", "--out", "reference"];
+    reference.extend_from_slice(CFG);
+    let o = run(&reference, tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let config = std::fs::read_to_string(tmp.path().join("reference/config.toml")).unwrap();
+    let dir = tmp.path().join("stopped");
+    let mut first = vec!["train", "--out", "stopped"];
+    first.extend_from_slice(CFG);
+    let resume = ["train", "--resume", "stopped"];
+    // SIGTERM, then SIGUSR1 twice in a row (the second lands while the first
+    // is being handled): each stops the run at a step, with a checkpoint.
+    let mut stops = 0;
+    for (attempt, signals) in [&["TERM"][..], &["USR1", "USR1"][..]].iter().enumerate() {
+        let args: &[&str] = if attempt == 0 { &first } else { &resume };
+        let child = bin()
+            .args(args)
+            .current_dir(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until it trains (a train line beyond what is there).
+        let before =
+            std::fs::read_to_string(dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count());
+        let t0 = std::time::Instant::now();
+        while std::fs::read_to_string(dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+            <= before + 1
+            && t0.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for s in *signals {
+            signal(child.id(), s);
+        }
+        let out = child.wait_with_output().unwrap();
+        if dir.join("summary.json").is_file() {
+            break; // finished before the signal landed
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains("stopped by SIG") && err.contains("resume with"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        let note: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("stopped.json")).unwrap())
+                .unwrap();
+        let step = note["step"].as_u64().unwrap();
+        assert!(
+            dir.join("checkpoints")
+                .join(format!("step-{step:08}"))
+                .join("state.json")
+                .is_file(),
+            "{note}"
+        );
+        assert_consistent(&dir, &config);
+        stops += 1;
+    }
+    assert!(
+        stops > 0,
+        "no signal landed inside a run: make the run longer"
+    );
+    let o = run(&resume, tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !dir.join("stopped.json").exists(),
+        "the stop note goes when the run trains again"
+    );
+    let (a, b) = (
+        metrics_without_timing(&tmp.path().join("reference")),
+        metrics_without_timing(&dir),
+    );
+    assert_eq!(a, b);
+}
+
 #[test]
 fn nan_stops_the_run_and_a_damaged_checkpoint_falls_back() {
     let tmp = tempfile::tempdir().unwrap();
