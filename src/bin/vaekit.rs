@@ -421,7 +421,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let out_abs = std::path::absolute(&out).unwrap_or(out.clone());
                 // The gathering job: the table over every run of the sweep, as `vaekit report` makes it.
                 let gather = vec![format!(
-                    "{exe} report {runs} > {md} && {exe} report {runs} --format csv > {csv}",
+                    "{exe} report {runs} > {md}.tmp && mv {md}.tmp {md} && \
+                     {exe} report {runs} --format csv > {csv}.tmp && mv {csv}.tmp {csv}",
                     exe = quote(&exe),
                     runs = all.join(" "),
                     md = quote(&out_abs.join("results.md")),
