@@ -1,8 +1,11 @@
 //! A run directory written by vaekit before the layered core
 //! (`tests/fixtures/run-v0`, see its README) still evaluates, plots,
-//! reports and resumes — and resuming it reproduces, bit for bit, the
-//! numbers that version wrote when it finished the same run: the image path
-//! computes exactly what it computed before.
+//! reports and resumes — and resuming it reproduces the numbers that
+//! version wrote when it finished the same run. Bit for bit until the
+//! Bernoulli log-likelihood became a fused CPU operation (issue 16): its
+//! vectorised softplus and its summation order round differently from
+//! burn's graph, so the resumed steps now agree with the old ones to a
+//! relative 1e-6, not to the last bit.
 
 mod common;
 
@@ -35,15 +38,17 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Equal values; numbers equal to the last bit or two. serde_json's default
-/// float parser is not correctly rounded (its `float_roundtrip` feature is
-/// off), so a number read back from the old files can sit one ulp from the
-/// f64 that was written; 4e-16 relative allows that and nothing more.
+/// Relative agreement the resumed run must reach (the fused Bernoulli
+/// log-likelihood rounds differently from the graph the old version ran).
+const TOL: f64 = 1e-6;
+
+/// Equal values; numbers equal to within `TOL` relative (absolute below 1,
+/// where KL-sized numbers of a few hundredths live).
 fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     match (a, b) {
         (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            x == y || (x - y).abs() <= 4e-16 * x.abs().max(y.abs())
+            x == y || (x - y).abs() <= TOL * x.abs().max(y.abs()).max(1.0)
         }
         (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))

@@ -12,7 +12,19 @@ use burn::tensor::{Int, Tensor};
 ///
 /// # Shapes
 /// - x, logits: `[batch, dim]` -> `[batch]`
+///
+/// On the CPU this runs as one fused operation with its own backward
+/// (`core::fused::bernoulli_ll`: vectorised softplus, gradient x − σ(l));
+/// elsewhere, burn's graph.
 pub fn bernoulli(x: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
+    if crate::core::fused::on_flex(&logits) {
+        return crate::core::fused::bernoulli_ll(logits, x);
+    }
+    bernoulli_graph(x, logits)
+}
+
+/// [`bernoulli`] as burn's graph (every device; the reference of the fused op).
+pub fn bernoulli_graph(x: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
     (x * logits.clone() + log_sigmoid(logits.neg()))
         .sum_dim(1)
         .squeeze_dim::<1>(1)
