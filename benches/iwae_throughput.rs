@@ -44,8 +44,9 @@ fn main() {
         let dt = t.elapsed().as_secs_f64();
         let mean = lp.iter().sum::<f64>() / lp.len() as f64;
         println!(
-            "vaekit iwae k={k} ({name}): {:.0} log-weights/s  ({n} images in {dt:.2} s, mean log p {mean:.2})",
-            (n * k) as f64 / dt
+            "vaekit iwae k={k} ({name}): {:.0} log-weights/s  ({n} images in {dt:.2} s, mean log p {mean:.2}, {})",
+            (n * k) as f64 / dt,
+            vaekit::core::fastmath::isa()
         );
     };
     if path == "generic" || path == "both" {

@@ -25,14 +25,9 @@ use vaekit::train::{apply_update, batch_loss, build_optimizer};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The instruction set the fused kernels run with.
 fn isa() -> &'static str {
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        "AVX-512"
-    } else if std::arch::is_x86_feature_detected!("avx2") {
-        "AVX2"
-    } else {
-        "no AVX2"
-    }
+    vaekit::core::fastmath::isa()
 }
 
 /// `n` sentences of `<s>`, 10 uniform words, `</s>`.

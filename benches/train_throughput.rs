@@ -87,8 +87,9 @@ fn main() {
         let loss = last.unwrap().into_scalar::<f32>();
         let dt = t.elapsed().as_secs_f64();
         println!(
-            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, backend {backend})",
-            (steps * batch) as f64 / dt
+            "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, backend {backend}, {})",
+            (steps * batch) as f64 / dt,
+            vaekit::core::fastmath::isa()
         );
     }
 }
