@@ -103,20 +103,8 @@ pub fn evaluate_run_with(
         }
         monitor.ess_threshold = t;
     }
-    if opts.samples > 0 && opts.samples < crate::metrics::samples::MIN_REAL {
-        return Err(Error::Usage(format!(
-            "--samples {}: the k-NN metrics need at least {}",
-            opts.samples,
-            crate::metrics::samples::MIN_REAL
-        )));
-    }
-    if opts.samples > 0 && !matches!(loaded.data, crate::data::DataKind::Images { .. }) {
-        return Err(Error::Usage(format!(
-            "--samples {}: sample metrics compare images; {} was trained on {}",
-            opts.samples,
-            run.display(),
-            loaded.data.describe()
-        )));
+    if opts.samples > 0 {
+        super::score::sample_shape(&loaded, opts.samples)?;
     }
     let data = super::run::load_run_data(&loaded.config, &loaded.dir)?;
     let set = data.split(&opts.split, loaded.config.seed).ok_or_else(|| {
@@ -158,6 +146,7 @@ pub fn evaluate_run_with(
     let scores = if opts.samples > 0 {
         let s = super::score::score_run(
             &loaded,
+            &set,
             opts.samples,
             opts.sample_mean,
             opts.seed,

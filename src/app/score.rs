@@ -247,19 +247,9 @@ pub struct RunScores {
     pub drawn: super::sample::Drawn,
 }
 
-/// Draw `n` samples from a loaded run and score them (and the decoder
-/// means when `mean`); the latent MMD and, for mixture priors, the
-/// components' class histograms too. Figures go to `RUN/plots`.
-pub fn score_run(
-    loaded: &LoadedRun,
-    n: usize,
-    mean: bool,
-    seed: u64,
-    opts: &SampleOptions,
-    device: &Device,
-    say: &mut dyn FnMut(&str),
-) -> Result<RunScores> {
-    let t0 = std::time::Instant::now();
+/// The image shape of a run whose samples are to be scored, or the error
+/// that says why `n` samples of it cannot be (checked before any work).
+pub fn sample_shape(loaded: &LoadedRun, n: usize) -> Result<(usize, usize, usize)> {
     let DataKind::Images {
         rows,
         cols,
@@ -272,12 +262,32 @@ pub fn score_run(
             loaded.data.describe()
         )));
     };
-    if n < samples::prdc::K_DC + 2 {
+    if n < samples::MIN_REAL {
         return Err(Error::Usage(format!(
             "--samples {n}: the k-NN metrics need at least {}",
-            samples::prdc::K_DC + 2
+            samples::MIN_REAL
         )));
     }
+    Ok((rows, cols, channels))
+}
+
+/// Draw `n` samples from a loaded run and score them (and the decoder
+/// means when `mean`); the latent MMD and, for mixture priors, the
+/// components' class histograms too, the latent MMD and the latent figure
+/// on `held_out` (the split being evaluated). Figures go to `RUN/plots`.
+#[allow(clippy::too_many_arguments)]
+pub fn score_run(
+    loaded: &LoadedRun,
+    held_out: &crate::data::Dataset,
+    n: usize,
+    mean: bool,
+    seed: u64,
+    opts: &SampleOptions,
+    device: &Device,
+    say: &mut dyn FnMut(&str),
+) -> Result<RunScores> {
+    let t0 = std::time::Instant::now();
+    let (rows, cols, channels) = sample_shape(loaded, n)?;
     let binarize = loaded.config.model.binarizes();
     let reference = reference_for_data(&loaded.config.data, binarize, opts, device, say)?;
     say(&format!("drawing {n} samples x ~ p(x|z)"));
@@ -311,12 +321,8 @@ pub fn score_run(
             components = Some(table);
         }
     }
-    // Latent MMD: one z ~ q(z|x) per test example against as many z ~ p(z).
-    let data = super::run::load_run_data(&loaded.config, &loaded.dir)?;
-    let test = data
-        .split("test", loaded.config.seed)
-        .ok_or_else(|| Error::Usage("the data has no test split".into()))?;
-    let (post_means, post_z) = posterior_draws(model, &test, seed, device);
+    // Latent MMD: one z ~ q(z|x) per held-out example against as many z ~ p(z).
+    let (post_means, post_z) = posterior_draws(model, held_out, seed, device);
     if let Some(post_z) = post_z.as_ref().filter(|z| z.len() / zd >= 2) {
         let m = post_z.len() / zd;
         let prior = crate::core::host::read(model.sample_prior(m, seed.wrapping_add(1), device));
@@ -356,7 +362,7 @@ pub fn score_run(
     if let Some(t) = &sample_report.component_classes {
         figures::component_classes(&plots, "component-classes", t, &name)?;
     }
-    if let (Some(pm), Some(set)) = (&post_means, test.images())
+    if let (Some(pm), Some(set)) = (&post_means, held_out.images())
         && let Some(labels) = &set.labels
         && pm.len() / zd >= 2
     {
@@ -386,15 +392,15 @@ pub fn score_run(
 /// each (Gaussian posteriors; None for codebooks).
 fn posterior_draws<M: LatentModel>(
     model: &M,
-    test: &crate::data::Dataset,
+    held_out: &crate::data::Dataset,
     seed: u64,
     device: &Device,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let m = test.n().min(2000);
+    let m = held_out.n().min(2000);
     let (mut means, mut zs) = (Vec::new(), Vec::new());
     for start in (0..m).step_by(500) {
         let idx: Vec<usize> = (start..(start + 500).min(m)).collect();
-        let q = model.encode(&test.batch(&idx, None, device));
+        let q = model.encode(&held_out.batch(&idx, None, device));
         let Some(g) = q.gaussian() else {
             return (None, None);
         };

@@ -96,7 +96,7 @@ pub fn vaekit_binary() -> Result<PathBuf> {
 }
 
 /// Single-quote a word for bash.
-fn sh(word: &str) -> String {
+pub fn sh(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 

@@ -737,18 +737,12 @@ pub fn main_with_default_data(
         }
         let exe = std::env::current_exe()
             .map_err(|e| Error::Usage(format!("cannot locate this binary: {e}")))?;
-        let mut gather = vec![format!(
-            "'{}'",
-            exe.display().to_string().replace('\'', r"'\''")
-        )];
-        gather.extend(
-            args.study_args()
-                .iter()
-                .map(|a| format!("'{}'", a.replace('\'', r"'\''"))),
-        );
-        gather.extend(["--gather".to_string()]);
-        if !gather.iter().any(|a| a == "'--out'") {
-            gather.extend(["--out".into(), format!("'{}'", study.out.display())]);
+        use crate::app::slurm::sh;
+        let mut gather = vec![sh(&exe.display().to_string())];
+        gather.extend(args.study_args().iter().map(|a| sh(a)));
+        gather.push("--gather".to_string());
+        if args.out.is_none() {
+            gather.extend(["--out".into(), sh(&study.out.display().to_string())]);
         }
         let mut cluster = args.cluster.clone();
         cluster.jobs = args.jobs.unwrap_or(0);

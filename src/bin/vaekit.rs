@@ -411,9 +411,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 vaekit::sweep::write_configs(&plan)?;
                 let runs: Vec<PathBuf> = plan.iter().map(|r| r.dir.clone()).collect();
                 let exe = vaekit::slurm::vaekit_binary()?;
-                let quote = |p: &std::path::Path| {
-                    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
-                };
+                let quote = |p: &std::path::Path| vaekit::slurm::sh(&p.display().to_string());
                 let all: Vec<String> = runs
                     .iter()
                     .map(|r| quote(&std::path::absolute(r).unwrap_or(r.clone())))

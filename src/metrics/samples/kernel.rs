@@ -111,18 +111,8 @@ pub fn kid(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::samples::pairwise::tests::gaussian;
     use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n: usize, d: usize, shift: f64, seed: u64) -> Points {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let x: Vec<f64> = (0..n * d)
-            .map(|_| {
-                <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng) + shift
-            })
-            .collect();
-        Points::from_f64(x, n, d)
-    }
 
     /// MMD²_u by the formula, pair by pair.
     fn brute(x: &Points, y: &Points, k: Kernel) -> f64 {

@@ -165,9 +165,21 @@ pub fn kth_nn_sq(a: &Points, ks: &[usize]) -> Vec<Vec<f64>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, StandardNormal};
+
+    /// `n` draws of N(shift, I) in `d` dimensions (the metrics' tests share it).
+    pub(crate) fn gaussian(n: usize, d: usize, shift: f64, seed: u64) -> Points {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let x: Vec<f64> = (0..n * d)
+            .map(|_| {
+                <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng) + shift
+            })
+            .collect();
+        Points::from_f64(x, n, d)
+    }
 
     fn random(n: usize, d: usize, seed: u64) -> Points {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

@@ -60,18 +60,9 @@ pub fn prdc(real: &Points, fake: &Points) -> Prdc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::samples::pairwise::tests::gaussian;
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
-
-    fn gaussian(n: usize, d: usize, shift: f64, seed: u64) -> Points {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let x: Vec<f64> = (0..n * d)
-            .map(|_| {
-                <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng) + shift
-            })
-            .collect();
-        Points::from_f64(x, n, d)
-    }
 
     /// Brute force from the definitions, with sorted distance lists.
     fn brute(real: &Points, fake: &Points) -> Prdc {
