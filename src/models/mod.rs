@@ -168,8 +168,9 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
         false
     }
 
-    /// The model as a plain Bernoulli MLP VAE with a standard normal prior,
-    /// for the fast CPU evaluator; None when it is anything else.
+    /// The model as a dense MLP VAE — any prior whose components are
+    /// diagonal Gaussians, a Bernoulli or Gaussian decoder — for the fast CPU
+    /// evaluator; None when it is anything else.
     fn plain_mlp(&self) -> Option<PlainMlp<'_>> {
         None
     }
@@ -188,9 +189,10 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
     }
 }
 
-/// A model's weights when it is a plain MLP VAE — Bernoulli decoder,
-/// standard normal prior, dense layers with one activation — for the fast
-/// CPU evaluator of the metrics layer.
+/// A model's weights when it is a dense MLP VAE — dense layers with one
+/// activation, a Gaussian posterior, a prior of diagonal Gaussian components,
+/// a Bernoulli or Gaussian decoder — for the fast CPU evaluator of the
+/// metrics layer.
 pub struct PlainMlp<'a> {
     pub encoder: &'a [Linear],
     pub mean: &'a Linear,
@@ -201,6 +203,12 @@ pub struct PlainMlp<'a> {
     pub latent: usize,
     /// Values per input image.
     pub data_dim: usize,
+    /// The prior: None for the standard normal, else its components on the
+    /// host (a learned mixture, or the VampPrior's q(z|u_k) with weights 1/K).
+    pub mixture: Option<prior::HostMixture>,
+    /// A Gaussian decoder's log σ² as its density uses it (clamped at
+    /// `min_log_var`): one value, or one per pixel. None: Bernoulli.
+    pub gaussian_log_var: Option<Vec<f32>>,
 }
 
 /// The analytic KL to the standard normal, per dimension, for a Gaussian

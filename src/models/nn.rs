@@ -96,7 +96,7 @@ impl LikelihoodHead {
     }
 
     /// log σ² as a `[1, dim]` or `[1, 1]` row, clamped below at `min_log_var`.
-    fn log_var_row(&self) -> Option<Tensor<2>> {
+    pub fn log_var_row(&self) -> Option<Tensor<2>> {
         self.log_var
             .as_ref()
             .map(|p| p.val().clamp_min(self.min_log_var).unsqueeze_dim::<2>(0))

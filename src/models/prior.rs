@@ -102,6 +102,43 @@ impl VampPrior {
     }
 }
 
+/// A mixture of K diagonal Gaussians on the host, for the fast CPU evaluator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostMixture {
+    /// `[K, d]`, row-major.
+    pub means: Vec<f32>,
+    /// `[K, d]`, row-major.
+    pub log_vars: Vec<f32>,
+    /// log π_k, `[K]`.
+    pub log_weights: Vec<f32>,
+}
+
+impl HostMixture {
+    /// A learned mixture's components and normalised log-weights.
+    pub fn of_gmm(g: &GmmPrior) -> Self {
+        Self {
+            means: crate::core::host::read(g.means.val()),
+            log_vars: crate::core::host::read(g.log_vars.val()),
+            log_weights: crate::core::host::read(log_softmax(g.logits.val(), 0)),
+        }
+    }
+
+    /// The VampPrior's components q(z|u_k) = N(means, exp(log_vars)), each
+    /// of weight 1/K.
+    pub fn equal_weights(means: Tensor<2>, log_vars: Tensor<2>) -> Self {
+        let k = means.dims()[0];
+        Self {
+            means: crate::core::host::read(means),
+            log_vars: crate::core::host::read(log_vars),
+            log_weights: vec![-(k as f32).ln(); k],
+        }
+    }
+
+    pub fn components(&self) -> usize {
+        self.log_weights.len()
+    }
+}
+
 /// `n` draws from a Gaussian mixture given on the host — `means` and
 /// `log_vars` `[K, d]`, `weights` `[K]` summing to 1 — from the stream
 /// `(seed, Eval, u64::MAX, 1)`: a component by its weight, then N(μ_k, σ_k²).

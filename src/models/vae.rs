@@ -5,7 +5,8 @@
 use super::config::{Arch, Likelihood, ModelConfig, ModelKind};
 use super::nn::{ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, Mlp};
 use super::prior::{
-    GmmPrior, VampPrior, diag_gaussian_log_prob_pairs, mixture_log_prob, responsibilities,
+    GmmPrior, HostMixture, VampPrior, diag_gaussian_log_prob_pairs, mixture_log_prob,
+    responsibilities,
 };
 use super::{Batch, GaussianPosterior, LatentModel, PlainMlp, Posterior, standard_normal_log_prob};
 use burn::module::Module;
@@ -205,13 +206,21 @@ impl LatentModel for Vae {
     }
 
     fn plain_mlp(&self) -> Option<PlainMlp<'_>> {
-        if self.likelihood.kind != Likelihood::Bernoulli
-            || self.gmm.is_some()
-            || self.vamp.is_some()
-            || self.conv_enc.is_some()
-        {
+        if self.conv_enc.is_some() {
             return None;
         }
+        let mixture = match (&self.gmm, &self.vamp) {
+            (Some(g), _) => Some(HostMixture::of_gmm(g)),
+            (None, Some(v)) => {
+                let q = self.encode(v.inputs());
+                Some(HostMixture::equal_weights(q.mean, q.log_var))
+            }
+            (None, None) => None,
+        };
+        let gaussian_log_var = match self.likelihood.kind {
+            Likelihood::Bernoulli => None,
+            Likelihood::Gaussian => Some(crate::core::host::read(self.likelihood.log_var_row()?)),
+        };
         Some(PlainMlp {
             encoder: &self.encoder.layers,
             mean: &self.mean,
@@ -221,6 +230,8 @@ impl LatentModel for Vae {
             activation: self.encoder.activation,
             latent: self.latent,
             data_dim: self.data_dim,
+            mixture,
+            gaussian_log_var,
         })
     }
 }
