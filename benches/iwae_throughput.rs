@@ -19,6 +19,7 @@ use vaekit::rng::{Purpose, stream};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    vaekit::device::main_thread_computes();
     let k = common::num_arg("--k", 5000);
     let n = common::num_arg("--images", 20);
     let path = common::arg("--path").unwrap_or_else(|| "both".into());

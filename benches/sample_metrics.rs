@@ -35,6 +35,7 @@ fn load_or_draw(path: &str, n: usize, d: usize, which: u64) -> Points {
 }
 
 fn main() {
+    vaekit::device::main_thread_computes();
     let n = common::num_arg("--n", 10_000);
     let d = common::num_arg("--d", 64);
     let rounds = common::num_arg("--rounds", 3);

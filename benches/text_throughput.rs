@@ -51,6 +51,7 @@ fn sentences(n: usize, seed: u64) -> Dataset {
 }
 
 fn main() {
+    vaekit::device::main_thread_computes();
     let mut cfg = vaekit::config::ExperimentConfig::default();
     cfg.model.kind = ModelKind::TextVae;
     cfg.model.latent_dim = 16;

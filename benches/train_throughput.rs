@@ -21,6 +21,7 @@ use vaekit::train::{apply_update, batch_loss, build_optimizer};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    vaekit::device::main_thread_computes();
     let batches: Vec<usize> = match common::arg("--batch").and_then(|b| b.parse().ok()) {
         Some(b) => vec![b],
         None => vec![128, 1024],

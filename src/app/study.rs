@@ -712,6 +712,7 @@ pub fn main_with_default_data(
     use clap::Parser;
     // SAFETY: documented above: called first in `main`, before any thread.
     unsafe { crate::core::device::prefer_cpu_default() };
+    crate::core::device::main_thread_computes();
     let args = StudyArgs::parse();
     let run = || -> Result<()> {
         let study = Study::with_default_data(name, &args, default_data)?;

@@ -571,6 +571,7 @@ fn run_folders(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
 fn main() {
     // SAFETY: the first statement of main; no other thread exists yet.
     unsafe { device::prefer_cpu_default() };
+    device::main_thread_computes();
     if let Err(e) = run(Cli::parse()) {
         if let Some(vaekit::Error::Stopped { signal, .. }) = e.downcast_ref::<vaekit::Error>() {
             eprintln!("{e:#}");

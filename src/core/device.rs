@@ -80,3 +80,17 @@ pub unsafe fn prefer_cpu_default() {
         unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
 }
+
+/// Make the calling thread (a program's main thread) the first of the CPU
+/// backend's worker threads, so that it computes its share of each parallel
+/// operation itself instead of handing all of it to the pool and sleeping
+/// until the pool is done. A training step is hundreds of short parallel
+/// operations, and those hand-offs cost about a tenth of the step on two
+/// cores (`docs/performance.md`). The pool keeps one thread per core
+/// (`RAYON_NUM_THREADS` still applies). Does nothing when the pool already
+/// exists.
+pub fn main_thread_computes() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global();
+}

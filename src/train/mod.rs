@@ -17,6 +17,7 @@
 pub mod aggressive;
 pub mod checkpoint;
 pub mod config;
+pub mod fused_adam;
 pub mod guard;
 pub mod interval;
 pub mod log;

@@ -6,21 +6,19 @@ use crate::core::batch::Batch;
 use crate::core::objective;
 use crate::core::posterior::Posterior;
 use crate::models::{LatentModel, log_weights};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 /// The optimizer `[optimizer]` describes.
 pub fn build_optimizer(o: &OptimizerConfig) -> ModuleOptimizer {
     match o.kind {
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_beta_1(o.beta1 as f32)
-            .with_beta_2(o.beta2 as f32)
-            .with_epsilon(o.eps as f32)
-            .with_weight_decay(
-                (o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32)),
-            )
-            .init(),
+        // burn's Adam, with the update fused on the CPU (same state, same numbers).
+        OptimizerKind::Adam => ModuleOptimizer::from(super::fused_adam::FusedAdam::new(
+            o.beta1 as f32,
+            o.beta2 as f32,
+            o.eps as f32,
+            o.weight_decay as f32,
+        )),
         OptimizerKind::Adamw => AdamWConfig::new()
             .with_beta_1(o.beta1 as f32)
             .with_beta_2(o.beta2 as f32)
