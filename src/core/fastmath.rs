@@ -97,7 +97,7 @@ macro_rules! widest_simd {
                 fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F, checked just above.
                     return unsafe { avx512($($arg),*) };
                 }
@@ -131,11 +131,12 @@ pub fn tanh(x: f32) -> f32 {
     if x >= 0.0 { t } else { -t }
 }
 
-/// Which vector instruction set the fast paths run with on this CPU.
+/// Which vector instruction set the fast paths (and gemm's matrix products)
+/// run with on this CPU: AVX-512 needs the `avx512` feature (on by default).
 pub fn isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
             return "AVX-512";
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")

@@ -141,7 +141,7 @@ unsafe fn softplus_sum_avx2(row: &[f32]) -> f32 {
 fn softplus_sum(row: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { softplus_sum_avx512(row) };
         }

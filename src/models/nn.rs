@@ -40,7 +40,7 @@ impl Mlp {
     /// - x: `[batch, sizes[0]]` -> `[batch, sizes[n]]`
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         for layer in &self.layers {
-            x = activate(layer.forward(x), self.activation);
+            x = activate(crate::core::fused::linear(layer, x), self.activation);
         }
         x
     }

@@ -9,6 +9,7 @@ use super::prior::{
     responsibilities,
 };
 use super::{Batch, GaussianPosterior, LatentModel, PlainMlp, Posterior, standard_normal_log_prob};
+use crate::core::fused::linear;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, assert_shape};
@@ -112,8 +113,8 @@ impl Vae {
         };
         let h = self.encoder.forward(x);
         GaussianPosterior {
-            mean: self.mean.forward(h.clone()),
-            log_var: self.log_var.forward(h),
+            mean: linear(&self.mean, h.clone()),
+            log_var: linear(&self.log_var, h),
         }
     }
 
@@ -126,7 +127,7 @@ impl Vae {
         let h = self.decoder.forward(z);
         match (&self.conv_dec, &self.out) {
             (Some(c), _) => c.forward(h),
-            (None, Some(out)) => out.forward(h),
+            (None, Some(out)) => linear(out, h),
             (None, None) => unreachable!("a Vae has an output layer or a conv decoder"),
         }
     }
