@@ -692,6 +692,9 @@ fn mm_rows(
     b_strides: (isize, isize),
 ) {
     use rayon::prelude::*;
+    if m == 0 || n == 0 {
+        return;
+    }
     let parts = if m * n * k >= PARALLEL_MADDS {
         rayon::current_num_threads().clamp(1, m.max(1))
     } else {
