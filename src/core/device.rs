@@ -89,6 +89,12 @@ pub unsafe fn prefer_cpu_default() {
 /// cores (`docs/performance.md`). The pool keeps one thread per core
 /// (`RAYON_NUM_THREADS` still applies). Does nothing when the pool already
 /// exists.
+///
+/// The main thread only works for the pool while it is itself inside a
+/// parallel operation: parallel work started from another thread while
+/// main waits elsewhere runs on the other workers alone (none, with one
+/// thread). vaekit's binaries start parallel work from the main thread only
+/// (sweeps run child processes from their threads).
 pub fn main_thread_computes() {
     let _ = rayon::ThreadPoolBuilder::new()
         .use_current_thread()

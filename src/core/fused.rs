@@ -695,6 +695,13 @@ fn mm_rows(
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        // An empty sum: the product adds nothing.
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
     let parts = if m * n * k >= PARALLEL_MADDS {
         rayon::current_num_threads().clamp(1, m.max(1))
     } else {
@@ -758,6 +765,12 @@ impl FusedOps for Flex {
         let (ws, w) = contiguous(&w);
         let (_, b) = contiguous(&b);
         let (rows, inp, out) = (xs[0], ws[0], ws[1]);
+        assert_eq!(xs[1], inp, "linear: input width does not match the weights");
+        assert_eq!(
+            slice(&b).len(),
+            out,
+            "linear: bias length does not match the weights"
+        );
         flex_tensor(
             linear_forward(slice(&x), slice(&w), slice(&b), rows, inp, out),
             vec![rows, out],

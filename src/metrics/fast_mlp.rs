@@ -229,7 +229,13 @@ fn mixture_rows_body(
         } else {
             acc.iter().map(|&a| exp_nonpositive(a - max)).sum()
         };
-        *o = max + sum.ln();
+        // f32::max skips NaN: a NaN component (a diverged prior) makes
+        // log p(z) NaN, as in the generic path, rather than being dropped.
+        *o = if acc.iter().any(|a| a.is_nan()) {
+            f32::NAN
+        } else {
+            max + sum.ln()
+        };
     }
 }
 
@@ -790,5 +796,12 @@ mod tests {
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-4 * w.abs().max(1.0), "{g} vs {w}");
         }
+        // A diverged component (NaN weight) gives NaN, as burn's graph does,
+        // not a density with that component silently dropped.
+        let mut bad = HostMixture::of_gmm(&g);
+        bad.log_weights[3] = f32::NAN;
+        let mut out = vec![0f32; 2];
+        HostPrior::new(Some(bad), zd).log_prob(&[0.0; 10], zd, &mut Vec::new(), &mut out);
+        assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
     }
 }

@@ -17,18 +17,6 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-/// β₁, β₂, ε, the L2 penalty and the learning rate, with the step number
-/// `time` (1 for the first step): everything the update needs besides tensors.
-#[derive(Clone, Copy, Debug)]
-pub struct AdamStep {
-    pub beta_1: f32,
-    pub beta_2: f32,
-    pub epsilon: f32,
-    pub weight_decay: f32,
-    pub lr: f32,
-    pub time: i32,
-}
-
 #[backend_extension(Flex)]
 pub trait FusedAdamOps: Backend {
     /// One Adam update of `param` with `grad` and the moments `m`, `v` (all
