@@ -26,19 +26,12 @@ fn main() {
     let prior = common::arg("--prior").unwrap_or_else(|| "vae".into());
     let components = common::num_arg("--components", 10);
     let likelihood = common::arg("--likelihood").unwrap_or_else(|| "bernoulli".into());
-    let cfg = vaekit::config::ExperimentConfig::load(
-        None,
-        &[
-            "model.hidden=[400]".into(),
-            "model.latent_dim=20".into(),
-            "model.activation=\"relu\"".into(),
-            format!("model.kind=\"{prior}\""),
-            format!("model.gmm.components={components}"),
-            format!("model.vamp.components={components}"),
-            format!("model.likelihood=\"{likelihood}\""),
-        ],
-    )
-    .unwrap_or_else(|e| panic!("--prior vae|gmm|vamp, --likelihood bernoulli|gaussian: {e}"));
+    let cfg = common::canonical_with(&[
+        format!("model.kind=\"{prior}\""),
+        format!("model.gmm.components={components}"),
+        format!("model.vamp.components={components}"),
+        format!("model.likelihood=\"{likelihood}\""),
+    ]);
     let what = match prior.as_str() {
         "vae" => likelihood.clone(),
         _ => format!("{prior} K={components}, {likelihood}"),

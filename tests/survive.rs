@@ -85,14 +85,19 @@ fn assert_consistent(dir: &Path, config: &str) {
     }
 }
 
+/// The uninterrupted run `reference` in `dir`; its config.toml.
+fn train_reference(dir: &Path) -> String {
+    let mut reference = vec!["train", "--out", "reference"];
+    reference.extend_from_slice(CFG);
+    let o = run(&reference, dir);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::read_to_string(dir.join("reference/config.toml")).unwrap()
+}
+
 #[test]
 fn killed_and_resumed_run_equals_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut reference = vec!["train", "--out", "reference"];
-    reference.extend_from_slice(CFG);
-    let o = run(&reference, tmp.path());
-    assert!(o.status.success(), "{}", text(&o));
-    let config = std::fs::read_to_string(tmp.path().join("reference/config.toml")).unwrap();
+    let config = train_reference(tmp.path());
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     let mut kills = 0;
@@ -163,11 +168,7 @@ fn signal(pid: u32, signal: &str) {
 #[test]
 fn signals_stop_at_a_step_with_a_checkpoint_and_the_resumed_run_equals_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut reference = vec!["train", "--out", "reference"];
-    reference.extend_from_slice(CFG);
-    let o = run(&reference, tmp.path());
-    assert!(o.status.success(), "{}", text(&o));
-    let config = std::fs::read_to_string(tmp.path().join("reference/config.toml")).unwrap();
+    let config = train_reference(tmp.path());
     let dir = tmp.path().join("stopped");
     let mut first = vec!["train", "--out", "stopped"];
     first.extend_from_slice(CFG);

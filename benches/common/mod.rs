@@ -1,7 +1,7 @@
 //! Shared by the benches: command-line flags and the canonical model.
 #![allow(dead_code)]
 
-use vaekit::config::{Activation, ExperimentConfig};
+use vaekit::config::ExperimentConfig;
 
 /// The value after `--name` on the command line, if any.
 pub fn arg(name: &str) -> Option<String> {
@@ -20,9 +20,19 @@ pub fn num_arg(name: &str, default: usize) -> usize {
 /// The canonical MLP VAE of `../shared/bench/torch_vae_ref.py`:
 /// 784-400-20, ReLU, Bernoulli decoder, Adam 1e-3.
 pub fn canonical() -> ExperimentConfig {
-    let mut cfg = ExperimentConfig::default();
-    cfg.model.hidden = vec![400];
-    cfg.model.latent_dim = 20;
-    cfg.model.activation = Activation::Relu;
-    cfg
+    canonical_with(&[])
+}
+
+/// [`canonical`] with `key=value` overrides on top (validated as
+/// `--set` is: a bad value is a clear error, not a silent default).
+pub fn canonical_with(overrides: &[String]) -> ExperimentConfig {
+    let mut all: Vec<String> = [
+        "model.hidden=[400]",
+        "model.latent_dim=20",
+        "model.activation=\"relu\"",
+    ]
+    .map(String::from)
+    .to_vec();
+    all.extend_from_slice(overrides);
+    ExperimentConfig::load(None, &all).unwrap_or_else(|e| panic!("{e}"))
 }

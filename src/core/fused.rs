@@ -719,33 +719,31 @@ fn mm_rows(
         });
 }
 
-/// `x W + b` with row-major x `[B, in]`, W `[in, out]`, b `[out]`.
-fn linear_forward(
+/// `y = x W + b` into `y` (cleared first), with row-major x `[rows, in]`,
+/// W `[in, out]`, b `[out]`: the bias rows are written, then the product
+/// accumulates onto them. `threaded` splits large products across the
+/// pool's threads ([`mm_rows`]); callers that already run one task per
+/// thread (the IWAE fast path) pass false.
+pub(crate) fn dense_into(
     x: &[f32],
     w: &[f32],
     b: &[f32],
     rows: usize,
-    inp: usize,
-    out: usize,
-) -> Vec<f32> {
-    let mut y = Vec::with_capacity(rows * out);
+    y: &mut Vec<f32>,
+    threaded: bool,
+) {
+    let (inp, out) = (w.len() / b.len().max(1), b.len());
+    assert_eq!(x.len(), rows * inp, "input does not match the layer");
+    y.clear();
     for _ in 0..rows {
         y.extend_from_slice(b);
     }
-    if rows > 0 && out > 0 {
-        mm_rows(
-            rows,
-            out,
-            inp,
-            &mut y,
-            true,
-            x,
-            (1, inp as isize),
-            w,
-            (1, out as isize),
-        );
+    let (xs, ws) = ((1, inp as isize), (1, out as isize));
+    if threaded {
+        mm_rows(rows, out, inp, y, true, x, xs, w, ws);
+    } else if rows > 0 && out > 0 && inp > 0 {
+        mm(rows, out, inp, y, true, x, xs, w, ws);
     }
-    y
 }
 
 impl FusedOps for Flex {
@@ -771,10 +769,9 @@ impl FusedOps for Flex {
             out,
             "linear: bias length does not match the weights"
         );
-        flex_tensor(
-            linear_forward(slice(&x), slice(&w), slice(&b), rows, inp, out),
-            vec![rows, out],
-        )
+        let mut y = Vec::new();
+        dense_into(slice(&x), slice(&w), slice(&b), rows, &mut y, true);
+        flex_tensor(y, vec![rows, out])
     }
 
     fn lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {

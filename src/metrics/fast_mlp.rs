@@ -43,7 +43,6 @@ struct Dense {
     w: Vec<f32>,
     b: Vec<f32>,
     inp: usize,
-    out: usize,
 }
 
 impl Dense {
@@ -56,42 +55,12 @@ impl Dense {
                 .map(|b| crate::core::host::read(b.val()))
                 .unwrap_or_else(|| vec![0.0; out]),
             inp,
-            out,
         }
     }
 
-    /// `y[rows, out] = x[rows, inp] W + b`.
+    /// `y[rows, out] = x[rows, inp] W + b`, on this thread.
     fn forward(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
-        assert_eq!(x.len(), rows * self.inp, "input does not match the layer");
-        y.clear();
-        for _ in 0..rows {
-            y.extend_from_slice(&self.b);
-        }
-        // SAFETY: the slices hold rows×inp, inp×out and rows×out f32s in
-        // row-major order, as the strides say; gemm reads and writes only those.
-        unsafe {
-            gemm::gemm(
-                rows,
-                self.out,
-                self.inp,
-                y.as_mut_ptr(),
-                1,
-                self.out as isize,
-                true,
-                x.as_ptr(),
-                1,
-                self.inp as isize,
-                self.w.as_ptr(),
-                1,
-                self.out as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        crate::core::fused::dense_into(x, &self.w, &self.b, rows, y, false);
     }
 }
 
@@ -110,48 +79,27 @@ fn activate(v: &mut [f32], a: Activation) {
 
 use crate::core::fastmath::softplus;
 
-/// Σ softplus over a row, with 16 independent accumulators so the loop
-/// vectorises (a single f32 accumulator would force sequential adds).
+/// `out[s] = Σ_d softplus(logits[s, d])` for each row of `logits`
+/// (`[·, d]`), with 16 independent accumulators so the loop vectorises (a
+/// single f32 accumulator would force sequential adds).
 #[inline(always)]
-fn softplus_sum_body(row: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let mut chunks = row.chunks_exact(16);
-    for c in &mut chunks {
-        for j in 0..16 {
-            acc[j] += softplus(c[j]);
+fn softplus_rows_body(logits: &[f32], out: &mut [f32], d: usize) {
+    for (row, o) in logits.chunks_exact(d).zip(out.iter_mut()) {
+        let mut acc = [0f32; 16];
+        let mut chunks = row.chunks_exact(16);
+        for c in &mut chunks {
+            for j in 0..16 {
+                acc[j] += softplus(c[j]);
+            }
         }
+        let tail: f32 = chunks.remainder().iter().map(|&l| softplus(l)).sum();
+        *o = acc.iter().sum::<f32>() + tail;
     }
-    let tail: f32 = chunks.remainder().iter().map(|&l| softplus(l)).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn softplus_sum_avx512(row: &[f32]) -> f32 {
-    softplus_sum_body(row)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softplus_sum_avx2(row: &[f32]) -> f32 {
-    softplus_sum_body(row)
-}
-
-/// Σ_d softplus(row[d]) with the widest vector unit the CPU has.
-fn softplus_sum(row: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { softplus_sum_avx512(row) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { softplus_sum_avx2(row) };
-        }
-    }
-    softplus_sum_body(row)
+crate::core::fastmath::widest_simd! {
+/// [`softplus_rows_body`] with the widest vector unit the CPU has.
+fn softplus_rows(logits: &[f32], out: &mut [f32], d: usize) => softplus_rows_body
 }
 
 /// Σ_d (x_d − μ_d)² / σ²_d for each row of `mu` (`[rows, d]`), into `out`.
@@ -284,7 +232,8 @@ struct Scratch {
     h2: Vec<f32>,
     logits: Vec<f32>,
     log_pz: Vec<f32>,
-    per_row: Vec<f32>,
+    log_px: Vec<f32>,
+    softplus: Vec<f32>,
     acc: Vec<f32>,
 }
 
@@ -460,11 +409,13 @@ impl HostVae {
             h2,
             logits,
             log_pz,
-            per_row,
+            log_px,
+            softplus,
             acc,
         } = scratch;
         log_pz.resize(BLOCK, 0.0);
-        per_row.resize(BLOCK, 0.0);
+        log_px.resize(BLOCK, 0.0);
+        softplus.resize(BLOCK, 0.0);
         let mut done = 0;
         while done < opts.k {
             let c = BLOCK.min(opts.k - done);
@@ -486,20 +437,24 @@ impl HostVae {
             }
             self.out.forward(h, c, logits);
             self.prior.log_prob(zs, zd, acc, &mut log_pz[..c]);
-            // Bernoulli: h·(W x) per sample; Gaussian: Σ (x − μ)²/σ².
+            // log p(x|z) of each sample: Bernoulli h·(W x) + b·x − Σ softplus(l);
+            // Gaussian −½ Σ (x − μ)²/σ² + the normaliser.
+            let (lpx, sp) = (&mut log_px[..c], &mut softplus[..c]);
             match &self.likelihood {
-                HostLikelihood::Bernoulli => dot_rows(&h[..c * h_out], &wx, &mut per_row[..c]),
-                HostLikelihood::Gaussian { inv_var, .. } => {
-                    weighted_sq_rows(logits, x, inv_var, &mut per_row[..c], d)
+                HostLikelihood::Bernoulli => {
+                    dot_rows(&h[..c * h_out], &wx, lpx);
+                    softplus_rows(logits, sp, d);
+                    lpx.iter_mut()
+                        .zip(sp.iter())
+                        .for_each(|(l, s)| *l += bx - s);
+                }
+                HostLikelihood::Gaussian { inv_var, log_norm } => {
+                    weighted_sq_rows(logits, x, inv_var, lpx, d);
+                    lpx.iter_mut().for_each(|l| *l = log_norm - 0.5 * *l);
                 }
             }
             for s in 0..c {
-                let log_px = match &self.likelihood {
-                    HostLikelihood::Bernoulli => {
-                        per_row[s] + bx - softplus_sum(&logits[s * d..(s + 1) * d])
-                    }
-                    HostLikelihood::Gaussian { log_norm, .. } => log_norm - 0.5 * per_row[s],
-                };
+                let log_px = lpx[s];
                 let e = &eps[s * zd..(s + 1) * zd];
                 let log_q = log_q_const - 0.5 * e.iter().map(|v| v * v).sum::<f32>();
                 if !analytic_kl && done == 0 && s == 0 {
@@ -700,7 +655,9 @@ mod tests {
             .iter()
             .map(|&l| (l as f64).max(0.0) + (-(l as f64).abs()).exp().ln_1p())
             .sum();
-        assert!((softplus_sum(&row) as f64 - want).abs() < 1e-6 * want);
+        let mut got = [0f32];
+        softplus_rows(&row, &mut got, row.len());
+        assert!((got[0] as f64 - want).abs() < 1e-6 * want);
     }
 
     /// Every prior and decoder of the fast path against the generic one.
