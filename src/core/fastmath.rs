@@ -75,7 +75,7 @@ pub fn softplus(l: f32) -> f32 {
     l.max(0.0) + log1p_unit(exp_nonpositive(-l.abs()))
 }
 
-/// Defines `fn $name(args)` running the `#[inline(always)]` fn `$body`
+/// Defines `fn $name(args)` (with any visibility) running the `#[inline(always)]` fn `$body`
 /// compiled for the widest vector unit the CPU has (AVX-512, AVX2 + FMA, or
 /// the baseline; the fast functions use `mul_add`, which is one instruction
 /// with FMA and a slow library call without it). The crate is built for baseline x86-64, whose 4-wide SSE
@@ -84,9 +84,9 @@ pub fn softplus(l: f32) -> f32 {
 /// only vectorise inside such a function: a closure would not inherit its
 /// target features, so `$body` must be a named `#[inline(always)]` fn.
 macro_rules! widest_simd {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
         $(#[$doc])*
-        fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -129,6 +129,55 @@ pub fn tanh(x: f32) -> f32 {
     let e = exp_nonpositive(-2.0 * x.abs());
     let t = (1.0 - e) / (1.0 + e);
     if x >= 0.0 { t } else { -t }
+}
+
+/// e^x in f32 for any x, branch-free so that loops over it vectorise:
+/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite split of ln2), e^r by its
+/// degree-7 Taylor polynomial, 2ⁿ by writing the exponent bits. Relative
+/// error < 10⁻⁷; x is clamped to [−87, 87] (e^±87 is still a normal f32),
+/// e^0 = 1 exactly, and NaN stays NaN.
+///
+/// Unlike [`exp_nonpositive`] it takes either sign and multiplies and adds
+/// separately (no `mul_add`), so it rounds the same way with or without
+/// FMA. The synthetic-text generator samples its tokens through it (with
+/// [`sigmoid_from_exp`] and [`tanh_from_sigmoid`]): a different rounding
+/// would move some softmax CDF across a uniform and change the data, which
+/// the generator's pinned test guards against.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75; // few mantissa bits: n·LN2_HI is exact
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // 1.5·2²³: adding it rounds to an integer, which then sits in the low
+    // mantissa bits.
+    const SHIFT: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 87.0);
+    let t = x * LOG2E + SHIFT;
+    let n = t - SHIFT;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let exponent = t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23;
+    p * f32::from_bits(exponent)
+}
+
+/// σ(x) = 1 / (1 + e^−x) written directly on [`exp`] (which clamps, so it
+/// saturates cleanly at both ends); [`sigmoid`] is the one the training
+/// kernels use.
+#[inline(always)]
+pub fn sigmoid_from_exp(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// tanh x = 2σ(2x) − 1 on [`sigmoid_from_exp`] (absolute error ~10⁻⁷);
+/// [`tanh`] is the one the training kernels use.
+#[inline(always)]
+pub fn tanh_from_sigmoid(x: f32) -> f32 {
+    2.0 * sigmoid_from_exp(2.0 * x) - 1.0
 }
 
 /// Which vector instruction set the fast paths (and gemm's matrix products)
@@ -186,6 +235,29 @@ mod tests {
                 let (e, we) = (exp_nonpositive(x) as f64, xs.exp());
                 assert!((e - we).abs() <= 2e-7 * we, "exp({x}) {e} vs {we}");
             }
+        }
+    }
+
+    #[test]
+    fn exp_is_accurate_over_its_whole_range() {
+        let mut worst = 0f64;
+        for i in 0..=174_000 {
+            // Within the clamp (f32 rounding can step just past 87).
+            let x = (-87.0 + i as f32 * 1e-3).min(87.0);
+            let rel = (exp(x) as f64 / (x as f64).exp() - 1.0).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 1e-6, "worst relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
+        assert!(exp(f32::NAN).is_nan());
+        for i in -400..=400 {
+            let x = i as f32 * 0.05;
+            let xs = x as f64;
+            let (s, ws) = (sigmoid_from_exp(x) as f64, 1.0 / (1.0 + (-xs).exp()));
+            assert!((s - ws).abs() <= 3e-7, "σ({x}) {s} vs {ws}");
+            let (t, wt) = (tanh_from_sigmoid(x) as f64, xs.tanh());
+            assert!((t - wt).abs() <= 5e-7, "tanh({x}) {t} vs {wt}");
         }
     }
 }

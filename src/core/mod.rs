@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod fused;
 pub mod host;
 pub mod likelihood;
+pub mod matmul;
 pub mod objective;
 pub mod posterior;
 pub mod rng;

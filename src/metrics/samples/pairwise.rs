@@ -2,7 +2,7 @@
 //! time: what the k-NN metrics and the kernel sums are made of.
 //!
 //! A block of 256 rows of `a` against all of `b` comes from one matrix
-//! product (‖a‖² + ‖b‖² − 2 a·b, in f64 through the `gemm` crate), so
+//! product (‖a‖² + ‖b‖² − 2 a·b, in f64 through [`crate::core::matmul`]), so
 //! 10,000 × 10,000 pairs never sit in memory at once, and the blocks run
 //! on every core (rayon). Entries the expansion puts within 1e-9 of zero,
 //! relative to the norms, are recomputed directly as Σ (a − b)²: exact
@@ -10,6 +10,7 @@
 //! exactly 0, so ties in the `≤` membership tests are decided the same way
 //! on every machine.
 
+use crate::core::matmul::{MatRef, Store, Threads, matmul};
 use rayon::prelude::*;
 
 /// `n` points of dimension `d`, row-major, in f64.
@@ -59,33 +60,13 @@ const BLOCK: usize = 256;
 fn dots(a: &Points, r0: usize, rows: usize, b: &Points, out: &mut [f64]) {
     let d = a.d;
     debug_assert_eq!(out.len(), rows * b.n);
-    // SAFETY: `a.x[r0·d..]` holds rows×d values (row stride d), `b.x` holds
-    // b.n×d values read as the d×b.n matrix bᵀ (row stride 1, column
-    // stride d), and `out` holds rows×b.n values (row stride b.n); gemm
-    // reads and writes only within these.
-    unsafe {
-        gemm::gemm(
-            rows,
-            b.n,
-            d,
-            out.as_mut_ptr(),
-            1,
-            b.n as isize,
-            false,
-            a.x[r0 * d..].as_ptr(),
-            1,
-            d as isize,
-            b.x.as_ptr(),
-            d as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    matmul(
+        out,
+        MatRef::row_major(&a.x[r0 * d..], rows, d),
+        MatRef::row_major(&b.x, b.n, d).t(),
+        Store::Overwrite,
+        Threads::One,
+    );
 }
 
 /// What a row visitor sees: row `i` of `a`, its squared distances to every
