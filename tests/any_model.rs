@@ -3,7 +3,8 @@
 //! list of forwarded methods is the trait's whole list, and a new model is
 //! one more entry — here a throw-away one, trained by the real loop.
 
-use burn::module::{Module, ParamId};
+use burn::module::Module;
+use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor};
 use std::sync::Mutex;
 use vaekit::config::{ExperimentConfig, ModelConfig};
@@ -57,6 +58,23 @@ fn the_enum_forwards_every_method_of_the_trait() {
         "a LatentModel method is missing from the forwarding list of any_model! \
          (src/models/build.rs): AnyModel would answer it with the trait's default"
     );
+}
+
+/// Whether two models hold the same tensors under the same names (enum
+/// variants left out of the names; parameter ids too, as a re-initialised
+/// layer gets fresh ones).
+fn same_tensors<A: ModuleSnapshot, B: ModuleSnapshot>(a: &A, b: &B) -> bool {
+    fn tensors<M: ModuleSnapshot>(m: &M) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = m
+            .collect(None, None, true)
+            .into_iter()
+            .map(|t| (t.name.clone(), t.to_bytes().unwrap().to_vec()))
+            .collect();
+        v.sort();
+        v
+    }
+    let (a, b) = (tensors(a), tensors(b));
+    !a.is_empty() && a == b
 }
 
 /// The bytes of a model's record: what a checkpoint holds.
@@ -193,27 +211,27 @@ fn same_answers<M: LatentModel>(
         );
         (terms, posterior_values(&f.posterior))
     });
-    // The methods that take the model: the weights they return (the enum's
-    // record is the model's own).
+    // The methods that take the model: the weights they return.
     check!(
         "after_step",
-        any.clone()
-            .after_step(&q, 1, 17)
-            .to_record()
-            .into_bytes()
-            .unwrap()
-            .to_vec(),
-        record_bytes(inner.clone().after_step(&q, 1, 17))
+        same_tensors(
+            &any.clone().after_step(&q, 1, 17),
+            &inner.clone().after_step(&q, 1, 17)
+        ),
+        true
     );
     check!(
         "reset_decoder",
-        any.clone()
-            .reset_decoder(19)
-            .to_record()
-            .into_bytes()
-            .unwrap()
-            .to_vec(),
-        record_bytes(inner.clone().reset_decoder(19))
+        same_tensors(
+            &any.clone().reset_decoder(19),
+            &inner.clone().reset_decoder(19)
+        ),
+        true
+    );
+    // Not a trait method: the enum's checkpoint record is the model's own.
+    assert!(
+        any.to_record().into_bytes().unwrap().to_vec() == record_bytes(inner.clone()),
+        "{kind}: AnyModel's record is not the model's"
     );
     called
 }
@@ -298,7 +316,8 @@ static PREPARED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 static AFTER: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// A throw-away model: a VAE whose trainer-facing hooks leave a trace, and
-/// whose other answers differ from the trait's defaults.
+/// whose other answers differ from the trait's defaults (a zero penalty, a
+/// decoder reset it does not really do).
 #[derive(Module, Debug)]
 struct Toy {
     inner: Vae,
@@ -332,8 +351,8 @@ impl LatentModel for Toy {
         let mean = &posterior.gaussian().expect("Gaussian").mean;
         Some(Tensor::zeros([mean.dims()[0]], &mean.device()))
     }
-    fn encoder_params(&self) -> Vec<ParamId> {
-        self.inner.encoder_params()
+    fn can_reset_decoder(&self) -> bool {
+        true
     }
 }
 
@@ -373,10 +392,7 @@ fn a_new_model_is_one_more_entry_and_the_trainer_drives_it() {
     let plain = toy(&dev);
     let q = LatentModel::encode(&plain, &x);
     assert!(plain.penalty(&q).is_some(), "penalty is the toy's");
-    assert!(
-        !plain.encoder_params().is_empty(),
-        "encoder_params is the toy's"
-    );
+    assert!(plain.can_reset_decoder(), "can_reset_decoder is the toy's");
     assert_eq!(WithToy::FORWARDED, AnyModel::FORWARDED);
     assert_eq!(plain.variant(), "Toy");
 
