@@ -1,19 +1,26 @@
 //! The model a config names, chosen once. [`AnyModel`] is declared by one
 //! list of variants, `any_model! { ... }` below: the [`any_model!`] macro
 //! turns the list into the enum (a burn `Module`), the forwarding of every
-//! [`LatentModel`] method to the variant, the [`Weights`] of checkpoints,
-//! the safetensors export and one `into_*` accessor per variant.
-//! [`AnyModel::new`], next to the list, is the only match on [`ModelKind`].
+//! [`LatentModel`](super::LatentModel) method to the variant, the
+//! [`Weights`] of checkpoints, the safetensors export and one `into_*`
+//! accessor per variant. [`AnyModel::new`], next to the list, is the only
+//! match on [`ModelKind`].
 //!
-//! A new model is a module in this folder implementing [`LatentModel`], one
-//! entry in the list, one arm in [`AnyModel::new`], and its kind and table
-//! in [`super::config`]; nothing elsewhere.
+//! A new model is a module in this folder implementing
+//! [`LatentModel`](super::LatentModel), one entry in the list, one arm in
+//! [`AnyModel::new`], and its kind and table in [`super::config`]; nothing
+//! elsewhere.
 //!
 //! The forwarding names every method of the trait, default or not: a method
 //! the enum did not forward would silently answer with the trait's default
 //! instead of the model's own. [`AnyModel::FORWARDED`] lists them, and
 //! `tests/any_model.rs` checks that list against the trait's declaration
-//! and the answers of the enum against those of each model.
+//! and the answers of the enum against those of each model. That includes
+//! `forward`, whose default calls `encode`, `log_likelihood`, `kl` and
+//! `penalty`: no model overrides it today, so forwarding it changes no
+//! number (the default on the enum would call the same forwarded pieces),
+//! but a model that gave itself a faster `forward` would otherwise be
+//! bypassed without a sign.
 
 use super::config::{ModelConfig, ModelKind};
 use super::{text, vae, vq};
@@ -45,9 +52,9 @@ use burn::tensor::Device;
 /// }
 /// ```
 ///
-/// Every type inside must be a [`LatentModel`]. Used once, for
-/// [`AnyModel`]; exported so that a test can declare an enum with one more
-/// (throw-away) model and see it served like the others.
+/// Every type inside must be a [`LatentModel`](super::LatentModel). Used
+/// once, for [`AnyModel`]; exported so that a test can declare an enum with
+/// one more (throw-away) model and see it served like the others.
 #[macro_export]
 macro_rules! any_model {
     (
