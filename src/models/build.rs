@@ -52,7 +52,8 @@ use burn::tensor::Device;
 /// }
 /// ```
 ///
-/// Every type inside must be a [`LatentModel`](super::LatentModel). Used
+/// Every type inside must be a [`LatentModel`](super::LatentModel), and
+/// the crate that invokes the macro must depend on `burn`. Used
 /// once, for [`AnyModel`]; exported so that a test can declare an enum with
 /// one more (throw-away) model and see it served like the others.
 #[macro_export]
@@ -136,9 +137,10 @@ macro_rules! any_model {
         $crate::models::build::any_model!(@forward $name [$($variant)+]);
     };
 
-    // The methods of `LatentModel`, every one of them, default or not (keep
-    // in the order of the trait). `tests/any_model.rs` fails when the trait
-    // gains a method this list lacks.
+    // THE list of the methods of `LatentModel`, every one of them, default
+    // or not: those that borrow the model, then (after `=>`) those that take
+    // it and return it. `tests/any_model.rs` fails when the trait gains a
+    // method this list lacks.
     (@forward $name:ident $variants:tt) => {
         $crate::models::build::any_model!(@methods $name $variants
             // Methods that borrow the model.
