@@ -7,7 +7,6 @@ mod common;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use std::sync::Mutex;
 use vaekit::config::ExperimentConfig;
@@ -50,14 +49,7 @@ impl LatentModel for Blanked {
     }
 }
 
-impl Weights for Blanked {
-    fn to_record(&self) -> ModuleRecord {
-        self.clone().into_record()
-    }
-    fn from_record(self, record: ModuleRecord) -> Result<Self, String> {
-        self.try_load_record(record).map_err(|e| e.to_string())
-    }
-}
+impl Weights for Blanked {}
 
 /// Counts its calls and the examples it was shown.
 #[derive(Default)]

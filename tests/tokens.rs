@@ -8,7 +8,6 @@ mod common;
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::store::ModuleRecord;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -92,14 +91,7 @@ impl LatentModel for BagOfWords {
     }
 }
 
-impl Weights for BagOfWords {
-    fn to_record(&self) -> ModuleRecord {
-        self.clone().into_record()
-    }
-    fn from_record(self, record: ModuleRecord) -> Result<Self, String> {
-        self.try_load_record(record).map_err(|e| e.to_string())
-    }
-}
+impl Weights for BagOfWords {}
 
 /// Sentences of 3 to 8 tokens, each from one of two topics: ids 1–5 or 6–10
 /// (0 is padding).

@@ -50,7 +50,12 @@ pub fn draw_from<M: LatentModel>(
 ) -> (Drawn, Vec<f32>) {
     let z = model.sample_prior(n, seed, device);
     let z_host = crate::core::host::read(z.clone());
-    let mut rng = stream(seed, Purpose::Eval, u64::MAX, 2);
+    let mut rng = stream(
+        seed,
+        Purpose::Eval,
+        crate::core::rng::key::SAMPLING,
+        crate::core::rng::key::SAMPLE_PIXELS,
+    );
     let (mean, std) = model.decode_mean(z);
     let mean = crate::core::host::read(mean);
     let std = std.map(crate::core::host::read);

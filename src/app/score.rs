@@ -406,7 +406,14 @@ fn posterior_draws<M: LatentModel>(
         };
         let [b, zd] = g.mean.dims();
         let eps = crate::core::host::upload(
-            host_normal(b, zd, seed, Purpose::Eval, u64::MAX - 5, start as u64),
+            host_normal(
+                b,
+                zd,
+                seed,
+                Purpose::Eval,
+                crate::core::rng::key::SCORE_NOISE,
+                start as u64,
+            ),
             b,
             zd,
             device,

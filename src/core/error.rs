@@ -26,6 +26,12 @@ pub enum Error {
     #[error("{0}")]
     Device(String),
 
+    /// Weights that do not fit the model they are loaded into (saved with
+    /// another architecture or config), or that could not be collected;
+    /// the caller adds the file.
+    #[error("{0}")]
+    Weights(String),
+
     /// Training produced a non-finite value.
     #[error("{0}")]
     NonFinite(String),

@@ -31,6 +31,94 @@ pub enum Purpose {
     Aggressive = 11,
 }
 
+/// The named streams: the fixed counters of draws that are not indexed by
+/// a training step (evaluation, sampling, fixed binarizations) and the
+/// sub-streams that keep such draws apart. A stream is `(seed, purpose, a,
+/// b)`; the doc line of each name gives its whole key and what draws from
+/// it. The values are the ones the crate has always used (the numbers of a
+/// run must not move), counted down from `u64::MAX` so that they never meet
+/// the small step, epoch and batch counters of the same purpose.
+///
+/// Counters are shared between purposes and between draws that differ in
+/// `b` or in the seed: a stream is only equal to another when all four
+/// parts are.
+pub mod key {
+    // `Purpose::Eval`, counter `u64::MAX`: what `vaekit sample` draws, told
+    // apart by the sub-stream.
+
+    /// `(seed, Eval, SAMPLING, b)`: the draws of `vaekit sample` and of the
+    /// sample metrics' generated set; `b` is one of the sub-streams below.
+    pub const SAMPLING: u64 = u64::MAX;
+    /// `(seed, Eval, SAMPLING, PRIOR_NORMAL)`: z ~ N(0, I) for a model whose
+    /// prior is the standard normal. Shared on purpose by every such model
+    /// (the trait's default, the VAE, the text VAE): the same seed gives the
+    /// same latents whichever of them draws.
+    pub const PRIOR_NORMAL: u64 = 0;
+    /// `(seed, Eval, SAMPLING, PRIOR_MIXTURE)`: z from a diagonal Gaussian
+    /// mixture prior (a component by its weight, then its Gaussian).
+    pub const PRIOR_MIXTURE: u64 = 1;
+    /// `(seed, Eval, SAMPLING, SAMPLE_PIXELS)`: the pixels `vaekit sample`
+    /// draws from the decoder's distribution at the sampled latents.
+    pub const SAMPLE_PIXELS: u64 = 2;
+    /// `(seed, Eval, SAMPLING, PRIOR_CODES)`: a VQ-VAE's codes, uniform at
+    /// each position.
+    pub const PRIOR_CODES: u64 = 3;
+
+    // Other `Purpose::Eval` streams.
+
+    /// `(seed, Eval, HELD_OUT_NOISE, 0)`: the posterior samples of the
+    /// held-out metrics (I(x;z), aggregate posterior).
+    pub const HELD_OUT_NOISE: u64 = u64::MAX - 1;
+    /// `(REFERENCE_SEED, Eval, NDB_FIT, NDB_FIT_SUB)`: the subset of real
+    /// images the NDB bins are fitted on. Same counter as
+    /// [`HELD_OUT_NOISE`], other sub-stream and seed: an unrelated stream.
+    pub const NDB_FIT: u64 = u64::MAX - 1;
+    /// Sub-stream of [`NDB_FIT`].
+    pub const NDB_FIT_SUB: u64 = 13;
+    /// `(seed, Eval, TOKEN_SAMPLING, 0)`: the words a text decoder samples
+    /// token by token.
+    pub const TOKEN_SAMPLING: u64 = u64::MAX - 2;
+    /// `(seed, Eval, REAL_SUBSET, REAL_SUBSET_SUB)`: the real images the
+    /// sample metrics compare the generated ones with. Same counter as
+    /// [`TOKEN_SAMPLING`], other sub-stream: an unrelated stream.
+    pub const REAL_SUBSET: u64 = u64::MAX - 2;
+    /// Sub-stream of [`REAL_SUBSET`].
+    pub const REAL_SUBSET_SUB: u64 = 17;
+    /// `(seed, Eval, KID_SUBSETS, KID_SUBSETS_SUB)`: the random subsets KID
+    /// averages over.
+    pub const KID_SUBSETS: u64 = u64::MAX - 3;
+    /// Sub-stream of [`KID_SUBSETS`].
+    pub const KID_SUBSETS_SUB: u64 = 19;
+    /// `(seed, Eval, SCORE_NOISE, start)`: the posterior samples of `vaekit
+    /// score`, one sub-stream per batch (`start` = its first example).
+    pub const SCORE_NOISE: u64 = u64::MAX - 5;
+
+    // `Purpose::Binarize`.
+
+    /// `(seed, Binarize, FIXED_BINARIZE - split, 0)`: the one fixed Bernoulli
+    /// draw of a split (0 train, 1 validation, 2 test).
+    pub const FIXED_BINARIZE: u64 = u64::MAX;
+    /// `(REFERENCE_SEED, Binarize, REFERENCE_BINARIZE, REFERENCE_BINARIZE_SUB)`:
+    /// the binarized real images of the sample metrics' reference. Same
+    /// counter as the training split's [`FIXED_BINARIZE`], other sub-stream
+    /// and seed: an unrelated stream.
+    pub const REFERENCE_BINARIZE: u64 = u64::MAX;
+    /// Sub-stream of [`REFERENCE_BINARIZE`].
+    pub const REFERENCE_BINARIZE_SUB: u64 = 11;
+    /// `(seed, Binarize, AGGRESSIVE_BINARIZE, position)`: the dynamic
+    /// binarization of aggressive training's extra batches, one sub-stream
+    /// per inner step (`step · max_inner + i`). Below the three
+    /// [`FIXED_BINARIZE`] counters.
+    pub const AGGRESSIVE_BINARIZE: u64 = u64::MAX - 7;
+
+    // `Purpose::Dropout`.
+
+    /// `(seed, Dropout, step, STEP_DROPOUT_KEY)`: the key a text decoder's
+    /// dropout masks of one training step are drawn from (the masks are
+    /// then `(key, Dropout, which, 0)`).
+    pub const STEP_DROPOUT_KEY: u64 = u64::MAX;
+}
+
 /// SplitMix64 finaliser: a bijective mix of 64 bits.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -94,5 +182,37 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
+    }
+
+    /// The named streams keep the numbers they had before they were named:
+    /// a change here changes every run's evaluation and samples.
+    #[test]
+    fn named_streams_keep_their_values() {
+        use key::*;
+        let m = u64::MAX;
+        assert_eq!(
+            [
+                SAMPLING,
+                PRIOR_NORMAL,
+                PRIOR_MIXTURE,
+                SAMPLE_PIXELS,
+                PRIOR_CODES
+            ],
+            [m, 0, 1, 2, 3]
+        );
+        assert_eq!(
+            [HELD_OUT_NOISE, NDB_FIT, NDB_FIT_SUB, TOKEN_SAMPLING],
+            [m - 1, m - 1, 13, m - 2]
+        );
+        assert_eq!(
+            [REAL_SUBSET, REAL_SUBSET_SUB, KID_SUBSETS, KID_SUBSETS_SUB],
+            [m - 2, 17, m - 3, 19]
+        );
+        assert_eq!(SCORE_NOISE, m - 5);
+        assert_eq!(
+            [FIXED_BINARIZE, REFERENCE_BINARIZE, REFERENCE_BINARIZE_SUB],
+            [m, m, 11]
+        );
+        assert_eq!([AGGRESSIVE_BINARIZE, STEP_DROPOUT_KEY], [m - 7, m]);
     }
 }

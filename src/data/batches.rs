@@ -46,7 +46,11 @@ pub fn binarize_fixed(data: &ImageSet, seed: u64, split: u64) -> ImageSet {
     }
     let all: Vec<usize> = (0..data.n).collect();
     ImageSet {
-        images: gather(data, &all, Some((seed, u64::MAX - split, 0))),
+        images: gather(
+            data,
+            &all,
+            Some((seed, crate::core::rng::key::FIXED_BINARIZE - split, 0)),
+        ),
         binary: true,
         ..data.clone()
     }

@@ -37,7 +37,14 @@ pub fn evaluate<M: LatentModel>(
     let (stats, post) = elbo_and_posteriors(model, set, 500, seed, device);
     // I(x;z) is O(n²): it uses the first `monitor.max_examples`.
     let n = post.n.min(opts.monitor.max_examples.max(2));
-    let eps = host_normal(n, post.z, seed, Purpose::Eval, u64::MAX - 1, 0);
+    let eps = host_normal(
+        n,
+        post.z,
+        seed,
+        Purpose::Eval,
+        crate::core::rng::key::HELD_OUT_NOISE,
+        0,
+    );
     // Mixture priors: how the aggregate posterior spreads over the components.
     let responsibilities = (post.z > 0)
         .then(|| {

@@ -1,33 +1,254 @@
-//! The model a config names, chosen once: [`AnyModel`] is the only place
-//! that matches on [`ModelKind`]; everything that differs between kinds is a
-//! method of [`LatentModel`] below it. A new model is a module in this folder,
-//! a variant here, its table in [`super::config`], and nothing elsewhere.
+//! The model a config names, chosen once. [`AnyModel`] is declared by one
+//! list of variants, `any_model! { ... }` below: the [`any_model!`] macro
+//! turns the list into the enum (a burn `Module`), the forwarding of every
+//! [`LatentModel`](super::LatentModel) method to the variant, the
+//! [`Weights`] of checkpoints, the safetensors export and one `into_*`
+//! accessor per variant. [`AnyModel::new`], next to the list, is the only
+//! match on [`ModelKind`].
+//!
+//! A new model is a module in this folder implementing
+//! [`LatentModel`](super::LatentModel), one entry in the list, one arm in
+//! [`AnyModel::new`], and its kind and table in [`super::config`]; nothing
+//! elsewhere.
+//!
+//! The forwarding names every method of the trait, default or not: a method
+//! the enum did not forward would silently answer with the trait's default
+//! instead of the model's own. [`AnyModel::FORWARDED`] lists them, and
+//! `tests/any_model.rs` checks that list against the trait's declaration
+//! and the answers of the enum against those of each model. That includes
+//! `forward`, whose default calls `encode`, `log_likelihood`, `kl` and
+//! `penalty`: no model overrides it today, so forwarding it changes no
+//! number (the default on the enum would call the same forwarded pieces),
+//! but a model that gave itself a faster `forward` would otherwise be
+//! bypassed without a sign.
 
 use super::config::{ModelConfig, ModelKind};
-use super::{Batch, LatentModel, PlainMlp, Posterior, text, vae, vq};
+use super::{text, vae, vq};
+use crate::core::error::{Error, Result};
 use crate::data::DataKind;
 use burn::module::Module;
-use burn::module::ParamId;
 use burn::store::ModuleRecord;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 
-/// Every model vaekit builds from a config: what the trainer, checkpoints,
-/// `vaekit eval`, `sample` and `export` hold.
-#[derive(Module, Debug)]
-pub enum AnyModel {
-    /// `model.kind` = `vae`, `gmm` or `vamp`.
-    Vae(vae::Vae),
-    /// `model.kind = "vq_vae"`.
-    VqVae(vq::VqVae),
-    /// `model.kind` = `text_vae` or `lstm_lm`.
-    Text(text::TextVae),
+/// Declare an enum of models from one list of variants, and everything that
+/// must name each variant:
+///
+/// - the enum, with `#[derive(Module, Debug)]`;
+/// - `impl LatentModel`, forwarding every method of the trait (the list of
+///   methods is in this macro, once; `FORWARDED` names them);
+/// - `impl Weights`: the record of the model inside (no enum prefix in the
+///   tensor names, so checkpoints are those of the model alone);
+/// - `save_into_store` (safetensors under the model's own names), `variant`
+///   (the variant's name) and the `into_*` accessor of each variant.
+///
+/// ```ignore
+/// any_model! {
+///     /// Doc of the enum.
+///     pub enum AnyModel {
+///         /// Doc of the variant.
+///         Vae(vae::Vae) => into_vae,
+///         VqVae(vq::VqVae) => into_vq,
+///     }
+/// }
+/// ```
+///
+/// Every type inside must be a [`LatentModel`](super::LatentModel), and
+/// the crate that invokes the macro must depend on `burn`. Used
+/// once, for [`AnyModel`]; exported so that a test can declare an enum with
+/// one more (throw-away) model and see it served like the others.
+#[macro_export]
+macro_rules! any_model {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident($model:ty) => $into:ident ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(burn::module::Module, Debug)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant($model), )+
+        }
+
+        // (An enum declared for a test uses some of these only.)
+        #[allow(dead_code)]
+        impl $name {
+            /// The name of the variant, for messages.
+            pub fn variant(&self) -> &'static str {
+                match self {
+                    $( $name::$variant(_) => stringify!($variant), )+
+                }
+            }
+
+            /// Collect the weights into a safetensors store under the
+            /// model's own tensor names (`encoder.layers.0.weight`: no enum
+            /// prefix).
+            pub fn save_into_store(
+                &self,
+                store: &mut burn::store::SafetensorsStore,
+            ) -> $crate::core::error::Result<()> {
+                use burn::store::ModuleSnapshot;
+                match self {
+                    $( $name::$variant(m) => m
+                        .save_into(store)
+                        .map_err(|e| $crate::core::error::Error::Weights(e.to_string())), )+
+                }
+            }
+
+            $(
+                #[doc = concat!(
+                    "The `", stringify!($variant),
+                    "` inside; panics for other models (tests and benches)."
+                )]
+                #[allow(unreachable_patterns)]
+                pub fn $into(self) -> $model {
+                    match self {
+                        $name::$variant(m) => m,
+                        other => panic!(
+                            "expected {}::{}, found {}",
+                            stringify!($name),
+                            stringify!($variant),
+                            other.variant()
+                        ),
+                    }
+                }
+            )+
+        }
+
+        impl $crate::models::build::Weights for $name {
+            fn to_record(&self) -> burn::store::ModuleRecord {
+                match self {
+                    $( $name::$variant(m) => burn::module::Module::into_record(m.clone()), )+
+                }
+            }
+
+            fn from_record(
+                self,
+                record: burn::store::ModuleRecord,
+            ) -> $crate::core::error::Result<Self> {
+                match self {
+                    $( $name::$variant(m) => burn::module::Module::try_load_record(m, record)
+                        .map($name::$variant)
+                        .map_err(|e| $crate::core::error::Error::Weights(e.to_string())), )+
+                }
+            }
+        }
+
+        $crate::models::build::any_model!(@forward $name [$($variant)+]);
+    };
+
+    // THE list of the methods of `LatentModel`, every one of them, default
+    // or not: those that borrow the model, then (after `=>`) those that take
+    // it and return it. `tests/any_model.rs` fails when the trait gains a
+    // method this list lacks.
+    (@forward $name:ident $variants:tt) => {
+        $crate::models::build::any_model!(@methods $name $variants
+            // Methods that borrow the model.
+            latent_dim() -> usize;
+            noise_dim() -> usize;
+            family() -> $crate::models::Family;
+            encode(x: &$crate::models::Batch) -> $crate::models::Posterior;
+            log_likelihood(
+                x: &$crate::models::Batch,
+                z: burn::tensor::Tensor<2>
+            ) -> burn::tensor::Tensor<1>;
+            log_prior(z: burn::tensor::Tensor<2>) -> burn::tensor::Tensor<1>;
+            kl(
+                posterior: &$crate::models::Posterior,
+                z: burn::tensor::Tensor<2>
+            ) -> burn::tensor::Tensor<2>;
+            penalty(posterior: &$crate::models::Posterior) -> Option<burn::tensor::Tensor<1>>;
+            prepare_batch(
+                batch: $crate::models::Batch,
+                step: usize,
+                seed: u64
+            ) -> $crate::models::Batch;
+            prior_responsibilities(
+                z: burn::tensor::Tensor<2>
+            ) -> Option<burn::tensor::Tensor<2>>;
+            sample_prior(
+                n: usize,
+                seed: u64,
+                device: &burn::tensor::Device
+            ) -> burn::tensor::Tensor<2>;
+            decode_mean(
+                z: burn::tensor::Tensor<2>
+            ) -> (burn::tensor::Tensor<2>, Option<burn::tensor::Tensor<2>>);
+            generate_tokens(
+                z: burn::tensor::Tensor<2>,
+                max_len: usize,
+                greedy: bool,
+                seed: u64
+            ) -> Option<Vec<Vec<u32>>>;
+            encoder_params() -> Vec<burn::module::ParamId>;
+            has_latent() -> bool;
+            can_reset_decoder() -> bool;
+            plain_mlp() -> Option<$crate::models::PlainMlp<'_>>;
+            forward(
+                x: &$crate::models::Batch,
+                eps: burn::tensor::Tensor<2>
+            ) -> $crate::models::Forward;
+            // Methods that take the model and return it changed.
+            => after_step(posterior: &$crate::models::Posterior, step: usize, seed: u64);
+            => reset_decoder(seed: u64);
+        );
+    };
+
+    (@methods $name:ident $variants:tt
+        $( $by_ref:ident ( $($ra:ident : $rt:ty),* ) -> $rr:ty; )*
+        $( => $by_value:ident ( $($va:ident : $vt:ty),* ); )*
+    ) => {
+        impl $crate::models::LatentModel for $name {
+            $(
+                fn $by_ref(&self $(, $ra: $rt)*) -> $rr {
+                    $crate::models::build::any_model!(@each self, $name $variants, m =>
+                        $crate::models::LatentModel::$by_ref(m $(, $ra)*))
+                }
+            )*
+            $(
+                fn $by_value(self $(, $va: $vt)*) -> Self {
+                    $crate::models::build::any_model!(@rewrap self, $name $variants, m =>
+                        $crate::models::LatentModel::$by_value(m $(, $va)*))
+                }
+            )*
+        }
+
+        #[allow(dead_code)]
+        impl $name {
+            /// The [`LatentModel`](crate::models::LatentModel) methods this
+            /// enum forwards to the model inside: all of the trait's.
+            pub const FORWARDED: &'static [&'static str] =
+                &[$(stringify!($by_ref),)* $(stringify!($by_value),)*];
+        }
+    };
+
+    (@each $self:ident, $name:ident [$($variant:ident)+], $m:ident => $e:expr) => {
+        match $self {
+            $( $name::$variant($m) => $e, )+
+        }
+    };
+
+    (@rewrap $self:ident, $name:ident [$($variant:ident)+], $m:ident => $e:expr) => {
+        match $self {
+            $( $name::$variant($m) => $name::$variant($e), )+
+        }
+    };
 }
 
-/// The lock around the CPU backend's process-wide RNG while weights are
-/// seeded and drawn (see [`build_model`]).
-pub(crate) fn host_rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    static HOST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    HOST_RNG.lock().unwrap_or_else(|e| e.into_inner())
+#[doc(hidden)]
+pub use any_model;
+
+any_model! {
+    /// Every model vaekit builds from a config: what the trainer,
+    /// checkpoints, `vaekit eval`, `sample` and `export` hold.
+    pub enum AnyModel {
+        /// `model.kind` = `vae`, `gmm` or `vamp`.
+        Vae(vae::Vae) => into_vae,
+        /// `model.kind = "vq_vae"`.
+        VqVae(vq::VqVae) => into_vq,
+        /// `model.kind` = `text_vae` or `lstm_lm`.
+        Text(text::TextVae) => into_text,
+    }
 }
 
 impl AnyModel {
@@ -49,42 +270,13 @@ impl AnyModel {
             }
         }
     }
+}
 
-    /// Collect the weights into a safetensors store under the model's own
-    /// tensor names (`encoder.layers.0.weight`: no enum prefix).
-    pub fn save_into_store(&self, store: &mut burn::store::SafetensorsStore) -> Result<(), String> {
-        use burn::store::ModuleSnapshot;
-        match self {
-            AnyModel::Vae(m) => m.save_into(store),
-            AnyModel::VqVae(m) => m.save_into(store),
-            AnyModel::Text(m) => m.save_into(store),
-        }
-        .map_err(|e| e.to_string())
-    }
-
-    /// The Gaussian VAE inside; panics for other models (tests and benches).
-    pub fn into_vae(self) -> vae::Vae {
-        match self {
-            AnyModel::Vae(m) => m,
-            _ => panic!("expected a Gaussian VAE of images"),
-        }
-    }
-
-    /// The VQ-VAE inside; panics for other models (tests).
-    pub fn into_vq(self) -> vq::VqVae {
-        match self {
-            AnyModel::VqVae(m) => m,
-            _ => panic!("expected a VQ-VAE"),
-        }
-    }
-
-    /// The text VAE inside; panics for other models (tests and benches).
-    pub fn into_text(self) -> text::TextVae {
-        match self {
-            AnyModel::Text(m) => m,
-            _ => panic!("expected a text VAE"),
-        }
-    }
+/// The lock around the CPU backend's process-wide RNG while weights are
+/// seeded and drawn (see [`build_model`]).
+pub(crate) fn host_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static HOST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HOST_RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Build the model `cfg` names for data of kind `data`, on `device`, with
@@ -105,121 +297,18 @@ pub fn build_model(cfg: &ModelConfig, seed: u64, data: &DataKind, device: &Devic
     AnyModel::new(cfg, data, device).load_record(record)
 }
 
-/// A model's weights as bytes, for checkpoints.
+/// A model's weights as bytes, for checkpoints. The defaults fit a model
+/// whose record is its own module's, which is every model but an enum of
+/// them ([`AnyModel`] saves the record of the model inside).
 pub trait Weights: Module {
-    fn to_record(&self) -> ModuleRecord;
-    /// Load a record saved by [`Weights::to_record`]; the error says why it does not fit.
-    fn from_record(self, record: ModuleRecord) -> Result<Self, String>;
-}
-
-impl Weights for AnyModel {
     fn to_record(&self) -> ModuleRecord {
-        match self {
-            AnyModel::Vae(m) => m.clone().into_record(),
-            AnyModel::VqVae(m) => m.clone().into_record(),
-            AnyModel::Text(m) => m.clone().into_record(),
-        }
+        self.clone().into_record()
     }
 
-    fn from_record(self, record: ModuleRecord) -> Result<Self, String> {
-        match self {
-            AnyModel::Vae(m) => m
-                .try_load_record(record)
-                .map(AnyModel::Vae)
-                .map_err(|e| e.to_string()),
-            AnyModel::VqVae(m) => m
-                .try_load_record(record)
-                .map(AnyModel::VqVae)
-                .map_err(|e| e.to_string()),
-            AnyModel::Text(m) => m
-                .try_load_record(record)
-                .map(AnyModel::Text)
-                .map_err(|e| e.to_string()),
-        }
-    }
-}
-
-/// Forward every method to the variant.
-macro_rules! each {
-    ($self:ident, $m:ident => $e:expr) => {
-        match $self {
-            AnyModel::Vae($m) => $e,
-            AnyModel::VqVae($m) => $e,
-            AnyModel::Text($m) => $e,
-        }
-    };
-}
-
-impl LatentModel for AnyModel {
-    fn latent_dim(&self) -> usize {
-        each!(self, m => m.latent_dim())
-    }
-    fn noise_dim(&self) -> usize {
-        each!(self, m => m.noise_dim())
-    }
-    fn family(&self) -> crate::core::posterior::Family {
-        each!(self, m => m.family())
-    }
-    fn encode(&self, x: &Batch) -> Posterior {
-        each!(self, m => LatentModel::encode(m, x))
-    }
-    fn log_likelihood(&self, x: &Batch, z: Tensor<2>) -> Tensor<1> {
-        each!(self, m => m.log_likelihood(x, z))
-    }
-    fn log_prior(&self, z: Tensor<2>) -> Tensor<1> {
-        each!(self, m => m.log_prior(z))
-    }
-    fn kl(&self, posterior: &Posterior, z: Tensor<2>) -> Tensor<2> {
-        each!(self, m => m.kl(posterior, z))
-    }
-    fn penalty(&self, posterior: &Posterior) -> Option<Tensor<1>> {
-        each!(self, m => m.penalty(posterior))
-    }
-    fn prepare_batch(&self, batch: Batch, step: usize, seed: u64) -> Batch {
-        each!(self, m => m.prepare_batch(batch, step, seed))
-    }
-    fn after_step(self, posterior: &Posterior, step: usize, seed: u64) -> Self {
-        match self {
-            AnyModel::Vae(m) => AnyModel::Vae(m.after_step(posterior, step, seed)),
-            AnyModel::VqVae(m) => AnyModel::VqVae(m.after_step(posterior, step, seed)),
-            AnyModel::Text(m) => AnyModel::Text(m.after_step(posterior, step, seed)),
-        }
-    }
-    fn generate_tokens(
-        &self,
-        z: Tensor<2>,
-        max_len: usize,
-        greedy: bool,
-        seed: u64,
-    ) -> Option<Vec<Vec<u32>>> {
-        each!(self, m => m.generate_tokens(z, max_len, greedy, seed))
-    }
-    fn encoder_params(&self) -> Vec<ParamId> {
-        each!(self, m => m.encoder_params())
-    }
-    fn reset_decoder(self, seed: u64) -> Self {
-        match self {
-            AnyModel::Vae(m) => AnyModel::Vae(m.reset_decoder(seed)),
-            AnyModel::VqVae(m) => AnyModel::VqVae(m.reset_decoder(seed)),
-            AnyModel::Text(m) => AnyModel::Text(m.reset_decoder(seed)),
-        }
-    }
-    fn can_reset_decoder(&self) -> bool {
-        each!(self, m => m.can_reset_decoder())
-    }
-    fn has_latent(&self) -> bool {
-        each!(self, m => m.has_latent())
-    }
-    fn prior_responsibilities(&self, z: Tensor<2>) -> Option<Tensor<2>> {
-        each!(self, m => m.prior_responsibilities(z))
-    }
-    fn sample_prior(&self, n: usize, seed: u64, device: &Device) -> Tensor<2> {
-        each!(self, m => m.sample_prior(n, seed, device))
-    }
-    fn decode_mean(&self, z: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
-        each!(self, m => m.decode_mean(z))
-    }
-    fn plain_mlp(&self) -> Option<PlainMlp<'_>> {
-        each!(self, m => m.plain_mlp())
+    /// Load a record saved by [`Weights::to_record`]; the error
+    /// ([`Error::Weights`]) says why it does not fit.
+    fn from_record(self, record: ModuleRecord) -> Result<Self> {
+        self.try_load_record(record)
+            .map_err(|e| Error::Weights(e.to_string()))
     }
 }

@@ -1,5 +1,5 @@
 //! Models. Every model speaks [`LatentModel`] to the trainer, the monitor and
-//! the evaluator, so adding one touches this folder only.
+//! the evaluator, so adding one touches this folder only (see [`build`]).
 //!
 //! A model provides q(z|x) ([`LatentModel::encode`]), its decoder and
 //! likelihood p(x|z) ([`LatentModel::log_likelihood`]) and, when it is not
@@ -42,6 +42,11 @@ pub struct Forward {
 }
 
 /// What the trainer, monitor and evaluator need from a model.
+///
+/// A method added here must also be added to the forwarding list of
+/// [`any_model!`](build::any_model) in `build.rs`, or [`AnyModel`] would
+/// answer it with the default below instead of the model's own
+/// (`tests/any_model.rs` fails until it is).
 pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
     /// Number of latent dimensions (the width of z).
     fn latent_dim(&self) -> usize;
@@ -110,7 +115,8 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
         None
     }
 
-    /// `n` draws z ~ p(z), on the host from the stream `(seed, Eval, u64::MAX)`.
+    /// `n` draws z ~ p(z), on the host from the stream
+    /// [`PRIOR_NORMAL`](crate::core::rng::key::PRIOR_NORMAL).
     fn sample_prior(&self, n: usize, seed: u64, device: &Device) -> Tensor<2> {
         let z = self.latent_dim();
         let draws = crate::data::batches::host_normal(
@@ -118,8 +124,8 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
             z,
             seed,
             crate::core::rng::Purpose::Eval,
-            u64::MAX,
-            0,
+            crate::core::rng::key::SAMPLING,
+            crate::core::rng::key::PRIOR_NORMAL,
         );
         crate::core::host::upload(draws, n, z, device)
     }

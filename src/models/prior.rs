@@ -141,7 +141,8 @@ impl HostMixture {
 
 /// `n` draws from a Gaussian mixture given on the host — `means` and
 /// `log_vars` `[K, d]`, `weights` `[K]` summing to 1 — from the stream
-/// `(seed, Eval, u64::MAX, 1)`: a component by its weight, then N(μ_k, σ_k²).
+/// [`PRIOR_MIXTURE`](crate::core::rng::key::PRIOR_MIXTURE): a component by
+/// its weight, then N(μ_k, σ_k²).
 pub fn sample_host_mixture(
     means: &[f32],
     log_vars: &[f32],
@@ -151,7 +152,12 @@ pub fn sample_host_mixture(
 ) -> Vec<f32> {
     use rand::Rng;
     let zd = means.len() / weights.len().max(1);
-    let mut rng = crate::core::rng::stream(seed, crate::core::rng::Purpose::Eval, u64::MAX, 1);
+    let mut rng = crate::core::rng::stream(
+        seed,
+        crate::core::rng::Purpose::Eval,
+        crate::core::rng::key::SAMPLING,
+        crate::core::rng::key::PRIOR_MIXTURE,
+    );
     let mut out = Vec::with_capacity(n * zd);
     for _ in 0..n {
         let mut u: f32 = rng.random();

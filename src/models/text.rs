@@ -26,7 +26,7 @@ use super::{
     Batch, GaussianPosterior, LatentModel, Posterior, TokenBatch, standard_normal_log_prob,
 };
 use crate::core::likelihood::categorical;
-use crate::core::rng::{Purpose, stream};
+use crate::core::rng::{Purpose, key, stream};
 use crate::data::text::{BOS, EOS, UNK};
 use burn::module::{Module, ParamId};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
@@ -147,12 +147,12 @@ impl TextVae {
 
     /// Sentences decoded from `z` `[n, latent]`, token by token from `<s>`
     /// until `</s>` or `max_len` words: sampled from p(x|z) with the host
-    /// stream `(seed, Eval, u64::MAX − 2)`, or the most likely token at each
-    /// step when `greedy`. Ids without `<s>` and `</s>`.
+    /// stream [`key::TOKEN_SAMPLING`], or the most likely token at each step
+    /// when `greedy`. Ids without `<s>` and `</s>`.
     pub fn generate(&self, z: Tensor<2>, max_len: usize, greedy: bool, seed: u64) -> Vec<Vec<u32>> {
         let [n, _] = z.dims();
         let device = z.device();
-        let mut rng = stream(seed, Purpose::Eval, u64::MAX - 2, 0);
+        let mut rng = stream(seed, Purpose::Eval, key::TOKEN_SAMPLING, 0);
         let mut state = self.start(z.clone());
         let mut prev = vec![BOS as i64; n];
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
@@ -276,7 +276,8 @@ impl LatentModel for TextVae {
         let Batch::Tokens(mut t) = batch else {
             return batch;
         };
-        t.noise_key = Some(stream(seed, Purpose::Dropout, step as u64, u64::MAX).random());
+        t.noise_key =
+            Some(stream(seed, Purpose::Dropout, step as u64, key::STEP_DROPOUT_KEY).random());
         if self.word_dropout > 0.0 {
             let [n, len] = t.ids.dims();
             let mut rng = stream(seed, Purpose::WordDropout, step as u64, 0);
@@ -303,7 +304,14 @@ impl LatentModel for TextVae {
         let zd = self.latent;
         let draws = match &self.gmm {
             Some(g) => sample_diag_mixture(g, n, seed),
-            None => crate::core::rng::host_normal(n, zd, seed, Purpose::Eval, u64::MAX, 0),
+            None => crate::core::rng::host_normal(
+                n,
+                zd,
+                seed,
+                Purpose::Eval,
+                key::SAMPLING,
+                key::PRIOR_NORMAL,
+            ),
         };
         crate::core::host::upload(draws, n, zd, device)
     }

@@ -189,8 +189,8 @@ impl LatentModel for Vae {
                 zd,
                 seed,
                 crate::core::rng::Purpose::Eval,
-                u64::MAX,
-                0,
+                crate::core::rng::key::SAMPLING,
+                crate::core::rng::key::PRIOR_NORMAL,
             );
             return crate::core::host::upload(draws, n, zd, device);
         };

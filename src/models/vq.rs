@@ -301,8 +301,12 @@ impl LatentModel for VqVae {
         let s = &self.settings;
         let (p, d) = (s.positions(), s.code_dim);
         let book = crate::core::host::read(self.codebook.val());
-        // Index 3: `vaekit sample` draws the pixels from index 2.
-        let mut rng = crate::core::rng::stream(seed, crate::core::rng::Purpose::Eval, u64::MAX, 3);
+        let mut rng = crate::core::rng::stream(
+            seed,
+            crate::core::rng::Purpose::Eval,
+            crate::core::rng::key::SAMPLING,
+            crate::core::rng::key::PRIOR_CODES,
+        );
         let mut out = Vec::with_capacity(n * p * d);
         for _ in 0..n * p {
             let c = rng.random_range(0..s.codes);

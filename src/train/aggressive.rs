@@ -101,7 +101,7 @@ pub fn inner_loop<M: LatentModel>(
         .into_vec();
         let binarize = job.data.dynamic_binarize.then_some((
             job.seed,
-            u64::MAX - 7,
+            crate::core::rng::key::AGGRESSIVE_BINARIZE,
             (step * t.aggressive_max_inner + i) as u64,
         ));
         let x = data.batch(&idx, binarize, plan.autodiff());

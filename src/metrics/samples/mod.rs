@@ -170,7 +170,12 @@ impl Reference {
             }
         };
         let real_images = if binarize && !train.binary {
-            let mut rng = stream(REFERENCE_SEED, Purpose::Binarize, u64::MAX, 11);
+            let mut rng = stream(
+                REFERENCE_SEED,
+                Purpose::Binarize,
+                crate::core::rng::key::REFERENCE_BINARIZE,
+                crate::core::rng::key::REFERENCE_BINARIZE_SUB,
+            );
             train
                 .images
                 .iter()
@@ -288,7 +293,12 @@ impl Reference {
             (None, None)
         };
         // Fit on at most 10,000 real points (a seeded subset), assign all.
-        let mut rng = stream(REFERENCE_SEED, Purpose::Eval, u64::MAX - 1, 13);
+        let mut rng = stream(
+            REFERENCE_SEED,
+            Purpose::Eval,
+            crate::core::rng::key::NDB_FIT,
+            crate::core::rng::key::NDB_FIT_SUB,
+        );
         let mut fit: Vec<usize> = (0..real.n).collect();
         fit.shuffle(&mut rng);
         fit.truncate(ndb::MAX_FIT);
@@ -482,7 +492,12 @@ pub fn score(
     let real_all = &reference.real;
     // The real set: as many real points as samples (a seeded subset), or all.
     let mut idx: Vec<usize> = (0..real_all.n).collect();
-    idx.shuffle(&mut stream(opts.seed, Purpose::Eval, u64::MAX - 2, 17));
+    idx.shuffle(&mut stream(
+        opts.seed,
+        Purpose::Eval,
+        crate::core::rng::key::REAL_SUBSET,
+        crate::core::rng::key::REAL_SUBSET_SUB,
+    ));
     idx.truncate(fake.n.min(real_all.n));
     idx.sort_unstable();
     let real = SampleArray {
@@ -532,7 +547,12 @@ pub fn score(
         &ff,
         opts.kid_subsets,
         opts.kid_subset_size,
-        &mut stream(opts.seed, Purpose::Eval, u64::MAX - 3, 19),
+        &mut stream(
+            opts.seed,
+            Purpose::Eval,
+            crate::core::rng::key::KID_SUBSETS,
+            crate::core::rng::key::KID_SUBSETS_SUB,
+        ),
     );
     r.insert("kid", Value::Number(kid));
     r.insert("kid_std", Value::Number(kid_std));
