@@ -30,8 +30,9 @@ pub struct Summary {
     /// Batches skipped for a non-finite loss (`train.on_nonfinite = "skip"`).
     pub skipped_steps: usize,
     pub wall_time_s: f64,
-    /// Training throughput over the whole run (examples per second of wall time).
-    pub train_images_per_s: f64,
+    /// Training throughput over the whole run (examples per second of wall
+    /// time; `train_images_per_s` in the file, whatever the examples are).
+    pub train_examples_per_s: f64,
     /// Whether the collapse alarm went off during training.
     pub collapse_alarm: bool,
     /// Every metric on the test split.
@@ -70,7 +71,7 @@ impl Summary {
             epochs: self.epochs,
             skipped_steps: self.skipped_steps,
             wall_time_s: self.wall_time_s,
-            train_images_per_s: self.train_images_per_s,
+            train_images_per_s: self.train_examples_per_s,
             collapse_alarm: self.collapse_alarm,
         };
         let mut out = serde_json::to_value(facts).expect("summary facts serialize");
@@ -117,11 +118,21 @@ impl Summary {
             epochs: facts.epochs,
             skipped_steps: facts.skipped_steps,
             wall_time_s: facts.wall_time_s,
-            train_images_per_s: facts.train_images_per_s,
+            train_examples_per_s: facts.train_images_per_s,
             collapse_alarm: facts.collapse_alarm,
             test: split("test"),
             val: split("val"),
         })
+    }
+
+    /// Write `RUN/summary.json` (atomically: a run with one has finished).
+    pub fn write(&self, run: &Path) -> Result<()> {
+        crate::core::fsutil::write_atomic(
+            &run.join("summary.json"),
+            serde_json::to_string_pretty(&self.to_json())
+                .expect("summary serializes")
+                .as_bytes(),
+        )
     }
 
     /// `RUN/summary.json`, when the run has finished.
@@ -170,7 +181,7 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         summary.steps,
         summary.epochs,
         summary.wall_time_s,
-        summary.train_images_per_s,
+        summary.train_examples_per_s,
         f("elbo"),
         f("rec_ll"),
         f("kl"),
@@ -262,7 +273,7 @@ mod tests {
             epochs: 1,
             skipped_steps: 0,
             wall_time_s: 1.0,
-            train_images_per_s: 1.0,
+            train_examples_per_s: 1.0,
             collapse_alarm: false,
             test: test.clone(),
             val: Record::new(),
