@@ -70,7 +70,7 @@ impl DataSpec {
 
     /// Parse `s`, or say why not (without the key, which callers name).
     fn parse(s: &str) -> std::result::Result<Self, String> {
-        let expected = || format!("{s:?}: expected {}", Self::FORMS);
+        let expected = || format!("{s:?} is not a data spec; expected {}", Self::FORMS);
         match s {
             "synthetic" => return Ok(Self::Synthetic),
             "synthetic-text" => return Ok(Self::SyntheticText),
@@ -86,7 +86,7 @@ impl DataSpec {
         };
         if dir.is_empty() {
             return Err(format!(
-                "{s:?}: name the folder after the colon, e.g. {s}/path/to/data"
+                "{s:?} names no folder; name the folder after the colon, e.g. {s}/path/to/data"
             ));
         }
         Ok(kind(PathBuf::from(dir)))
@@ -99,7 +99,7 @@ impl FromStr for DataSpec {
     /// A spec from its string form; the error names `data.spec` and lists
     /// the forms.
     fn from_str(s: &str) -> Result<Self, Error> {
-        Self::parse(s).map_err(|why| Error::Config(vec![format!("data.spec = {why}")]))
+        Self::parse(s).map_err(|why| Error::Config(vec![format!("data.spec: {why}")]))
     }
 }
 
