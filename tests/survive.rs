@@ -30,6 +30,30 @@ const CFG: &[&str] = &[
     "monitor.every=20",
 ];
 
+/// Train in this process into `cwd/out` with the `--set`s of [`CFG`] and
+/// `extra`, and `NanAt(step)`: the loss of that step is NaN.
+fn train_with_nan_at(step: usize, cwd: &Path, out: &str, extra: &[&str]) -> vaekit::Result<()> {
+    let sets: Vec<String> = CFG
+        .iter()
+        .chain(extra)
+        .filter(|a| **a != "--set")
+        .map(|a| a.to_string())
+        .collect();
+    let cfg = vaekit::config::ExperimentConfig::load(None, &sets)?;
+    let run = cwd.join(out);
+    std::fs::create_dir_all(&run).unwrap();
+    let dev = burn::tensor::Device::flex();
+    let quiet = Some(vaekit::train::progress::Progress::Quiet);
+    vaekit::run::train_with_hooks(
+        &cfg,
+        &run,
+        &dev,
+        quiet,
+        &mut [&mut vaekit::train::NanAt(step)],
+    )
+    .map(|_| ())
+}
+
 /// metrics.jsonl without the fields that measure wall time.
 fn metrics_without_timing(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
@@ -243,11 +267,9 @@ fn signals_stop_at_a_step_with_a_checkpoint_and_the_resumed_run_equals_an_uninte
 #[test]
 fn nan_stops_the_run_and_a_damaged_checkpoint_falls_back() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec!["train", "--out", "r", "--set", "train.debug_nan_at_step=25"];
-    args.extend_from_slice(CFG);
-    let o = run(&args, tmp.path());
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{t}");
+    let t = train_with_nan_at(25, tmp.path(), "r", &[])
+        .unwrap_err()
+        .to_string();
     assert!(
         t.contains("step 25") && t.contains("reconstruction log-likelihood became NaN"),
         "{t}"
@@ -256,7 +278,6 @@ fn nan_stops_the_run_and_a_damaged_checkpoint_falls_back() {
         t.contains("step-00000020") && t.contains("--resume"),
         "names the kept checkpoint: {t}"
     );
-    assert!(!t.contains("panicked"), "{t}");
     assert!(!tmp.path().join("r/summary.json").exists());
 
     // Damage the newest checkpoint; resume must say so and use step 10.
@@ -265,11 +286,6 @@ fn nan_stops_the_run_and_a_damaged_checkpoint_falls_back() {
         b"truncated",
     )
     .unwrap();
-    let cfg = tmp.path().join("r/config.toml");
-    let fixed = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("debug_nan_at_step = 25", "debug_nan_at_step = 0");
-    std::fs::write(&cfg, fixed).unwrap();
     let o = run(&["train", "--resume", "r"], tmp.path());
     let t = text(&o);
     assert!(o.status.success(), "{t}");
@@ -302,22 +318,14 @@ fn nan_stops_the_run_and_a_damaged_checkpoint_falls_back() {
 #[test]
 fn skip_policy_skips_the_batch_and_lowers_the_learning_rate() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "train",
-        "--out",
+    // (The warning naming step 7 goes to the progress display, quiet here.)
+    train_with_nan_at(
+        7,
+        tmp.path(),
         "s",
-        "--set",
-        "train.debug_nan_at_step=7",
-        "--set",
-        "train.on_nonfinite=skip",
-        "--set",
-        "train.epochs=1",
-    ];
-    args.extend_from_slice(CFG);
-    let o = run(&args, tmp.path());
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
-    assert!(t.contains("step 7") && t.contains("batch skipped"), "{t}");
+        &["train.on_nonfinite=skip", "train.epochs=1"],
+    )
+    .unwrap();
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("s/summary.json")).unwrap())
             .unwrap();

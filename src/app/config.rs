@@ -68,19 +68,34 @@ impl Default for ExperimentConfig {
     }
 }
 
+/// Keys earlier versions wrote that this one no longer has. Run folders
+/// with `train.debug_nan_at_step = 0` (every run written before it became
+/// the test hook [`crate::train::NanAt`]) keep loading; another value asked
+/// for a fault this config can no longer inject.
+fn drop_retired_keys(table: &mut toml::Table) -> Result<()> {
+    const KEY: &str = "debug_nan_at_step";
+    let Some(toml::Value::Table(train)) = table.get_mut("train") else {
+        return Ok(());
+    };
+    match train.remove(KEY) {
+        None | Some(toml::Value::Integer(0)) => Ok(()),
+        Some(v) => Err(Error::Config(vec![format!(
+            "train.{KEY} = {v}: this testing hook is no longer a config key; \
+             a test passes `vaekit::train::NanAt(step)` as a step hook to \
+             `vaekit::run::train_with_hooks` or `vaekit::train::fit`"
+        )])),
+    }
+}
+
 /// Sentences with no `model.kind` given train a text VAE: the image
 /// default (`vae`) cannot read them.
 fn default_text_model(table: &mut toml::Table) {
-    let spec = table
+    let text = table
         .get("data")
         .and_then(|d| d.get("spec"))
         .and_then(|s| s.as_str())
-        .unwrap_or("");
-    let text = crate::data::DataConfig {
-        spec: spec.to_string(),
-        ..Default::default()
-    }
-    .is_text();
+        .and_then(|s| s.parse::<crate::data::DataSpec>().ok())
+        .is_some_and(|s| s.is_text());
     if !text {
         return;
     }
@@ -117,6 +132,7 @@ impl ExperimentConfig {
             ModelConfig::migrate(model);
         }
         default_text_model(&mut table);
+        drop_retired_keys(&mut table)?;
         Self::from_table(table, file)
     }
 
@@ -354,7 +370,7 @@ mod tests {
         assert_eq!(c.model.latent_dim, 32);
         assert_eq!(c.model.hidden, vec![512, 256]);
         assert_eq!(c.optimizer.lr, 3e-4);
-        assert_eq!(c.data.spec, "idx:/tmp/mnist");
+        assert_eq!(c.data.spec.to_string(), "idx:/tmp/mnist");
         assert_eq!(c.schedule.kind, ScheduleKind::Cyclical);
         assert_eq!(c.model.activation, Activation::Tanh);
     }
@@ -481,5 +497,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("model.vq_vae.codes"), "{err}");
+    }
+
+    #[test]
+    fn the_retired_nan_key_loads_at_zero_and_names_its_replacement_otherwise() {
+        assert!(load(&["train.debug_nan_at_step=0"]).is_ok());
+        let e = load(&["train.debug_nan_at_step=25"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("train.debug_nan_at_step = 25") && e.contains("NanAt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_data_spec_names_the_key_and_lists_the_forms() {
+        let e = load(&["data.spec=mnist"]).unwrap_err().to_string();
+        assert!(e.contains("data.spec") && e.contains("`idx:DIR`"), "{e}");
+        let e = load(&["data.spec=idx:"]).unwrap_err().to_string();
+        assert!(
+            e.contains("data.spec") && e.contains("name the folder"),
+            "{e}"
+        );
     }
 }

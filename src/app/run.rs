@@ -17,7 +17,7 @@ use crate::data::{DataKind, Dataset, Prepared, Vocab};
 use crate::models::{AnyModel, build_model};
 use crate::train::checkpoint::{self, TrainState};
 use crate::train::progress::Progress;
-use crate::train::{Job, Summary, build_optimizer, fit};
+use crate::train::{Job, StepHook, Summary, build_optimizer, fit};
 use burn::module::Module;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
@@ -125,6 +125,18 @@ pub fn train(
     device: &Device,
     progress: Option<Progress>,
 ) -> Result<Summary> {
+    train_with_hooks(cfg, run, device, progress, &mut [])
+}
+
+/// As [`train`], with `hooks` around each step (the tests reach the
+/// non-finite guard with [`crate::train::NanAt`]).
+pub fn train_with_hooks(
+    cfg: &ExperimentConfig,
+    run: &Path,
+    device: &Device,
+    progress: Option<Progress>,
+    hooks: &mut [&mut dyn StepHook<AnyModel>],
+) -> Result<Summary> {
     // Data first: a bad data spec leaves no half-made run behind (the empty
     // folder `make_run_dir` created is removed; a folder with files is kept).
     let data = match load_data(cfg) {
@@ -153,7 +165,7 @@ pub fn train(
         optim,
         state,
         progress,
-        &mut [],
+        hooks,
     )
 }
 

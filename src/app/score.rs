@@ -10,7 +10,7 @@ use super::run::LoadedRun;
 use crate::core::error::{Error, Result};
 use crate::core::rng::{Purpose, host_normal};
 use crate::data::sample_files::{self, SampleArray};
-use crate::data::{DataConfig, DataKind, ImageSet};
+use crate::data::{DataConfig, DataKind, DataSpec, ImageSet};
 use crate::metrics::record::{Record, Value};
 use crate::metrics::samples::{self, Reference, SampleOptions, kernel, pairwise::Points};
 use crate::models::LatentModel;
@@ -114,14 +114,6 @@ pub fn reference_for_data(
     Reference::get(train, Some(test), binarize, &source, opts, device, say)
 }
 
-/// Whether `spec` names a dataset rather than a file.
-fn is_data_spec(spec: &str) -> bool {
-    spec == "synthetic"
-        || ["idx:", "amat:", "cifar:"]
-            .iter()
-            .any(|p| spec.starts_with(p))
-}
-
 /// The reference of a file or folder of real samples (npy, IDX, PNGs):
 /// raw features, no classifier.
 fn reference_for_file(
@@ -191,9 +183,17 @@ pub fn score_files(
             "the samples are binary (every value 0 or 1): the real images are binarized too (--binarize no to keep them grey)",
         );
     }
-    let reference = if is_data_spec(real) {
-        let mut cfg = DataConfig::default();
-        cfg.spec = real.to_string();
+    // A dataset of images rather than a file (`text:` is not one: sample
+    // metrics compare images).
+    let spec = real
+        .parse::<DataSpec>()
+        .ok()
+        .filter(|spec| spec.is_images());
+    let reference = if let Some(spec) = spec {
+        let cfg = DataConfig {
+            spec,
+            ..DataConfig::default()
+        };
         reference_for_data(&cfg, bin, opts, device, say)?
     } else {
         let p = Path::new(real);

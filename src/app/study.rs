@@ -151,13 +151,9 @@ pub struct Study {
 
 /// A short name for a dataset spec: `synthetic`, or the folder's name.
 pub fn data_label(spec: &str) -> String {
-    match spec.split_once(':') {
-        Some((_, dir)) => Path::new(dir)
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| dir.to_string()),
-        None => spec.to_string(),
-    }
+    spec.parse::<crate::data::DataSpec>()
+        .map(|s| s.label())
+        .unwrap_or_else(|_| spec.to_string())
 }
 
 impl Study {
@@ -213,10 +209,10 @@ impl Study {
         // Every override must be a valid config, and every dataset readable,
         // before anything trains.
         ExperimentConfig::load(None, &args.set)?;
-        for spec in data
-            .iter()
-            .filter(|d| !matches!(d.as_str(), "synthetic" | "synthetic-text"))
-        {
+        for spec in data.iter().filter(|d| {
+            d.parse::<crate::data::DataSpec>()
+                .map_or(true, |s| !s.is_builtin())
+        }) {
             let mut o = args.set.clone();
             o.push(format!("data.spec={spec}"));
             crate::data::load(&ExperimentConfig::load(None, &o)?.data, 0)?;

@@ -1,5 +1,6 @@
 //! `[data]`: where the examples come from.
 
+use super::spec::DataSpec;
 use super::text::LongSentences;
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +12,8 @@ pub struct DataConfig {
     /// `amat:DIR` (statically binarized MNIST `.amat` files), `cifar:DIR`
     /// (CIFAR-10's binary batches, 32×32×3), `text:DIR` (sentences in
     /// `train.txt`, `valid.txt`, `test.txt`) or `synthetic-text` (He et
-    /// al. 2019's LSTM generator, built in).
-    pub spec: String,
+    /// al. 2019's LSTM generator, built in); a string in the file.
+    pub spec: DataSpec,
     /// Fraction of the training set held out for validation (carved with the
     /// run's seed). Ignored for `amat:` data, which ships its own split.
     pub val_fraction: f64,
@@ -37,7 +38,7 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            spec: "synthetic".into(),
+            spec: DataSpec::Synthetic,
             val_fraction: 0.1,
             limit: 0,
             synthetic_size: 20_000,
@@ -50,13 +51,9 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
-    /// The data specs [`super::load`] knows: a name, or a prefix before a folder.
-    pub const SPECS: &'static str =
-        "`synthetic`, `idx:DIR`, `amat:DIR`, `cifar:DIR`, `text:DIR` or `synthetic-text`";
-
     /// Whether the spec names token data (sentences).
     pub fn is_text(&self) -> bool {
-        self.spec == "synthetic-text" || self.spec.starts_with("text:")
+        self.spec.is_text()
     }
 
     /// The text reader's options from these keys.
@@ -69,27 +66,10 @@ impl DataConfig {
         }
     }
 
-    /// Every invalid value, each naming its key.
+    /// Every invalid value, each naming its key (`data.spec` is checked as
+    /// it is parsed: see [`DataSpec`]).
     pub fn problems(&self, errs: &mut Vec<String>) {
         let d = self;
-        if !(d.spec == "synthetic"
-            || d.spec == "synthetic-text"
-            || d.spec.starts_with("text:")
-            || d.spec.starts_with("idx:")
-            || d.spec.starts_with("amat:")
-            || d.spec.starts_with("cifar:"))
-        {
-            errs.push(format!(
-                "data.spec = {:?}: expected {}",
-                d.spec,
-                Self::SPECS
-            ));
-        } else if d.spec.ends_with(':') {
-            errs.push(format!(
-                "data.spec = {:?}: name the folder after the colon, e.g. {}/path/to/data",
-                d.spec, d.spec
-            ));
-        }
         if !(0.0..1.0).contains(&d.val_fraction) {
             errs.push(format!(
                 "data.val_fraction = {}: must be in [0, 1)",

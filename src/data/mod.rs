@@ -2,12 +2,13 @@
 //! become a [`Batch`](crate::core::batch::Batch) on a device.
 //!
 //! A [`Dataset`] holds examples of one [`DataKind`]: images ([`ImageSet`]) or
-//! token sequences ([`TokenSet`]). One spec selects the source: `synthetic`
+//! token sequences ([`TokenSet`]). One [`DataSpec`] selects the source: `synthetic`
 //! (built in, see [`synthetic`]), `idx:DIR` (MNIST-style IDX files),
 //! `amat:DIR` (statically binarized MNIST), `cifar:DIR` (CIFAR-10's binary
 //! batches: 32×32 colour images), `text:DIR` (sentences, [`text`]) or
 //! `synthetic-text` (He et al. 2019's generator, [`synthetic_text`]). A new
-//! kind of source is a reader in this folder and an arm of [`load`].
+//! kind of source is a reader in this folder, a variant of [`DataSpec`]
+//! ([`spec`]) and an arm of [`load`].
 
 pub mod amat;
 pub mod batches;
@@ -17,6 +18,7 @@ pub mod idx;
 pub mod kind;
 pub mod prepared;
 pub mod sample_files;
+pub mod spec;
 pub mod synthetic;
 pub mod synthetic_text;
 pub mod text;
@@ -25,6 +27,7 @@ pub mod tokens;
 pub use config::DataConfig;
 pub use kind::{DataKind, Dataset};
 pub use prepared::Prepared;
+pub use spec::DataSpec;
 pub use text::Vocab;
 pub use tokens::TokenSet;
 
@@ -207,8 +210,8 @@ pub fn synthetic_text_entropy(n: usize, seed: u64) -> TextEntropy {
 }
 
 /// `text:DIR`: the folder's three splits (it ships its own validation split).
-fn load_text(cfg: &DataConfig, dir: &str) -> Result<Splits> {
-    let s = text::load_folder(Path::new(dir), &cfg.text_options())?;
+fn load_text(cfg: &DataConfig, dir: &Path) -> Result<Splits> {
+    let s = text::load_folder(dir, &cfg.text_options())?;
     let mut train = s.train;
     if cfg.limit > 0 && cfg.limit < train.len() {
         train.sequences.truncate(cfg.limit);
@@ -231,51 +234,42 @@ fn load_text(cfg: &DataConfig, dir: &str) -> Result<Splits> {
 
 /// Load the data a config asks for and split it, deterministically in `seed`.
 pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
-    if cfg.spec == "synthetic-text" {
-        return load_synthetic_text(cfg, seed);
-    }
-    if let Some(dir) = cfg.spec.strip_prefix("text:") {
-        return load_text(cfg, dir);
-    }
-    let (train_full, test, own_val) = if cfg.spec == "synthetic" {
-        let n_test = (cfg.synthetic_size / 10).max(1);
-        let mk = |s: synthetic::Synthetic, n| ImageSet {
-            images: s.images,
-            n,
-            rows: synthetic::SIDE,
-            cols: synthetic::SIDE,
-            channels: 1,
-            labels: Some(s.labels),
-            binary: false,
-        };
-        (
-            mk(
-                synthetic::generate(cfg.synthetic_size, seed, 0),
-                cfg.synthetic_size,
-            ),
-            mk(synthetic::generate(n_test, seed, 1), n_test),
-            None,
-        )
-    } else if let Some(dir) = cfg.spec.strip_prefix("idx:") {
-        let dir = Path::new(dir);
-        (load_idx(dir, "train")?, load_idx(dir, "t10k")?, None)
-    } else if let Some(dir) = cfg.spec.strip_prefix("amat:") {
-        let dir = Path::new(dir);
-        let (tr, va, te) = (
-            load_amat(dir, "train")?,
-            load_amat(dir, "valid")?,
-            load_amat(dir, "test")?,
-        );
-        (tr, te, Some(va))
-    } else if let Some(dir) = cfg.spec.strip_prefix("cifar:") {
-        let (tr, te) = cifar::load(Path::new(dir))?;
-        (tr, te, None)
-    } else {
-        return Err(Error::Config(vec![format!(
-            "data.spec = {:?}: expected {}",
-            cfg.spec,
-            DataConfig::SPECS
-        )]));
+    let (train_full, test, own_val) = match &cfg.spec {
+        DataSpec::SyntheticText => return load_synthetic_text(cfg, seed),
+        DataSpec::Text(dir) => return load_text(cfg, dir),
+        DataSpec::Synthetic => {
+            let n_test = (cfg.synthetic_size / 10).max(1);
+            let mk = |s: synthetic::Synthetic, n| ImageSet {
+                images: s.images,
+                n,
+                rows: synthetic::SIDE,
+                cols: synthetic::SIDE,
+                channels: 1,
+                labels: Some(s.labels),
+                binary: false,
+            };
+            (
+                mk(
+                    synthetic::generate(cfg.synthetic_size, seed, 0),
+                    cfg.synthetic_size,
+                ),
+                mk(synthetic::generate(n_test, seed, 1), n_test),
+                None,
+            )
+        }
+        DataSpec::Idx(dir) => (load_idx(dir, "train")?, load_idx(dir, "t10k")?, None),
+        DataSpec::Amat(dir) => {
+            let (tr, va, te) = (
+                load_amat(dir, "train")?,
+                load_amat(dir, "valid")?,
+                load_amat(dir, "test")?,
+            );
+            (tr, te, Some(va))
+        }
+        DataSpec::Cifar(dir) => {
+            let (tr, te) = cifar::load(dir)?;
+            (tr, te, None)
+        }
     };
 
     let (mut train, val) = match own_val {

@@ -51,7 +51,7 @@ impl AggressiveState {
 
     /// At an epoch end: stop for good when I(x;z) fell.
     pub fn observe(&mut self, val: &Record, step: usize) -> Option<String> {
-        let mi = val.float("mi")?;
+        let mi = val.float(crate::metrics::collapse::MI.name)?;
         let fell = self.last_mi.is_some_and(|last| mi < last);
         self.last_mi = Some(mi);
         if self.active && fell {

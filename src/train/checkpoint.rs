@@ -44,6 +44,35 @@ pub struct TrainState {
     pub vaekit_version: String,
 }
 
+impl TrainState {
+    /// The state before the first step.
+    pub fn initial(
+        trainer: &super::TrainerConfig,
+        monitor: &crate::metrics::config::MonitorConfig,
+        data: DataKind,
+    ) -> Self {
+        Self {
+            step: 0,
+            epochs_done: 0,
+            time_s: 0.0,
+            data,
+            lr: trainer.optimizer.lr,
+            skipped_steps: 0,
+            consecutive_skips: 0,
+            interval: None,
+            alarm: crate::metrics::alarm::CollapseAlarm::new(
+                monitor.alarm_patience,
+                monitor.alarm_kl,
+            ),
+            aggressive: trainer
+                .train
+                .aggressive
+                .then(super::aggressive::AggressiveState::new),
+            vaekit_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
 fn dir_of(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }

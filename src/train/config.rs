@@ -211,8 +211,6 @@ pub struct TrainConfig {
     pub nonfinite_lr_factor: f64,
     /// `skip`: give up after this many skipped batches in a row.
     pub max_skips: usize,
-    /// Testing only: make the loss NaN at this step (0 = never), to exercise the guard.
-    pub debug_nan_at_step: usize,
     /// Aggressive encoder training (He et al. 2019): encoder-only updates
     /// on fresh batches before each joint step, until validation I(x;z)
     /// stops rising at an epoch end. Text models.
@@ -241,7 +239,6 @@ impl Default for TrainConfig {
             on_nonfinite: NonFinitePolicy::Stop,
             nonfinite_lr_factor: 0.5,
             max_skips: 10,
-            debug_nan_at_step: 0,
             aggressive: false,
             aggressive_max_inner: 100,
             aggressive_patience: 15,

@@ -15,7 +15,10 @@ pub struct IntervalState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub penalty: Option<f32>,
     pub steps: usize,
-    pub images: usize,
+    /// Examples (images or sentences) summed; `images` in `state.json`, as
+    /// in every earlier checkpoint.
+    #[serde(rename = "images")]
+    pub examples: usize,
 }
 
 /// An interval's means: loss, log p(x|z), KL per dimension, penalty.
@@ -32,7 +35,7 @@ pub struct Interval {
     kl: Option<Tensor<1>>,
     penalty: Option<Tensor<1>>,
     pub steps: usize,
-    pub images: usize,
+    pub examples: usize,
     pub start: Instant,
 }
 
@@ -44,7 +47,7 @@ impl Interval {
             kl: None,
             penalty: None,
             steps: 0,
-            images: 0,
+            examples: 0,
             start: Instant::now(),
         }
     }
@@ -58,8 +61,8 @@ impl Interval {
             i.kl = Some(Tensor::from_floats(s.kl.as_slice(), device));
             i.penalty = s.penalty.map(|p| Tensor::from_floats([p], device));
             i.steps = s.steps;
-            // images/s measures this process only: the clock restarts on resume.
-            i.images = 0;
+            // examples/s measures this process only: the clock restarts on resume.
+            i.examples = 0;
         }
         i
     }
@@ -73,7 +76,7 @@ impl Interval {
     }
 
     /// Add one step's batch means.
-    pub fn add(&mut self, l: crate::core::objective::Loss, images: usize) {
+    pub fn add(&mut self, l: crate::core::objective::Loss, examples: usize) {
         Self::acc(&mut self.loss, l.loss);
         Self::acc(&mut self.rec, l.rec_ll);
         Self::acc(&mut self.kl, l.kl_per_dim);
@@ -81,7 +84,7 @@ impl Interval {
             Self::acc(&mut self.penalty, p);
         }
         self.steps += 1;
-        self.images += images;
+        self.examples += examples;
     }
 
     /// loss, rec, KL per dim… and the penalty last when there is one.
@@ -113,7 +116,7 @@ impl Interval {
                 kl,
                 penalty,
                 steps: self.steps,
-                images: self.images,
+                examples: self.examples,
             }
         })
     }

@@ -63,7 +63,10 @@ pub struct TrainLine {
     /// the codebook loss with `codebook_update = "loss"`), for models that have them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub penalty: Option<f64>,
-    pub images_per_s: f64,
+    /// Examples (images or sentences) per second over the interval; the
+    /// key is `images_per_s`, as in every earlier file.
+    #[serde(rename = "images_per_s")]
+    pub examples_per_s: f64,
     pub time_s: f64,
 }
 

@@ -12,6 +12,7 @@ use crate::core::error::{Error, Result};
 use crate::data::DataKind;
 use crate::metrics::registry::{self, Section};
 use crate::metrics::{Record, Value};
+use crate::metrics::{collapse, elbo, usage};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -30,8 +31,9 @@ pub struct Summary {
     /// Batches skipped for a non-finite loss (`train.on_nonfinite = "skip"`).
     pub skipped_steps: usize,
     pub wall_time_s: f64,
-    /// Training throughput over the whole run (examples per second of wall time).
-    pub train_images_per_s: f64,
+    /// Training throughput over the whole run (examples per second of wall
+    /// time; `train_images_per_s` in the file, whatever the examples are).
+    pub train_examples_per_s: f64,
     /// Whether the collapse alarm went off during training.
     pub collapse_alarm: bool,
     /// Every metric on the test split.
@@ -70,7 +72,7 @@ impl Summary {
             epochs: self.epochs,
             skipped_steps: self.skipped_steps,
             wall_time_s: self.wall_time_s,
-            train_images_per_s: self.train_images_per_s,
+            train_images_per_s: self.train_examples_per_s,
             collapse_alarm: self.collapse_alarm,
         };
         let mut out = serde_json::to_value(facts).expect("summary facts serialize");
@@ -117,11 +119,21 @@ impl Summary {
             epochs: facts.epochs,
             skipped_steps: facts.skipped_steps,
             wall_time_s: facts.wall_time_s,
-            train_images_per_s: facts.train_images_per_s,
+            train_examples_per_s: facts.train_images_per_s,
             collapse_alarm: facts.collapse_alarm,
             test: split("test"),
             val: split("val"),
         })
+    }
+
+    /// Write `RUN/summary.json` (atomically: a run with one has finished).
+    pub fn write(&self, run: &Path) -> Result<()> {
+        crate::core::fsutil::write_atomic(
+            &run.join("summary.json"),
+            serde_json::to_string_pretty(&self.to_json())
+                .expect("summary serializes")
+                .as_bytes(),
+        )
     }
 
     /// `RUN/summary.json`, when the run has finished.
@@ -170,27 +182,33 @@ pub fn report(summary: &Summary, run: &Path) -> String {
         summary.steps,
         summary.epochs,
         summary.wall_time_s,
-        summary.train_images_per_s,
-        f("elbo"),
-        f("rec_ll"),
-        f("kl"),
+        summary.train_examples_per_s,
+        f(elbo::ELBO.name),
+        f(elbo::REC_LL.name),
+        f(elbo::KL.name),
     );
     // Through the registry: a summary read back from a file also holds the
     // codebook's metrics under their older (mixture) names.
     let num = |name: &str| registry::read(t, name).and_then(|v| v.as_f64());
     let vec = |name: &str| registry::read(t, name).and_then(|v| v.as_vec().map(<[f64]>::len));
-    if let Some(active) = num("active_units").map(|a| a as usize) {
+    if let Some(active) = num(collapse::ACTIVE_UNITS.name).map(|a| a as usize) {
         s.push_str(&gaussian_latents(t, active));
     }
-    if let (Some(p), Some(codes)) = (num("codebook_perplexity"), vec("codebook_usage")) {
+    if let (Some(p), Some(codes)) = (
+        num(usage::CODEBOOK_PERPLEXITY.name),
+        vec(usage::CODEBOOK_USAGE.name),
+    ) {
         s.push_str(&format!(
             "codebook {codes} codes, {} used on the test set, {} dead, perplexity {p:.1} \
              (KL = P·ln K: a uniform prior over the codes)\n",
-            t.count("codes_used").unwrap_or(0),
-            t.count("dead_codes").unwrap_or(0),
+            t.count(usage::CODES_USED.name).unwrap_or(0),
+            t.count(usage::DEAD_CODES.name).unwrap_or(0),
         ));
     }
-    if let (Some(e), Some(k)) = (num("components_effective"), vec("component_usage")) {
+    if let (Some(e), Some(k)) = (
+        num(usage::COMPONENTS_EFFECTIVE.name),
+        vec(usage::COMPONENT_USAGE.name),
+    ) {
         s.push_str(&format!(
             "prior    {k} components, effectively {e:.2} used (exp of the usage entropy)\n"
         ));
@@ -203,16 +221,16 @@ pub fn report(summary: &Summary, run: &Path) -> String {
 
 /// Active units, I(x;z) and a bar per dimension of KL.
 fn gaussian_latents(t: &Record, active: usize) -> String {
-    let kl = t.vector("kl_per_dim").unwrap_or(&[]);
-    let z = t.vector("activity").map_or(0, |a| a.len());
+    let kl = t.vector(elbo::KL_PER_DIM.name).unwrap_or(&[]);
+    let z = t.vector(collapse::ACTIVITY.name).map_or(0, |a| a.len());
     let mut dims: Vec<(usize, f64)> = kl.iter().copied().enumerate().collect();
     dims.sort_by(|a, b| b.1.total_cmp(&a.1));
     let grouped = kl.len() != z;
     let top = dims.first().map_or(1e-9, |d| d.1.max(1e-9));
     let mut s = format!(
         "latents  {active} of {z} active (A_u > {}), I(x;z) {:.2} nats; KL per dimension:\n",
-        t.float("au_threshold").unwrap_or(f64::NAN),
-        t.float("mi").unwrap_or(f64::NAN),
+        t.float(collapse::AU_THRESHOLD.name).unwrap_or(f64::NAN),
+        t.float(collapse::MI.name).unwrap_or(f64::NAN),
     );
     if grouped {
         s.push_str(
@@ -262,7 +280,7 @@ mod tests {
             epochs: 1,
             skipped_steps: 0,
             wall_time_s: 1.0,
-            train_images_per_s: 1.0,
+            train_examples_per_s: 1.0,
             collapse_alarm: false,
             test: test.clone(),
             val: Record::new(),

@@ -4,6 +4,7 @@
 
 use crate::core::error::{Error, Result};
 use crate::metrics::Record;
+use crate::metrics::elbo::{ELBO, KL, KL_PER_DIM, REC_LL};
 use crate::metrics::registry::read;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ pub struct ValPoint {
 
 impl ValPoint {
     fn from_record(r: Record) -> std::result::Result<Self, String> {
-        for name in ["elbo", "rec_ll", "kl", "kl_per_dim"] {
+        for name in [ELBO.name, REC_LL.name, KL.name, KL_PER_DIM.name] {
             if r.get(name).is_none() {
                 return Err(format!("missing field `{name}`"));
             }
@@ -164,14 +165,14 @@ impl RunLog {
     /// Final KL per dimension: the summary's test values, else the last
     /// validation line, else the last training line.
     pub fn final_kl_per_dim(&self) -> Vec<f64> {
-        if let Some(v) = self.summary.as_ref().and_then(|s| s.get("kl_per_dim")) {
+        if let Some(v) = self.summary.as_ref().and_then(|s| s.get(KL_PER_DIM.name)) {
             if let Ok(k) = serde_json::from_value::<Vec<f64>>(v.clone()) {
                 return k;
             }
         }
         self.val
             .last()
-            .and_then(|v| v.vector("kl_per_dim"))
+            .and_then(|v| v.vector(KL_PER_DIM.name))
             .or_else(|| self.train.last().map(|t| t.kl_per_dim.clone()))
             .unwrap_or_default()
     }
@@ -179,11 +180,13 @@ impl RunLog {
     /// Final (rate, distortion) = (KL, −log p(x|z)), same precedence.
     pub fn final_rate_distortion(&self) -> Option<(f64, f64)> {
         if let Some(s) = &self.summary {
-            if let (Some(k), Some(r)) = (s["kl"].as_f64(), s["rec_ll"].as_f64()) {
+            if let (Some(k), Some(r)) = (s[KL.name].as_f64(), s[REC_LL.name].as_f64()) {
                 return Some((k, -r));
             }
         }
-        self.val.last().map(|v| (v.num("kl"), -v.num("rec_ll")))
+        self.val
+            .last()
+            .map(|v| (v.num(KL.name), -v.num(REC_LL.name)))
     }
 }
 

@@ -192,9 +192,12 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
         if let Some(v) = test.float("wall_time_s") {
             values.insert("wall_time_s".into(), v);
         }
-        let perplexity = ["codebook_perplexity", "components_effective"]
-            .iter()
-            .find_map(|n| values.get(*n).copied());
+        let perplexity = [
+            crate::metrics::usage::CODEBOOK_PERPLEXITY.name,
+            crate::metrics::usage::COMPONENTS_EFFECTIVE.name,
+        ]
+        .iter()
+        .find_map(|n| values.get(*n).copied());
         if let Some(p) = perplexity {
             values.insert("perplexity".into(), p);
         }

@@ -114,17 +114,6 @@ pub struct Reference {
     pub reused: bool,
 }
 
-/// Images as a sample array (the layout [`ImageSet`] keeps).
-pub fn images_as_samples(set: &ImageSet, describe: String) -> SampleArray {
-    SampleArray {
-        values: set.images.clone(),
-        n: set.n,
-        image: Some((set.rows, set.cols, set.channels)),
-        dim: set.dim(),
-        describe,
-    }
-}
-
 impl Reference {
     /// The reference for `train` (the real set; labels train the
     /// classifier) with `test` for its accuracy: loaded from the cache when

@@ -1,0 +1,147 @@
+//! Held-out evaluation during training: the validation lines, the collapse
+//! alarm, the epoch line, and the final test and validation records of the
+//! summary.
+
+use super::Job;
+use super::checkpoint::TrainState;
+use super::plan::Plan;
+use super::recorder::Recorder;
+use super::summary::Summary;
+use crate::core::error::{Error, Result};
+use crate::data::Dataset;
+use crate::metrics::Record;
+use crate::metrics::elbo::{ELBO, KL, REC_LL};
+use crate::metrics::held_out::{self, HeldOutOptions};
+use crate::metrics::registry;
+use crate::models::LatentModel;
+
+/// Held-out evaluations of a run.
+pub struct Monitor<'a> {
+    job: &'a Job<'a>,
+    /// The last end-of-epoch validation record (the summary's `val`).
+    pub last_val: Option<Record>,
+}
+
+impl<'a> Monitor<'a> {
+    pub fn new(job: &'a Job<'a>) -> Self {
+        Self {
+            job,
+            last_val: None,
+        }
+    }
+
+    /// Every metric on `set` for the model's weights now.
+    fn evaluate<M: LatentModel>(&self, model: &M, set: &Dataset, seed: u64) -> Record {
+        let opts = HeldOutOptions {
+            monitor: self.job.monitor,
+            iwae_k: self.job.trainer.train.val_iwae_k,
+            seed,
+        };
+        held_out::evaluate(&model.valid(), set, &opts, self.job.device)
+    }
+
+    /// Evaluate on the validation set and write the line.
+    fn validate<M: LatentModel>(
+        &mut self,
+        plan: &Plan,
+        model: &M,
+        state: &TrainState,
+        rec: &mut Recorder,
+    ) -> Result<Record> {
+        let record = self.evaluate(model, &self.job.data.splits.val, self.job.seed);
+        rec.val_line(plan, state.step, &record)?;
+        Ok(record)
+    }
+
+    /// Feed the alarm (models with a latent); print what it raises.
+    fn alarm<M: LatentModel>(model: &M, record: &Record, state: &mut TrainState, rec: &Recorder) {
+        if !model.has_latent() {
+            return;
+        }
+        for w in state.alarm.observe_all(record) {
+            rec.progress().epoch(&w);
+        }
+    }
+
+    /// Every `monitor.every` steps inside an epoch.
+    pub fn mid_epoch<M: LatentModel>(
+        &mut self,
+        plan: &Plan,
+        model: &M,
+        state: &mut TrainState,
+        rec: &mut Recorder,
+    ) -> Result<()> {
+        let (every, step) = (self.job.monitor.every, state.step);
+        if every > 0 && step % every == 0 && step % plan.steps_per_epoch != 0 {
+            let record = self.validate(plan, model, state, rec)?;
+            Self::alarm(model, &record, state, rec);
+        }
+        Ok(())
+    }
+
+    /// The end-of-epoch validation, its line on the console, and the stop
+    /// when the model's parameters are no longer finite.
+    pub fn end_epoch<M: LatentModel>(
+        &mut self,
+        plan: &Plan,
+        model: &M,
+        state: &mut TrainState,
+        rec: &mut Recorder,
+    ) -> Result<()> {
+        let record = self.validate(plan, model, state, rec)?;
+        let f = |name: &str| record.float(name).unwrap_or(f64::NAN);
+        rec.progress().epoch(&format!(
+            "epoch {:>3}/{}  step {:>6}  val ELBO {:>9.2}  rec {:>9.2}  KL {:>7.2}  {}  {:.0}s",
+            state.epochs_done,
+            self.job.trainer.train.epochs,
+            state.step,
+            f(ELBO.name),
+            f(REC_LL.name),
+            f(KL.name),
+            registry::brief(&record),
+            rec.elapsed()
+        ));
+        Self::alarm(model, &record, state, rec);
+        if !f(ELBO.name).is_finite() {
+            rec.progress().finish();
+            return Err(Error::NonFinite(format!(
+                "training stopped after epoch {}: the validation ELBO is {}; the model's \
+                 parameters are no longer finite, so no checkpoint was written for this epoch",
+                state.epochs_done,
+                f(ELBO.name)
+            )));
+        }
+        self.last_val = Some(record);
+        Ok(())
+    }
+
+    /// The summary: the test split (its own noise seed) and the last
+    /// validation record.
+    pub fn summary<M: LatentModel>(
+        &mut self,
+        model: &M,
+        state: &TrainState,
+        rec: &Recorder,
+    ) -> Summary {
+        let job = self.job;
+        let val = match self.last_val.take() {
+            Some(v) => v,
+            None => self.evaluate(model, &job.data.splits.val, job.seed),
+        };
+        let test = self.evaluate(model, &job.data.splits.test, job.seed ^ 0x7e57);
+        Summary {
+            name: job.name.to_string(),
+            data: job.data.splits.source.clone(),
+            data_kind: Some(job.data.splits.train.kind()),
+            device: job.device_name.to_string(),
+            steps: state.step,
+            epochs: state.epochs_done,
+            skipped_steps: state.skipped_steps,
+            wall_time_s: rec.elapsed(),
+            train_examples_per_s: rec.examples_per_s(),
+            collapse_alarm: state.alarm.raised(),
+            test,
+            val,
+        }
+    }
+}
