@@ -467,7 +467,7 @@ impl Study {
     pub fn evaluate(&self, runs: &[PathBuf], k: usize) {
         self.ks_used.borrow_mut().insert(k);
         for run in runs {
-            let stem = crate::app::evaluate::report_stem(k, "test");
+            let stem = crate::app::evaluate::report_stem(k, crate::app::evaluate::Split::Test);
             if run.join(format!("{stem}.json")).is_file() {
                 continue;
             }
@@ -492,7 +492,7 @@ impl Study {
     pub fn evaluate_with_samples(&self, runs: &[PathBuf], k: usize, samples: usize) {
         self.ks_used.borrow_mut().insert(k);
         for run in runs {
-            let stem = crate::app::evaluate::report_stem(k, "test");
+            let stem = crate::app::evaluate::report_stem(k, crate::app::evaluate::Split::Test);
             if run.join(format!("{stem}-samples.json")).is_file() {
                 continue;
             }
