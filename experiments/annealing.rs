@@ -7,7 +7,7 @@
 //!
 //! `cargo run --release --bin annealing -- --quick` (docs/reproducing.md).
 
-use vaekit::study::Study;
+use vaekit::study::{Study, StudyOutcome, Trained};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -66,7 +66,7 @@ fn schedules(epochs: usize, quick: bool) -> Vec<(String, Vec<String>)> {
     s
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 10 } else { 50 });
     let variants: Vec<(String, Vec<String>)> = schedules(epochs, study.quick)
         .into_iter()
@@ -77,7 +77,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         })
         .collect();
     let settings = study.settings(epochs, &variants);
-    let (trained, mut files) = study.run_and_tabulate(
+    let Trained::Done((trained, mut files)) = study.run_and_tabulate(
         &settings,
         study.k,
         &["nll", "bits_per_dim", "elbo", "kl", "active_units", "mi"],
@@ -87,11 +87,15 @@ fn run(study: &Study) -> vaekit::Result<()> {
              IWAE with k = {}.",
             study.k
         ),
-    )?;
+    )?
+    else {
+        return Ok(StudyOutcome::Planned);
+    };
     // Figures per dataset from each setting's first seed: KL per dimension
     // for every schedule, and their KL curves overlaid.
     for (_, label) in &study.data {
         files.extend(study.plot_first_seeds(&trained, label)?);
     }
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }

@@ -5,7 +5,7 @@
 //! `cargo run --release --bin beta_sweep -- --quick` (docs/reproducing.md).
 
 use vaekit::report::plot::{Curve, plot_curve, plot_runs};
-use vaekit::study::{Study, mean_std, summary_value};
+use vaekit::study::{Study, StudyOutcome, Trained, mean_std, summary_value};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
     vaekit::study::main("beta_sweep", run)
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 10 } else { 50 });
     let betas: &[f64] = if study.quick {
         &[0.25, 1.0, 4.0]
@@ -33,7 +33,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         })
         .collect();
     let settings = study.settings(epochs, &variants);
-    let (trained, mut files) = study.run_and_tabulate(
+    let Trained::Done((trained, mut files)) = study.run_and_tabulate(
         &settings,
         study.k,
         &["nll", "elbo", "rec_ll", "kl", "active_units", "mi"],
@@ -43,7 +43,10 @@ fn run(study: &Study) -> vaekit::Result<()> {
              β = 1 bound; test NLL by IWAE with k = {}.",
             study.k
         ),
-    )?;
+    )?
+    else {
+        return Ok(StudyOutcome::Planned);
+    };
     for (_, label) in &study.data {
         let ours = vaekit::study::of_data(&trained, label);
         // Rate–distortion plane: every finished run is a point.
@@ -103,5 +106,6 @@ fn run(study: &Study) -> vaekit::Result<()> {
             },
         )?);
     }
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }

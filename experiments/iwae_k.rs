@@ -6,8 +6,9 @@
 //!
 //! `cargo run --release --bin iwae_k -- --quick` (docs/reproducing.md).
 
+use vaekit::evaluate::Split;
 use vaekit::report::plot::{Curve, plot_curve};
-use vaekit::study::{Study, json_value};
+use vaekit::study::{Study, StudyOutcome, Trained, json_value};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,7 +17,7 @@ fn main() -> std::process::ExitCode {
     vaekit::study::main("iwae_k", run)
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 10 } else { 50 });
     let max_k = if study.k_given {
         study.k
@@ -37,7 +38,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
     let label = &study.data[0].1;
     let settings = study.settings(epochs, &[("vae".to_string(), Vec::new())])[..1].to_vec();
     // One model: the first seed.
-    let trained = study.train_seeds(&settings, &study.seeds[..1])?;
+    let Trained::Done(trained) = study.train_seeds(&settings, &study.seeds[..1])? else {
+        return Ok(StudyOutcome::Planned);
+    };
     let Some(run) = trained[0].finished.first().cloned() else {
         return Err(vaekit::Error::Usage(format!(
             "iwae_k: the model did not finish training; see {}",
@@ -48,7 +51,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         study.evaluate(std::slice::from_ref(&run), k);
     }
     let read = |k: usize, field: &str| {
-        let stem = vaekit::evaluate::report_stem(k, "test");
+        let stem = vaekit::evaluate::report_stem(k, Split::Test);
         json_value(&run.join(format!("{stem}.json")), &format!("/{field}")).unwrap_or(f64::NAN)
     };
     let best = read(max_k, "nll_nats");
@@ -72,7 +75,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         );
         let rate = n * k as f64 / secs;
         let path = {
-            let stem = vaekit::evaluate::report_stem(k, "test");
+            let stem = vaekit::evaluate::report_stem(k, Split::Test);
             std::fs::read(run.join(format!("{stem}.json")))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -162,5 +165,6 @@ fn run(study: &Study) -> vaekit::Result<()> {
             series: vec![("wall time of vaekit eval".into(), sec_pts)],
         },
     )?);
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }

@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release --bin mixture_collapse -- --quick` (docs/reproducing.md).
 
-use vaekit::study::Study;
+use vaekit::study::{Study, StudyOutcome, Trained};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
     vaekit::study::main("mixture_collapse", run)
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 8 } else { 50 });
     let k = 10;
     let remedies: Vec<(&str, Vec<String>)> = vec![
@@ -43,7 +43,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
         }
     }
     let settings = study.settings(epochs, &variants);
-    let (trained, mut files) = study.run_and_tabulate(
+    let Trained::Done((trained, mut files)) = study.run_and_tabulate(
         &settings,
         study.k,
         &["nll", "elbo", "kl", "components_effective", "active_units", "mi"],
@@ -54,9 +54,12 @@ fn run(study: &Study) -> vaekit::Result<()> {
              Test NLL by IWAE with k = {}.",
             study.k
         ),
-    )?;
+    )? else {
+        return Ok(StudyOutcome::Planned);
+    };
     for (_, label) in &study.data {
         files.extend(study.plot_first_seeds(&trained, label)?);
     }
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }

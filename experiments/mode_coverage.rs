@@ -17,9 +17,10 @@
 use rand::Rng;
 use std::path::{Path, PathBuf};
 use vaekit::data::sample_files::SampleArray;
+use vaekit::evaluate::Split;
 use vaekit::metrics::samples::{self, SampleOptions};
 use vaekit::report::plot::samples as figures;
-use vaekit::study::{Study, json_value, mean_std, test_metric};
+use vaekit::study::{Study, StudyOutcome, Trained, json_value, mean_std, test_metric};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -69,7 +70,7 @@ struct Row {
     values: Vec<Vec<f64>>,
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 10 } else { 50 });
     let max_samples = if study.quick { 2000 } else { 10_000 };
     let variants: Vec<(String, Vec<String>)> = vec![
@@ -87,7 +88,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
         ),
     ];
     let settings = study.settings(epochs, &variants);
-    let trained = study.train(&settings)?;
+    let Trained::Done(trained) = study.train(&settings)? else {
+        return Ok(StudyOutcome::Planned);
+    };
     let mut files = Vec::new();
     let mut md = String::new();
     let (mut tex, mut csv) = (String::new(), String::from("data,setting"));
@@ -251,7 +254,8 @@ fn run(study: &Study) -> vaekit::Result<()> {
         k = study.k
     );
     files.extend(study.write_results(&intro, &md, &tex, &csv)?);
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }
 
 /// A column's value for one run.
@@ -259,7 +263,10 @@ fn value(run: &Path, src: Source, k: usize) -> Option<f64> {
     match src {
         Source::Summary(name) => test_metric(run, name),
         Source::Eval(key) => json_value(
-            &run.join(format!("{}.json", vaekit::evaluate::report_stem(k, "test"))),
+            &run.join(format!(
+                "{}.json",
+                vaekit::evaluate::report_stem(k, Split::Test)
+            )),
             &format!("/{key}"),
         ),
     }

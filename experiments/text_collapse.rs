@@ -13,7 +13,7 @@
 //!
 //! `cargo run --release --bin text_collapse -- --quick` (docs/reproducing.md).
 
-use vaekit::study::Study;
+use vaekit::study::{Study, StudyOutcome, Trained};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -133,7 +133,7 @@ fn variants(
     v
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 6 } else { 30 });
     let mut settings = Vec::new();
     let mut entropy_lines = Vec::new();
@@ -178,7 +178,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
             ));
         }
     }
-    let (trained, mut files) = study.run_and_tabulate(
+    let Trained::Done((trained, mut files)) = study.run_and_tabulate(
         &settings,
         study.k,
         &["nll", "ppl", "elbo", "kl", "active_units", "mi"],
@@ -190,12 +190,15 @@ fn run(study: &Study) -> vaekit::Result<()> {
             study.k,
             entropy_lines.join("\n\n")
         ),
-    )?;
+    )? else {
+        return Ok(StudyOutcome::Planned);
+    };
     // KL on a log axis: a collapsed VAE's 0.005 nats and a pre-training
     // autoencoder's 90 share the figures.
     let log = vaekit::report::plot::PlotOptions { log_kl: true };
     for (_, label) in &study.data {
         files.extend(study.plot_first_seeds_with(&trained, label, &log)?);
     }
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }

@@ -7,7 +7,7 @@
 //! `cargo run --release --bin vq_codebook -- --quick` (docs/reproducing.md).
 
 use vaekit::report::plot::{Curve, plot_curve};
-use vaekit::study::{Study, mean_std, test_metric};
+use vaekit::study::{Study, StudyOutcome, Trained, mean_std, test_metric};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
     vaekit::study::main("vq_codebook", run)
 }
 
-fn run(study: &Study) -> vaekit::Result<()> {
+fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let epochs = study.epochs(if study.quick { 2 } else { 10 });
     let sizes: &[usize] = if study.quick {
         &[32, 128]
@@ -50,7 +50,7 @@ fn run(study: &Study) -> vaekit::Result<()> {
     }
     let settings = study.settings(epochs, &variants);
     // q(z|x) is one-hot: L_k is the ELBO for every k, so k = 1 is exact.
-    let (trained, mut files) = study.run_and_tabulate(
+    let Trained::Done((trained, mut files)) = study.run_and_tabulate(
         &settings,
         1,
         &["bits_per_dim", "nll", "rec_ll", "codebook_perplexity", "codes_used"],
@@ -62,7 +62,9 @@ fn run(study: &Study) -> vaekit::Result<()> {
              `rec_ll` is log p(x|z_q); `codebook_perplexity` is exp(H) of the codebook usage and `codes_used` \
              the codes chosen at least once, both on the test set."
         ),
-    )?;
+    )? else {
+        return Ok(StudyOutcome::Planned);
+    };
     for (_, label) in &study.data {
         let ours = vaekit::study::of_data(&trained, label);
         let out = study.figures_dir().join(label);
@@ -115,5 +117,6 @@ fn run(study: &Study) -> vaekit::Result<()> {
             },
         )?);
     }
-    study.finish(&settings, &files)
+    study.finish(&settings, &files)?;
+    Ok(StudyOutcome::Finished)
 }

@@ -631,3 +631,62 @@ fn metrics_lists_the_registry_and_moved_keys_name_their_new_place() {
     let o = vaekit(&["train", "--set", "model.kind=vqvae"], tmp.path());
     assert_clean_error(&o, &["model.kind", "vq_vae", "gmm"]);
 }
+
+/// The commands `vaekit --help` lists, in its order.
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Adding a command is a file in `src/app/cli/` and a line in the binary's
+/// list: every listed command must have its own `--help`, which parses, and
+/// the options shared by several commands must read the same in each.
+#[test]
+fn every_listed_command_has_its_own_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = vaekit(&["--help"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let commands = listed_commands(&String::from_utf8_lossy(&o.stdout));
+    for c in [
+        "train", "plot", "eval", "metrics", "export", "report", "sweep", "config", "sample",
+    ] {
+        assert!(commands.iter().any(|l| l == c), "{c} not in {commands:?}");
+    }
+    for c in &commands {
+        let o = vaekit(&[c.as_str(), "--help"], tmp.path());
+        let help = text(&o);
+        assert!(o.status.success(), "vaekit {c} --help:\n{help}");
+        assert!(help.contains(&format!("Usage: vaekit {c}")), "{help}");
+    }
+    // The shared groups: --set and --device parse alike wherever they appear.
+    for c in ["train", "config", "sweep"] {
+        let help = text(&vaekit(&[c, "--help"], tmp.path()));
+        for flag in [
+            "--config <CONFIG>",
+            "--set <KEY=VALUE>",
+            "--device <DEVICE>",
+        ] {
+            assert!(help.contains(flag), "vaekit {c}: no {flag} in\n{help}");
+        }
+    }
+    let o = vaekit(&["config", "--device", "wgpu"], tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("device = \"wgpu\""));
+    // Typed values: a word outside the list is refused with the list.
+    for args in [
+        &["eval", "run", "--split", "nope"][..],
+        &["report", "run", "--format", "nope"],
+        &["export", "run", "--format", "nope"],
+        &["sample", "run", "--device", "nope"],
+    ] {
+        let o = vaekit(args, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("possible values"), "{}", text(&o));
+    }
+}

@@ -141,7 +141,7 @@ fn an_old_run_evaluates_plots_and_reports() {
         }
     );
     let mut opts = vaekit::evaluate::EvalOptions::new(20);
-    opts.split = "val".into();
+    opts.split = vaekit::evaluate::Split::Val;
     let report = vaekit::evaluate::evaluate_run(&run, &opts, &dev, "cpu").unwrap();
     assert_eq!(report.n_examples, 30);
     let nll = report.get("nll_nats");

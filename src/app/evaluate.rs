@@ -12,10 +12,36 @@ use crate::models::LatentModel;
 use burn::tensor::Device;
 use std::path::Path;
 
+/// The split of a dataset an evaluation reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Split {
+    #[default]
+    Test,
+    Val,
+    Train,
+}
+
+impl Split {
+    /// The split's name in the data layer and in the reports (`test`, `val`, `train`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Val => "val",
+            Split::Train => "train",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// File name stem of an evaluation report: `eval-k{K}` for the test split,
 /// `eval-k{K}-{split}` otherwise.
-pub fn report_stem(k: usize, split: &str) -> String {
-    if split == "test" {
+pub fn report_stem(k: usize, split: Split) -> String {
+    if split == Split::Test {
         format!("eval-k{k}")
     } else {
         format!("eval-k{k}-{split}")
@@ -27,8 +53,7 @@ pub fn report_stem(k: usize, split: &str) -> String {
 pub struct EvalOptions {
     /// Importance samples per example.
     pub k: usize,
-    /// `test`, `val` or `train`.
-    pub split: String,
+    pub split: Split,
     /// Samples per example per pass (default: min(k, 500)).
     pub chunk: Option<usize>,
     pub seed: u64,
@@ -50,7 +75,7 @@ impl EvalOptions {
     pub fn new(k: usize) -> Self {
         Self {
             k,
-            split: "test".into(),
+            split: Split::Test,
             chunk: None,
             seed: 0,
             force_generic: false,
@@ -107,12 +132,14 @@ pub fn evaluate_run_with(
         super::score::sample_shape(&loaded, opts.samples)?;
     }
     let data = super::run::load_run_data(&loaded.config, &loaded.dir)?;
-    let set = data.split(&opts.split, loaded.config.seed).ok_or_else(|| {
-        Error::Usage(format!(
-            "--split {}: expected test, val or train",
-            opts.split
-        ))
-    })?;
+    let set = data
+        .split(opts.split.as_str(), loaded.config.seed)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--split {}: expected test, val or train",
+                opts.split
+            ))
+        })?;
     if !loaded.data.fits(&set.kind()) {
         return Err(Error::Usage(format!(
             "{}: the model was trained on {} but {} now gives {}; evaluate it on the data \
@@ -137,12 +164,19 @@ pub fn evaluate_run_with(
         None => (iwae::evaluate(&loaded.model, &set, &iw, device), "generic"),
     };
     let family = loaded.model.family();
-    let mut report = EvalReport::new(&per, &opts.split, &loaded.data, family, &monitor, opts.seed);
+    let mut report = EvalReport::new(
+        &per,
+        opts.split.as_str(),
+        &loaded.data,
+        family,
+        &monitor,
+        opts.seed,
+    );
     report.path = path.into();
     report.seconds = t0.elapsed().as_secs_f64();
     report.device = device_name.into();
     report.checkpoint = loaded.checkpoint.display().to_string();
-    let stem = report_stem(k, &opts.split);
+    let stem = report_stem(k, opts.split);
     let scores = if opts.samples > 0 {
         let s = super::score::score_run(
             &loaded,

@@ -10,6 +10,12 @@ use crate::core::error::{Error, Result};
 use burn::store::SafetensorsStore;
 use std::path::{Path, PathBuf};
 
+/// The formats `vaekit export --format` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Safetensors,
+}
+
 /// Write `model.safetensors` and `config.toml` into `out` (default
 /// `RUN/export`), and a text run's `vocab.txt` (ids to words) beside them.
 pub fn safetensors(run: &Path, out: Option<&Path>) -> Result<PathBuf> {

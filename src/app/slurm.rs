@@ -328,6 +328,94 @@ pub fn submit(
     })
 }
 
+/// What the gathering job does once the array has ended.
+#[derive(Clone, Debug)]
+pub enum Gather {
+    /// `vaekit report` over every run into `DIR/results.md` and
+    /// `DIR/results.csv`, as the command makes them (a sweep).
+    Report,
+    /// The running binary again with these arguments and `--gather`: it
+    /// evaluates and tabulates the finished runs (a study).
+    Rerun(Vec<String>),
+}
+
+/// The gathering job's command line (each word quoted for bash where it
+/// needs to be) for the runs of `dir`.
+pub fn gather_command(gather: &Gather, dir: &Path, runs: &[PathBuf]) -> Result<Vec<String>> {
+    let quote = |p: &Path| sh(&p.display().to_string());
+    match gather {
+        Gather::Report => {
+            let exe = quote(&vaekit_binary()?);
+            let all: Vec<String> = runs.iter().map(|r| quote(&abs(r))).collect();
+            let dir = abs(dir);
+            Ok(vec![format!(
+                "{exe} report {runs} > {md}.tmp && mv {md}.tmp {md} && \
+                 {exe} report {runs} --format csv > {csv}.tmp && mv {csv}.tmp {csv}",
+                runs = all.join(" "),
+                md = quote(&dir.join("results.md")),
+                csv = quote(&dir.join("results.csv")),
+            )])
+        }
+        Gather::Rerun(args) => {
+            let exe = std::env::current_exe()
+                .map_err(|e| Error::Usage(format!("cannot locate this binary: {e}")))?;
+            let mut cmd = vec![quote(&exe)];
+            cmd.extend(args.iter().map(|a| sh(a)));
+            cmd.push("--gather".to_string());
+            Ok(cmd)
+        }
+    }
+}
+
+/// The one way sweeps and studies go to the cluster: the job array of
+/// `runs` (`jobs` at a time, default no limit) and its gathering job, then
+/// what was submitted, printed for the user.
+pub fn submit_with_gather(
+    name: &str,
+    dir: &Path,
+    runs: &[PathBuf],
+    gather: &Gather,
+    cluster: &SlurmArgs,
+    jobs: Option<usize>,
+) -> Result<Submitted> {
+    let command = gather_command(gather, dir, runs)?;
+    let mut cluster = cluster.clone();
+    cluster.jobs = jobs.unwrap_or(0);
+    let sub = submit(name, dir, runs, Some(&command), &cluster)?;
+    report_submission(&sub, runs.len());
+    Ok(sub)
+}
+
+/// What `--slurm` did, for the user.
+pub fn report_submission(sub: &Submitted, planned: usize) {
+    println!(
+        "{} runs planned, {} already finished; job array script {}",
+        planned,
+        sub.finished,
+        sub.array_script.display()
+    );
+    if let Some(g) = &sub.gather_script {
+        println!("gathering script {}", g.display());
+    }
+    match &sub.submission {
+        None => println!("--dry-run: nothing submitted; submit with sbatch yourself"),
+        Some(s) => {
+            if s.array_job.is_empty() {
+                println!("every run is finished: no array submitted");
+            } else {
+                println!(
+                    "submitted job array {} ({} tasks)",
+                    s.array_job,
+                    s.runs.len()
+                );
+            }
+            if let Some(g) = &s.gather_job {
+                println!("submitted gathering job {g} (runs after the array ends)");
+            }
+        }
+    }
+}
+
 /// Every submission made for `dir`, oldest first.
 pub fn read_submissions(dir: &Path) -> Result<Vec<Submission>> {
     let path = dir.join("slurm").join("submissions.json");

@@ -16,6 +16,7 @@
 //! `vaekit report` work on them too. A run that fails (a non-finite loss,
 //! say) is reported and left out of the tables, where it shows as missing.
 
+use crate::app::cli::options::OverrideArgs;
 use crate::app::config::{DeviceChoice, ExperimentConfig};
 use crate::app::report::table::{Format, ReportOptions};
 use crate::app::sweep::PlannedRun;
@@ -43,13 +44,9 @@ pub struct StudyArgs {
     /// Importance samples for the test NLL (default: 100 with --quick, 5000 otherwise).
     #[arg(long)]
     pub k: Option<usize>,
-    /// `cpu` or `wgpu`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// A config override for every run, `key=value` (repeatable), e.g.
-    /// `--set data.synthetic_size=2000`.
-    #[arg(long = "set")]
-    pub set: Vec<String>,
+    /// `--set` and `--device`, for every run, parsed as `vaekit train` parses them.
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
     /// Show every run of the study as planned, queued, running, done,
     /// failed or preempted (from the run folders and squeue); trains nothing.
     #[arg(long, conflicts_with = "slurm")]
@@ -85,10 +82,7 @@ impl StudyArgs {
         if let Some(k) = self.k {
             a.extend(["--k".to_string(), k.to_string()]);
         }
-        a.extend(["--device".to_string(), self.device.clone()]);
-        for s in &self.set {
-            a.extend(["--set".to_string(), s.clone()]);
-        }
+        a.extend(self.overrides.to_args());
         a
     }
 }
@@ -122,6 +116,23 @@ pub struct SettingRuns {
     pub data: String,
     pub dirs: Vec<PathBuf>,
     pub finished: Vec<PathBuf>,
+}
+
+/// What training a study's settings gave: the runs, or — with `--slurm` and
+/// `--status` — only their plan, which ends the study body (the caller then
+/// submits the runs or shows their state).
+#[derive(Clone, Debug)]
+pub enum Trained<T = Vec<SettingRuns>> {
+    Done(T),
+    Planned,
+}
+
+/// How a study body ended: the study is done here, or its runs are only
+/// planned for [`main`] to submit or report on. Neither is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StudyOutcome {
+    Finished,
+    Planned,
 }
 
 /// A study in progress.
@@ -170,15 +181,6 @@ impl Study {
             None if args.quick => vec![0, 1],
             None => (0..5).collect(),
         };
-        let device_choice = match args.device.as_str() {
-            "cpu" => DeviceChoice::Cpu,
-            "wgpu" => DeviceChoice::Wgpu,
-            other => {
-                return Err(Error::Usage(format!(
-                    "--device {other}: expected cpu or wgpu"
-                )));
-            }
-        };
         let data: Vec<String> = if args.data.is_empty() {
             vec![default_data.into()]
         } else {
@@ -207,13 +209,15 @@ impl Study {
             })
         });
         // Every override must be a valid config, and every dataset readable,
-        // before anything trains.
-        ExperimentConfig::load(None, &args.set)?;
+        // before anything trains. The device is the config's, as for `vaekit
+        // train`: `--device`, else `--set device=...`, else the CPU.
+        let overrides = args.overrides.overrides();
+        let device_choice = ExperimentConfig::load(None, &overrides)?.device;
         for spec in data.iter().filter(|d| {
             d.parse::<crate::data::DataSpec>()
                 .map_or(true, |s| !s.is_builtin())
         }) {
-            let mut o = args.set.clone();
+            let mut o = overrides.clone();
             o.push(format!("data.spec={spec}"));
             crate::data::load(&ExperimentConfig::load(None, &o)?.data, 0)?;
         }
@@ -228,7 +232,7 @@ impl Study {
             k_given: args.k.is_some(),
             device,
             device_choice,
-            user_overrides: args.set.clone(),
+            user_overrides: args.overrides.set.clone(),
             started: Instant::now(),
             failures: Default::default(),
             seeds_used: Default::default(),
@@ -258,19 +262,21 @@ impl Study {
 
     /// Plan every setting × seed, validating each config up front, then
     /// train them in order. Finished runs are skipped, interrupted ones resumed.
-    pub fn train(&self, settings: &[Setting]) -> Result<Vec<SettingRuns>> {
+    /// In the `Slurm` and `Status` modes nothing trains: [`Trained::Planned`].
+    pub fn train(&self, settings: &[Setting]) -> Result<Trained> {
         self.train_seeds(settings, &self.seeds)
     }
 
     /// [`Study::train`] with these seeds instead of the study's.
-    pub fn train_seeds(&self, settings: &[Setting], seeds: &[u64]) -> Result<Vec<SettingRuns>> {
+    pub fn train_seeds(&self, settings: &[Setting], seeds: &[u64]) -> Result<Trained> {
         self.seeds_used.borrow_mut().extend(seeds);
         let mut plans: Vec<(Setting, Vec<PlannedRun>)> = Vec::new();
         for s in settings {
             let mut fixed = s.overrides.clone();
             fixed.push(format!("name={}", s.name));
-            fixed.push(format!("device={}", self.device_choice.as_str()));
             fixed.extend(self.user_overrides.iter().cloned());
+            // After the user's overrides: `--device` wins over `--set device=...`.
+            fixed.push(format!("device={}", self.device_choice.as_str()));
             let plan = crate::app::sweep::plan(None, &fixed, &[], seeds, &self.runs_dir())
                 .map_err(|e| match e {
                     Error::Config(lines) => Error::Config(
@@ -296,7 +302,7 @@ impl Study {
             self.planned
                 .borrow_mut()
                 .extend(runs.into_iter().map(|r| r.dir));
-            return Err(Error::Usage(PLANNED.into()));
+            return Ok(Trained::Planned);
         }
         let mut i = 0;
         let mut out = Vec::new();
@@ -320,7 +326,7 @@ impl Study {
                 finished,
             });
         }
-        Ok(out)
+        Ok(Trained::Done(out))
     }
 
     /// A folder from an earlier invocation must hold this very config.
@@ -404,11 +410,13 @@ impl Study {
         k: usize,
         metrics: &[&str],
         intro: &str,
-    ) -> Result<(Vec<SettingRuns>, Vec<PathBuf>)> {
-        let trained = self.train(settings)?;
+    ) -> Result<Trained<(Vec<SettingRuns>, Vec<PathBuf>)>> {
+        let Trained::Done(trained) = self.train(settings)? else {
+            return Ok(Trained::Planned);
+        };
         self.evaluate(&finished(&trained), k);
         let files = self.write_tables(&trained, metrics, Some(k), intro)?;
-        Ok((trained, files))
+        Ok(Trained::Done((trained, files)))
     }
 
     fn base_overrides(&self, spec: &str, epochs: usize) -> Vec<String> {
@@ -455,7 +463,7 @@ impl Study {
     pub fn evaluate(&self, runs: &[PathBuf], k: usize) {
         self.ks_used.borrow_mut().insert(k);
         for run in runs {
-            let stem = crate::app::evaluate::report_stem(k, "test");
+            let stem = crate::app::evaluate::report_stem(k, crate::app::evaluate::Split::Test);
             if run.join(format!("{stem}.json")).is_file() {
                 continue;
             }
@@ -480,7 +488,7 @@ impl Study {
     pub fn evaluate_with_samples(&self, runs: &[PathBuf], k: usize, samples: usize) {
         self.ks_used.borrow_mut().insert(k);
         for run in runs {
-            let stem = crate::app::evaluate::report_stem(k, "test");
+            let stem = crate::app::evaluate::report_stem(k, crate::app::evaluate::Split::Test);
             if run.join(format!("{stem}-samples.json")).is_file() {
                 continue;
             }
@@ -620,40 +628,6 @@ impl Study {
     }
 }
 
-/// The error text that ends a study body once its runs are planned (the
-/// `Slurm` and `Status` modes), caught by [`main_with_default_data`].
-const PLANNED: &str = "runs planned for the cluster";
-
-/// What `--slurm` did, for the user.
-pub fn report_submission(sub: &crate::app::slurm::Submitted, planned: usize) {
-    println!(
-        "{} runs planned, {} already finished; job array script {}",
-        planned,
-        sub.finished,
-        sub.array_script.display()
-    );
-    if let Some(g) = &sub.gather_script {
-        println!("gathering script {}", g.display());
-    }
-    match &sub.submission {
-        None => println!("--dry-run: nothing submitted; submit with sbatch yourself"),
-        Some(s) => {
-            if s.array_job.is_empty() {
-                println!("every run is finished: no array submitted");
-            } else {
-                println!(
-                    "submitted job array {} ({} tasks)",
-                    s.array_job,
-                    s.runs.len()
-                );
-            }
-            if let Some(g) = &s.gather_job {
-                println!("submitted gathering job {g} (runs after the array ends)");
-            }
-        }
-    }
-}
-
 /// The settings of dataset `label`, in order.
 pub fn of_data<'a>(trained: &'a [SettingRuns], label: &str) -> Vec<&'a SettingRuns> {
     trained.iter().filter(|t| t.data == label).collect()
@@ -695,7 +669,7 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
 ///
 /// Call it first in the binary's `main`: it sets burn's default device to
 /// the CPU ([`crate::core::device::prefer_cpu_default`]) before any thread exists.
-pub fn main(name: &str, body: fn(&Study) -> Result<()>) -> std::process::ExitCode {
+pub fn main(name: &str, body: fn(&Study) -> Result<StudyOutcome>) -> std::process::ExitCode {
     main_with_default_data(name, "synthetic", body)
 }
 
@@ -703,7 +677,7 @@ pub fn main(name: &str, body: fn(&Study) -> Result<()>) -> std::process::ExitCod
 pub fn main_with_default_data(
     name: &str,
     default_data: &str,
-    body: fn(&Study) -> Result<()>,
+    body: fn(&Study) -> Result<StudyOutcome>,
 ) -> std::process::ExitCode {
     use clap::Parser;
     // SAFETY: documented above: called first in `main`, before any thread.
@@ -717,35 +691,10 @@ pub fn main_with_default_data(
             if study.quick { "quick" } else { "full" },
             study.out.display()
         );
-        let result = body(&study);
-        if !matches!(study.mode, StudyMode::Slurm | StudyMode::Status) {
-            return result;
+        match body(&study)? {
+            StudyOutcome::Finished => Ok(()),
+            StudyOutcome::Planned => study.after_planning(&args),
         }
-        let planned = study.planned.borrow().clone();
-        match result {
-            Err(Error::Usage(m)) if m == PLANNED => {}
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-        if study.mode == StudyMode::Status {
-            let states = crate::app::slurm::status(&study.out, &planned)?;
-            print!("{}", crate::app::slurm::status_table(&states));
-            return Ok(());
-        }
-        let exe = std::env::current_exe()
-            .map_err(|e| Error::Usage(format!("cannot locate this binary: {e}")))?;
-        use crate::app::slurm::sh;
-        let mut gather = vec![sh(&exe.display().to_string())];
-        gather.extend(args.study_args().iter().map(|a| sh(a)));
-        gather.push("--gather".to_string());
-        if args.out.is_none() {
-            gather.extend(["--out".into(), sh(&study.out.display().to_string())]);
-        }
-        let mut cluster = args.cluster.clone();
-        cluster.jobs = args.jobs.unwrap_or(0);
-        let sub = crate::app::slurm::submit(name, &study.out, &planned, Some(&gather), &cluster)?;
-        report_submission(&sub, planned.len());
-        Ok(())
     };
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -753,5 +702,33 @@ pub fn main_with_default_data(
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+impl Study {
+    /// Once the body has planned the runs: `--status` shows their state,
+    /// `--slurm` submits them with a gathering job that re-runs this binary
+    /// with `--gather`.
+    fn after_planning(&self, args: &StudyArgs) -> Result<()> {
+        let planned = self.planned.borrow().clone();
+        if self.mode == StudyMode::Status {
+            let states = crate::app::slurm::status(&self.out, &planned)?;
+            print!("{}", crate::app::slurm::status_table(&states));
+            return Ok(());
+        }
+        let mut rerun = args.study_args();
+        if args.out.is_none() {
+            rerun.extend(["--out".into(), self.out.display().to_string()]);
+        }
+        let gather = crate::app::slurm::Gather::Rerun(rerun);
+        crate::app::slurm::submit_with_gather(
+            &self.name,
+            &self.out,
+            &planned,
+            &gather,
+            &args.cluster,
+            args.jobs,
+        )?;
+        Ok(())
     }
 }

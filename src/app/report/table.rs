@@ -12,10 +12,12 @@ use crate::metrics::{Metric, Record};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Output format (`--format`; `md` and `tex` are accepted too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    #[value(alias = "md")]
     Markdown,
+    #[value(alias = "tex")]
     Latex,
     Csv,
 }
