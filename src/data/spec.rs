@@ -153,6 +153,32 @@ mod tests {
         assert_eq!(p, DataSpec::Idx("/a/b:c".into()));
     }
 
+    /// "Add a data kind", checked: the match is exhaustive, so a new variant
+    /// does not compile here until it is counted, and then `FORMS` (what
+    /// every message lists) must name it in a form that parses to it and
+    /// prints back.
+    #[test]
+    fn forms_name_every_variant() {
+        fn index(s: &DataSpec) -> usize {
+            match s {
+                DataSpec::Synthetic => 0,
+                DataSpec::SyntheticText => 1,
+                DataSpec::Idx(_) => 2,
+                DataSpec::Amat(_) => 3,
+                DataSpec::Cifar(_) => 4,
+                DataSpec::Text(_) => 5,
+            }
+        }
+        let mut seen = [false; 6];
+        for form in DataSpec::FORMS.split('`').skip(1).step_by(2) {
+            let s = form.replace("DIR", "/d");
+            let spec: DataSpec = s.parse().unwrap();
+            assert_eq!(spec.to_string(), s);
+            seen[index(&spec)] = true;
+        }
+        assert!(seen.iter().all(|&b| b), "FORMS misses a variant: {seen:?}");
+    }
+
     #[test]
     fn kinds_labels_and_folders() {
         let t: DataSpec = "text:/corpus/ptb".parse().unwrap();
