@@ -144,6 +144,12 @@ fn an_old_run_evaluates_plots_and_reports() {
     opts.split = vaekit::evaluate::Split::Val;
     let report = vaekit::evaluate::evaluate_run(&run, &opts, &dev, "cpu").unwrap();
     assert_eq!(report.n_examples, 30);
+    // Written before data.binarize_seed: evaluated on its own seed's draw, and says so.
+    let b = report.binarization.clone().unwrap_or_default();
+    assert!(
+        b.contains("val images") && b.contains("run's seed 0"),
+        "{b}"
+    );
     let nll = report.get("nll_nats");
     assert!(nll.is_finite() && nll > 0.0, "{nll}");
     let ess = report.metrics.float("ess_mean_frac").unwrap();

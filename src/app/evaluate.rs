@@ -176,6 +176,9 @@ pub fn evaluate_run_with(
     report.seconds = t0.elapsed().as_secs_f64();
     report.device = device_name.into();
     report.checkpoint = loaded.checkpoint.display().to_string();
+    if data.dynamic_binarize {
+        report.binarization = Some(binarization_text(&loaded.dir, opts.split, &loaded.config)?);
+    }
     let stem = report_stem(k, opts.split);
     let scores = if opts.samples > 0 {
         let s = super::score::score_run(
@@ -220,4 +223,33 @@ pub fn evaluate_run_with(
             .as_bytes(),
     )?;
     Ok((report, scores))
+}
+
+/// Which fixed draw binarized the evaluated split (grey images under a
+/// binary likelihood), for the table and `eval-k*.json`: a reader of a
+/// reported NLL can then say which binary test set it was.
+fn binarization_text(
+    run: &Path,
+    split: Split,
+    cfg: &crate::app::config::ExperimentConfig,
+) -> Result<String> {
+    use super::run::{Binarization, binarization};
+    Ok(match (split, binarization(&run.join("config.toml"))?) {
+        (Split::Train, _) => format!(
+            "train images drawn once from the run's seed {} (training batches are drawn afresh)",
+            cfg.seed
+        ),
+        (_, Binarization::Shared) => format!(
+            "{split} images drawn once with data.binarize_seed = {}, the same for every run \
+             that names it (the default, {}, is shared by all)",
+            cfg.data.binarize_seed,
+            crate::data::config::SHARED_BINARIZE_SEED
+        ),
+        (_, Binarization::RunSeed) => format!(
+            "{split} images drawn once with the run's seed {} (a run written before \
+             data.binarize_seed: its numbers were computed on this draw; runs of other seeds \
+             saw other binary images)",
+            cfg.seed
+        ),
+    })
 }

@@ -262,7 +262,40 @@ pub fn load_config(run: &Path) -> Result<ExperimentConfig> {
             run.display()
         )));
     }
-    ExperimentConfig::load(Some(&path), &[])
+    let mut cfg = ExperimentConfig::load(Some(&path), &[])?;
+    if binarization(&path)? == Binarization::RunSeed {
+        cfg.data.binarize_seed = cfg.seed;
+    }
+    Ok(cfg)
+}
+
+/// Which draw binarized a run's validation and test images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binarization {
+    /// `data.binarize_seed`, written in the run's config: the data's draw,
+    /// the same for every run that names the same value.
+    Shared,
+    /// The run's own `seed`: a run written before `data.binarize_seed`
+    /// existed. Its recorded numbers were computed on that draw, so it is
+    /// reopened (resumed, evaluated) with it.
+    RunSeed,
+}
+
+/// Whether the run config at `path` names its binarization seed.
+pub fn binarization(path: &Path) -> Result<Binarization> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::bad_file(path, e.to_string()))?;
+    let named = table
+        .get("data")
+        .and_then(|d| d.get("binarize_seed"))
+        .is_some();
+    Ok(if named {
+        Binarization::Shared
+    } else {
+        Binarization::RunSeed
+    })
 }
 
 /// A run directory's resolved config and trained model.

@@ -207,6 +207,10 @@ pub struct EvalReport {
     /// What the bound means for this model, when it is not the usual IWAE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Which fixed Bernoulli draw binarized the evaluated images, when they
+    /// were grey-level images binarized for a binary likelihood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binarization: Option<String>,
 }
 
 /// Mean and standard error of the mean over the finite values (f64).
@@ -259,6 +263,7 @@ impl EvalReport {
                      per example. A learned prior over codes would give a lower NLL."
                 )
             }),
+            binarization: None,
         }
     }
 
@@ -321,6 +326,9 @@ impl EvalReport {
         }
         if let Some(n) = &self.note {
             s.push_str(&format!("note: {n}\n"));
+        }
+        if let Some(b) = &self.binarization {
+            s.push_str(&format!("binarized: {b}\n"));
         }
         if let Some(bad) = self.metrics.count("n_nonfinite").filter(|&b| b > 0) {
             s.push_str(&format!(
