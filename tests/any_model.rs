@@ -188,6 +188,19 @@ fn same_answers<M: LatentModel>(
     both!("encoder_params", |m| m.encoder_params());
     both!("has_latent", |m| m.has_latent());
     both!("can_reset_decoder", |m| m.can_reset_decoder());
+    both!("latent_layers", |m| m.latent_layers());
+    both!("sample_latent", |m| read(m.sample_latent(&q, eps.clone())));
+    both!("log_weights", |m| {
+        let k = 3;
+        let eps_k = upload(
+            host_normal(n * k, noise, 6, Purpose::Noise, 0, 0),
+            n * k,
+            noise,
+            &device,
+        );
+        let (lw, lpx) = m.log_weights(&q, x, eps_k, k);
+        (read(lw), read(lpx))
+    });
     // The same weights, not equal ones: the enum lends the model's own.
     let same = match (any.plain_mlp(), inner.plain_mlp()) {
         (None, None) => true,
@@ -289,7 +302,15 @@ fn the_enum_answers_every_method_as_the_model_inside() {
         c.text.embed_dropout = 0.2;
         c
     };
-    for kind in ["vae", "gmm", "vamp", "vq_vae", "text_vae", "lstm_lm"] {
+    for kind in [
+        "vae",
+        "gmm",
+        "vamp",
+        "vq_vae",
+        "text_vae",
+        "lstm_lm",
+        "two_layer",
+    ] {
         let cfg = small(kind);
         let (data, x) = match kind {
             "text_vae" | "lstm_lm" => sentences(),
@@ -300,6 +321,7 @@ fn the_enum_answers_every_method_as_the_model_inside() {
             AnyModel::Vae(m) => same_answers(kind, &any, m, &x),
             AnyModel::VqVae(m) => same_answers(kind, &any, m, &x),
             AnyModel::Text(m) => same_answers(kind, &any, m, &x),
+            AnyModel::TwoLayer(m) => same_answers(kind, &any, m, &x),
         };
         assert_eq!(
             sorted(&called),

@@ -1,16 +1,19 @@
 //! The IWAE evaluator against log-likelihoods computed another way:
-//! a linear-Gaussian model with a closed-form log p(x), and a 1-D latent
-//! model integrated by brute force on a fine grid.
+//! a linear-Gaussian model with a closed-form log p(x), the same with two
+//! stochastic layers, and a 1-D latent model integrated by brute force on
+//! a fine grid.
 
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
-use vaekit::config::{Likelihood, ModelConfig};
+use vaekit::config::{Activation, Likelihood, ModelConfig, ModelKind, TwoLayerConfig};
 use vaekit::data::{Dataset, ImageSet};
 use vaekit::metrics::iwae::{IwaeOptions, evaluate, mean_se};
 use vaekit::models::Batch;
 use vaekit::models::LatentModel;
+use vaekit::models::nn::Mlp;
+use vaekit::models::two_layer::{GaussianLayer, TwoLayerVae};
 use vaekit::models::vae::Vae;
 
 const D: usize = 4;
@@ -93,6 +96,11 @@ fn exact_log_px(x: &[f64]) -> f64 {
                 (0..Z).map(|k| W[k][i] * W[k][j]).sum::<f64>() + if i == j { SIGMA2 } else { 0.0 };
         }
     }
+    log_normal(x, &B, &c)
+}
+
+/// log N(x; mean, c) in f64 by Cholesky.
+fn log_normal(x: &[f64], mean: &[f64; D], c: &[[f64; D]; D]) -> f64 {
     let mut l = [[0f64; D]; D];
     for i in 0..D {
         for j in 0..=i {
@@ -104,7 +112,7 @@ fn exact_log_px(x: &[f64]) -> f64 {
             };
         }
     }
-    let r: Vec<f64> = (0..D).map(|i| x[i] - B[i]).collect();
+    let r: Vec<f64> = (0..D).map(|i| x[i] - mean[i]).collect();
     let mut y = [0f64; D];
     for i in 0..D {
         y[i] = (r[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
@@ -133,7 +141,12 @@ fn samples(n: usize) -> (Dataset, Vec<f64>) {
         exact.push(exact_log_px(&x));
         images.extend(x.iter().map(|&v| v as f32));
     }
-    let data = Dataset::from(ImageSet {
+    (rows_of_d(images, n), exact)
+}
+
+/// `n` examples of `D` values as a dataset.
+fn rows_of_d(images: Vec<f32>, n: usize) -> Dataset {
+    Dataset::from(ImageSet {
         images,
         n,
         rows: 1,
@@ -141,8 +154,7 @@ fn samples(n: usize) -> (Dataset, Vec<f64>) {
         channels: 1,
         labels: None,
         binary: false,
-    });
-    (data, exact)
+    })
 }
 
 fn opts(k: usize, chunk: usize) -> IwaeOptions {
@@ -351,4 +363,154 @@ fn effective_sample_size_is_k_for_the_exact_posterior_and_small_for_a_misplaced_
         table.contains("warning") && table.contains(&format!("{low} of 40")),
         "{table}"
     );
+}
+
+// ---- Two stochastic layers: h2 → h1 → x, linear-Gaussian, one unit each. ----
+
+/// p(h1|h2) = N(ALPHA·h2 + A1, S2); p(x|h1) = N(h1·W[0] + B, σ²I).
+const ALPHA: f64 = 0.8;
+const A1: f64 = 0.2;
+const S2: f64 = 0.5;
+
+/// A layer with no hidden units: mean = w·input + b, log σ = log_sigma.
+fn gaussian_layer(
+    w: Vec<f64>,
+    d_in: usize,
+    d_out: usize,
+    b: Vec<f64>,
+    log_sigma: Vec<f64>,
+    dev: &Device,
+) -> GaussianLayer {
+    GaussianLayer {
+        net: Mlp {
+            layers: vec![],
+            activation: Activation::Tanh,
+        },
+        mean: linear(w, d_in, d_out, b, dev),
+        log_sigma: linear(vec![0.0; d_in * d_out], d_in, d_out, log_sigma, dev),
+    }
+}
+
+/// The two-layer linear-Gaussian model with q(h1|x) q(h2|h1) set to the
+/// exact posterior p(h1|x) p(h2|h1) (which factorises so: x ⟂ h2 | h1),
+/// its means shifted by `shift` and its variances scaled by `inflate`.
+fn two_layer(shift: f64, inflate: f64, dev: &Device) -> TwoLayerVae {
+    let cfg = ModelConfig {
+        kind: ModelKind::TwoLayer,
+        latent_dim: 1,
+        hidden: vec![],
+        likelihood: Likelihood::Gaussian,
+        two_layer: TwoLayerConfig {
+            latent_dim: 1,
+            hidden: vec![],
+        },
+        ..ModelConfig::default()
+    };
+    let mut m = TwoLayerVae::new(&cfg, D, dev);
+    let w = W[0];
+    m.out = linear(w.to_vec(), 1, D, B.to_vec(), dev);
+    m.likelihood.log_var = Some(Param::from_tensor(Tensor::from_floats(
+        [SIGMA2.ln() as f32],
+        dev,
+    )));
+    m.p1 = gaussian_layer(vec![ALPHA], 1, 1, vec![A1], vec![0.5 * S2.ln()], dev);
+    // p(h1|x): precision λ = 1/v1 + |w|²/σ², v1 = α² + s²;
+    // mean = (a/v1 + w·(x − b)/σ²)/λ.
+    let v1 = ALPHA * ALPHA + S2;
+    let lam = 1.0 / v1 + w.iter().map(|v| v * v).sum::<f64>() / SIGMA2;
+    let weights: Vec<f64> = w.iter().map(|v| v / (SIGMA2 * lam)).collect();
+    let bias = A1 / (v1 * lam) - (0..D).map(|d| w[d] * B[d]).sum::<f64>() / (SIGMA2 * lam);
+    let ls = |precision: f64| 0.5 * (inflate / precision).ln();
+    m.q1 = gaussian_layer(weights, D, 1, vec![bias + shift], vec![ls(lam)], dev);
+    // p(h2|h1): precision p2 = 1 + α²/s²; mean = α(h1 − a)/(s² p2).
+    let p2 = 1.0 + ALPHA * ALPHA / S2;
+    m.q2 = gaussian_layer(
+        vec![ALPHA / (S2 * p2)],
+        1,
+        1,
+        vec![-ALPHA * A1 / (S2 * p2) + shift],
+        vec![ls(p2)],
+        dev,
+    );
+    m
+}
+
+/// log N(x; w·a + b, v1·w wᵀ + σ²I), the two-layer model's marginal.
+fn two_layer_log_px(x: &[f64]) -> f64 {
+    let w = W[0];
+    let v1 = ALPHA * ALPHA + S2;
+    let mut c = [[0f64; D]; D];
+    let mut mean = [0f64; D];
+    for i in 0..D {
+        mean[i] = w[i] * A1 + B[i];
+        for j in 0..D {
+            c[i][j] = v1 * w[i] * w[j] + if i == j { SIGMA2 } else { 0.0 };
+        }
+    }
+    log_normal(x, &mean, &c)
+}
+
+/// n draws of x from the two-layer model, ancestrally.
+fn two_layer_samples(n: usize) -> (Dataset, Vec<f64>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    let mut normal = || -> f64 { rng.sample(rand_distr::StandardNormal) };
+    let (mut images, mut exact) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let h2 = normal();
+        let h1 = ALPHA * h2 + A1 + S2.sqrt() * normal();
+        let x: Vec<f64> = (0..D)
+            .map(|d| h1 * W[0][d] + B[d] + SIGMA2.sqrt() * normal())
+            .collect();
+        exact.push(two_layer_log_px(&x));
+        images.extend(x.iter().map(|&v| v as f32));
+    }
+    (rows_of_d(images, n), exact)
+}
+
+#[test]
+fn two_layers_exact_posterior_gives_exact_log_px_for_every_k() {
+    let dev = Device::flex();
+    let model = two_layer(0.0, 1.0, &dev);
+    let (data, exact) = two_layer_samples(50);
+    for k in [1, 7, 100] {
+        let per = evaluate(&model, &data, &opts(k, 64), &dev);
+        for (got, want) in per.log_px.iter().zip(&exact) {
+            assert!((got - want).abs() < 2e-4, "k={k}: {got} vs exact {want}");
+        }
+    }
+}
+
+#[test]
+fn two_layers_bound_rises_with_k_toward_the_exact_value() {
+    let dev = Device::flex();
+    let model = two_layer(0.3, 1.8, &dev);
+    let (data, exact) = two_layer_samples(300);
+    let exact_mean = exact.iter().sum::<f64>() / exact.len() as f64;
+    let mut prev = f64::NEG_INFINITY;
+    for k in [1, 10, 100, 2000] {
+        let per = evaluate(&model, &data, &opts(k, 500), &dev);
+        let (lk, _, bad) = mean_se(&per.log_px);
+        assert_eq!(bad, 0);
+        assert!(lk > prev, "L_{k} = {lk} did not rise above {prev}");
+        assert!(
+            lk <= exact_mean + 1e-3,
+            "L_{k} = {lk} above exact {exact_mean}"
+        );
+        prev = lk;
+        if k == 1 {
+            // The ELBO of the forward pass (rec − per-dimension KL terms) is
+            // an unbiased estimate of the same bound as L_1.
+            let (elbo, se, _) = mean_se(&per.elbo);
+            assert!(
+                (elbo - lk).abs() < 4.0 * se + 0.05,
+                "ELBO {elbo} vs L_1 {lk}"
+            );
+            assert!(lk < exact_mean - 0.05, "L_1 {lk} vs exact {exact_mean}");
+        }
+        if k == 2000 {
+            let gaps: Vec<f64> = per.log_px.iter().zip(&exact).map(|(a, b)| a - b).collect();
+            let (gap, se, _) = mean_se(&gaps);
+            assert!(gap.abs() < 4.0 * se + 2e-3, "gap {gap} ± {se}");
+        }
+    }
 }

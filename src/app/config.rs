@@ -19,12 +19,12 @@ pub use crate::core::device::DeviceChoice;
 pub use crate::data::DataConfig;
 pub use crate::metrics::config::MonitorConfig;
 pub use crate::models::config::{
-    Activation, Arch, CodebookUpdate, Likelihood, MixtureConfig, ModelConfig, ModelKind,
-    VarianceSharing, VqConfig,
+    Activation, Arch, CodebookUpdate, Init, Likelihood, MixtureConfig, ModelConfig, ModelKind,
+    TwoLayerConfig, VarianceSharing, VqConfig,
 };
 pub use crate::train::config::{
-    NonFinitePolicy, ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind, Ramp,
-    ScheduleConfig, ScheduleKind, ScheduleUnit, TrainConfig, TrainerConfig,
+    LrSchedule, NonFinitePolicy, ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind,
+    Ramp, ScheduleConfig, ScheduleKind, ScheduleUnit, TrainConfig, TrainerConfig,
 };
 
 use crate::core::error::{Error, Result};

@@ -63,6 +63,10 @@ pub mod key {
     /// `(seed, Eval, SAMPLING, PRIOR_CODES)`: a VQ-VAE's codes, uniform at
     /// each position.
     pub const PRIOR_CODES: u64 = 3;
+    /// `(seed, Eval, SAMPLING, PRIOR_LAYER_BELOW)`: the noise of the lower
+    /// layer of a hierarchical prior, h1 ~ p(h1|h2) once h2 is drawn from
+    /// [`PRIOR_NORMAL`].
+    pub const PRIOR_LAYER_BELOW: u64 = 4;
 
     // Other `Purpose::Eval` streams.
 
@@ -196,9 +200,10 @@ mod tests {
                 PRIOR_NORMAL,
                 PRIOR_MIXTURE,
                 SAMPLE_PIXELS,
-                PRIOR_CODES
+                PRIOR_CODES,
+                PRIOR_LAYER_BELOW
             ],
-            [m, 0, 1, 2, 3]
+            [m, 0, 1, 2, 3, 4]
         );
         assert_eq!(
             [HELD_OUT_NOISE, NDB_FIT, NDB_FIT_SUB, TOKEN_SAMPLING],

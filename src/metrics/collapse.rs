@@ -195,6 +195,105 @@ pub const MI: Metric = Metric::new(
 .plot()
 .brief(|r| Some(format!("MI {:>5.2}", r.float("mi")?)));
 
+/// The columns `start..start + width` of every example's posterior (one
+/// stochastic layer of a hierarchical model).
+pub fn layer_columns(p: &Posteriors, start: usize, width: usize) -> Posteriors {
+    let pick = |v: &[f32]| -> Vec<f32> {
+        (0..p.n)
+            .flat_map(|i| v[i * p.z + start..i * p.z + start + width].iter().copied())
+            .collect()
+    };
+    Posteriors {
+        mean: pick(&p.mean),
+        log_var: pick(&p.log_var),
+        n: p.n,
+        z: width,
+        ..Default::default()
+    }
+}
+
+/// `[start, end)` of each stochastic layer's columns, when the model has
+/// more than one layer and they cover the posterior's width.
+fn layer_ranges(c: &super::registry::Ctx) -> Option<Vec<(usize, usize)>> {
+    let z = c.posteriors?.z;
+    if c.layers.len() < 2 || c.layers.iter().sum::<usize>() != z {
+        return None;
+    }
+    let mut start = 0;
+    Some(
+        c.layers
+            .iter()
+            .map(|&w| {
+                start += w;
+                (start - w, start)
+            })
+            .collect(),
+    )
+}
+
+/// Active units of each stochastic layer (models with more than one).
+pub const ACTIVE_UNITS_BY_LAYER: Metric = Metric::new(
+    "active_units_by_layer",
+    "active units per layer",
+    "active_units counted in each stochastic layer, the layer next to x first \
+     (Burda et al. 2016's k1+k2)",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| {
+        let d = c.monitor.au_threshold;
+        let a = c.activity()?;
+        let counts = layer_ranges(c)?
+            .into_iter()
+            .map(|(s, e)| a[s..e].iter().filter(|&&v| v > d).count() as f64)
+            .collect();
+        Some(Value::Vector(counts))
+    },
+)
+.brief(|r| {
+    let v = r.vector("active_units_by_layer")?;
+    let parts: Vec<String> = v.iter().map(|c| format!("{c:.0}")).collect();
+    Some(format!("by layer {}", parts.join("+")))
+});
+
+/// Total KL of each stochastic layer's dimensions.
+pub const KL_BY_LAYER: Metric = Metric::new(
+    "kl_by_layer",
+    "KL per layer (nats)",
+    "the KL terms of each stochastic layer's dimensions, summed, the layer next to x first",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| {
+        let kl = &c.elbo?.kl_per_dim;
+        let ranges = layer_ranges(c)?;
+        (kl.len() == ranges.last()?.1)
+            .then(|| Value::Vector(ranges.iter().map(|&(s, e)| kl[s..e].iter().sum()).collect()))
+    },
+);
+
+/// I(x; h_l) for each stochastic layer, from that layer's posteriors.
+pub const MI_BY_LAYER: Metric = Metric::new(
+    "mi_by_layer",
+    "I(x;z) per layer (nats)",
+    "mutual_information of each stochastic layer alone, from its Gaussian posteriors \
+     (for a layer above the first: q(h_l|h_{l-1}) at the sampled layer below)",
+    Applies::GAUSSIAN,
+    Section::Monitor,
+    |c| {
+        let p = c.posteriors?;
+        let m = c.mi_noise.len() / p.z.max(1);
+        let values = layer_ranges(c)?
+            .into_iter()
+            .map(|(s, e)| {
+                let noise: Vec<f32> = (0..m)
+                    .flat_map(|i| c.mi_noise[i * p.z + s..i * p.z + e].iter().copied())
+                    .collect();
+                mutual_information(&layer_columns(p, s, e - s), &noise)
+            })
+            .collect();
+        Some(Value::Vector(values))
+    },
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +316,49 @@ mod tests {
         assert!((a[0] - 14.0 / 3.0).abs() < 1e-12);
         assert_eq!(a[1], 0.0);
         assert_eq!(posterior_variance(&p), vec![1.0, 1.0]);
+    }
+
+    /// Per-layer readings are the whole-code statistics of the layer's
+    /// columns alone: counts add up to the total, and a layer that is
+    /// independent of x (identical posteriors) has I = the noise term only.
+    #[test]
+    fn layer_statistics_are_those_of_the_layer_columns() {
+        let (n, z) = (6, 3);
+        // Columns 0, 1: layer 1 (column 1 constant); column 2: layer 2.
+        let mean: Vec<f32> = (0..n)
+            .flat_map(|i| [i as f32, 0.5, (i % 2) as f32 * 3.0])
+            .collect();
+        let p = post(mean, vec![-1.0; n * z], n, z);
+        let top = layer_columns(&p, 2, 1);
+        assert_eq!(top.z, 1);
+        assert_eq!(activity(&top)[0], activity(&p)[2]);
+        let monitor = crate::metrics::config::MonitorConfig::default();
+        let kind = crate::data::DataKind::Images {
+            rows: 1,
+            cols: 1,
+            channels: 1,
+        };
+        let mut ctx = super::super::registry::Ctx::new(Family::Gaussian, &kind, &monitor);
+        ctx.posteriors = Some(&p);
+        let eps: Vec<f32> = (0..n * z).map(|i| ((i as f32) * 0.9).cos()).collect();
+        ctx.mi_noise = &eps;
+        // One layer: nothing per layer.
+        assert!((ACTIVE_UNITS_BY_LAYER.compute)(&ctx).is_none());
+        ctx.layers = vec![2, 1];
+        let Some(Value::Vector(counts)) = (ACTIVE_UNITS_BY_LAYER.compute)(&ctx) else {
+            panic!("no per-layer count")
+        };
+        assert_eq!(counts, vec![1.0, 1.0]);
+        let Some(Value::Vector(mi)) = (MI_BY_LAYER.compute)(&ctx) else {
+            panic!("no per-layer MI")
+        };
+        let noise1: Vec<f32> = (0..n).flat_map(|i| [eps[i * 3], eps[i * 3 + 1]]).collect();
+        let noise2: Vec<f32> = (0..n).map(|i| eps[i * 3 + 2]).collect();
+        assert_eq!(mi[0], mutual_information(&layer_columns(&p, 0, 2), &noise1));
+        assert_eq!(mi[1], mutual_information(&top, &noise2));
+        // Layers that do not cover the code: no per-layer reading.
+        ctx.layers = vec![1, 1];
+        assert!((MI_BY_LAYER.compute)(&ctx).is_none());
     }
 
     #[test]

@@ -597,7 +597,7 @@ mod tests {
 
     #[test]
     fn each_log_weight_matches_the_generic_computation() {
-        use crate::models::{LatentModel, log_weights};
+        use crate::models::LatentModel;
         let cfg = ModelConfig {
             latent_dim: 4,
             hidden: vec![40],
@@ -623,13 +623,8 @@ mod tests {
             &dev,
         ));
         let post = model.encode(&x);
-        let (lw, _) = log_weights(
-            &model,
-            &post,
-            &x,
-            crate::core::host::upload(eps, 300, 4, &dev),
-            300,
-        );
+        let (lw, _) =
+            model.log_weights(&post, &x, crate::core::host::upload(eps, 300, 4, &dev), 300);
         let generic = crate::core::host::read(lw);
         for (i, (a, b)) in fast.iter().zip(&generic).enumerate() {
             assert!(

@@ -74,5 +74,6 @@ pub fn evaluate<M: LatentModel>(
     ctx.mi_noise = &eps;
     ctx.responsibilities = responsibilities.as_ref().map(|(r, k)| (r.as_slice(), *k));
     ctx.weights = weights.as_ref();
+    ctx.layers = model.latent_layers();
     registry::evaluate(&ctx)
 }

@@ -15,7 +15,7 @@ use crate::core::host::{read, upload};
 use crate::core::posterior::Posterior;
 use crate::core::rng::{Purpose, stream};
 use crate::data::Dataset;
-use crate::models::{LatentModel, log_weights};
+use crate::models::LatentModel;
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -146,14 +146,17 @@ pub fn evaluate<M: LatentModel>(
                 eps.extend((0..c * zd).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)));
             }
             let eps = upload(eps, b * c, zd, device);
-            let (log_w, log_px) = log_weights(model, &posterior, &x, eps.clone(), c);
+            let (log_w, log_px) = model.log_weights(&posterior, &x, eps.clone(), c);
             let mut parts = vec![
                 log_w.reshape([b * c]),
                 log_px.sum_dim(1).squeeze_dim::<1>(1),
             ];
             if done == 0 {
                 // KL from the first sample (analytic models ignore z).
-                let z0 = posterior.sample(eps.reshape([b, c, zd]).narrow(1, 0, 1).reshape([b, zd]));
+                let z0 = model.sample_latent(
+                    &posterior,
+                    eps.reshape([b, c, zd]).narrow(1, 0, 1).reshape([b, zd]),
+                );
                 parts.push(model.kl(&posterior, z0).sum_dim(1).squeeze_dim::<1>(1));
             }
             let v = read(Tensor::cat(parts, 0));

@@ -220,6 +220,9 @@ pub struct Ctx<'a> {
     pub weights: Option<&'a super::iwae::PerExample>,
     /// Sample metrics computed by [`super::samples::score`], when samples were scored.
     pub samples: Option<&'a Record>,
+    /// Widths of the model's stochastic layers ([`LatentModel::latent_layers`]
+    /// (crate::models::LatentModel::latent_layers)); empty when unknown.
+    pub layers: Vec<usize>,
     activity: OnceCell<Vec<f64>>,
 }
 
@@ -236,6 +239,7 @@ impl<'a> Ctx<'a> {
             responsibilities: None,
             weights: None,
             samples: None,
+            layers: Vec::new(),
             activity: OnceCell::new(),
         }
     }
@@ -276,6 +280,9 @@ pub fn all() -> &'static [Metric] {
         collapse::ACTIVITY,
         collapse::POSTERIOR_VAR,
         collapse::MI,
+        collapse::ACTIVE_UNITS_BY_LAYER,
+        collapse::KL_BY_LAYER,
+        collapse::MI_BY_LAYER,
         usage::COMPONENT_USAGE,
         usage::COMPONENTS_EFFECTIVE,
         usage::CODEBOOK_USAGE,

@@ -23,7 +23,7 @@
 //! bypassed without a sign.
 
 use super::config::{ModelConfig, ModelKind};
-use super::{text, vae, vq};
+use super::{text, two_layer, vae, vq};
 use crate::core::error::{Error, Result};
 use crate::data::DataKind;
 use burn::module::Module;
@@ -184,6 +184,17 @@ macro_rules! any_model {
             has_latent() -> bool;
             can_reset_decoder() -> bool;
             plain_mlp() -> Option<$crate::models::PlainMlp<'_>>;
+            latent_layers() -> Vec<usize>;
+            sample_latent(
+                posterior: &$crate::models::Posterior,
+                eps: burn::tensor::Tensor<2>
+            ) -> burn::tensor::Tensor<2>;
+            log_weights(
+                posterior: &$crate::models::Posterior,
+                x: &$crate::models::Batch,
+                eps: burn::tensor::Tensor<2>,
+                k: usize
+            ) -> (burn::tensor::Tensor<2>, burn::tensor::Tensor<2>);
             forward(
                 x: &$crate::models::Batch,
                 eps: burn::tensor::Tensor<2>
@@ -248,6 +259,8 @@ any_model! {
         VqVae(vq::VqVae) => into_vq,
         /// `model.kind` = `text_vae` or `lstm_lm`.
         Text(text::TextVae) => into_text,
+        /// `model.kind = "two_layer"`.
+        TwoLayer(two_layer::TwoLayerVae) => into_two_layer,
     }
 }
 
@@ -261,6 +274,9 @@ impl AnyModel {
                 AnyModel::Vae(vae::Vae::new(cfg, dim, device))
             }
             ModelKind::VqVae => AnyModel::VqVae(vq::VqVae::new(cfg, dim, device)),
+            ModelKind::TwoLayer => {
+                AnyModel::TwoLayer(two_layer::TwoLayerVae::new(cfg, dim, device))
+            }
             ModelKind::TextVae | ModelKind::LstmLm => {
                 let vocab = match data {
                     DataKind::Tokens { vocab, .. } => *vocab,

@@ -56,17 +56,23 @@ pub enum ModelKind {
     /// The text VAE's decoder without a latent: an LSTM language model, the
     /// baseline a collapsed text VAE equals (`[model.text]`).
     LstmLm,
+    /// Two stochastic layers (Burda et al. 2016's "2 layer" models):
+    /// q(h1|x) q(h2|h1), p(h2) = N(0, I), p(h1|h2) Gaussian, p(x|h1) from
+    /// `model.likelihood`; h1 has `model.latent_dim` units behind the
+    /// `model.hidden` MLPs, h2 is `[model.two_layer]`.
+    TwoLayer,
 }
 
 impl ModelKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 7] = [
         ModelKind::Vae,
         ModelKind::Gmm,
         ModelKind::Vamp,
         ModelKind::VqVae,
         ModelKind::TextVae,
         ModelKind::LstmLm,
+        ModelKind::TwoLayer,
     ];
 
     /// The kind as written in configs.
@@ -78,6 +84,7 @@ impl ModelKind {
             ModelKind::VqVae => "vq_vae",
             ModelKind::TextVae => "text_vae",
             ModelKind::LstmLm => "lstm_lm",
+            ModelKind::TwoLayer => "two_layer",
         }
     }
 
@@ -116,6 +123,38 @@ pub enum Arch {
     Conv,
 }
 
+/// How the weights of dense layers are drawn (biases: see each variant).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// burn's default for `Linear` (Kaiming-uniform weights and biases).
+    #[default]
+    Default,
+    /// Glorot & Bengio (2010)'s heuristic for tanh layers, as Burda et al.
+    /// (2016) initialise: weights U(±√(6 / (fan_in + fan_out))), biases 0.
+    Glorot,
+}
+
+/// `[model.two_layer]`: the top stochastic layer h2 of `kind = "two_layer"`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoLayerConfig {
+    /// Units of h2.
+    pub latent_dim: usize,
+    /// Hidden widths of q(h2|h1); p(h1|h2) mirrors them.
+    pub hidden: Vec<usize>,
+}
+
+impl Default for TwoLayerConfig {
+    /// Burda et al.'s MNIST model: h1 (100) –100–100– h2 (50).
+    fn default() -> Self {
+        Self {
+            latent_dim: 50,
+            hidden: vec![100, 100],
+        }
+    }
+}
+
 /// `[model]`: the keys every model reads, and one table per kind.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -130,6 +169,8 @@ pub struct ModelConfig {
     /// With `arch = "conv"`, extra layers between the convolutions and the latents.
     pub hidden: Vec<usize>,
     pub activation: Activation,
+    /// `default` or `glorot`: how dense layers' weights are drawn (MLP models).
+    pub init: Init,
     pub likelihood: Likelihood,
     /// Gaussian decoders only: `shared` or `per-pixel` variance.
     pub variance: VarianceSharing,
@@ -144,6 +185,8 @@ pub struct ModelConfig {
     pub vq_vae: VqConfig,
     /// `kind = "text_vae"` or `"lstm_lm"`.
     pub text: TextConfig,
+    /// `kind = "two_layer"`: the top layer h2.
+    pub two_layer: TwoLayerConfig,
 }
 
 /// The prior of a text VAE.
@@ -263,6 +306,7 @@ impl Default for ModelConfig {
             arch: Arch::Mlp,
             hidden: vec![400],
             activation: Activation::Gelu,
+            init: Init::Default,
             likelihood: Likelihood::Bernoulli,
             variance: VarianceSharing::Shared,
             min_log_var: -6.0,
@@ -270,6 +314,7 @@ impl Default for ModelConfig {
             vamp: MixtureConfig::default(),
             vq_vae: VqConfig::default(),
             text: TextConfig::default(),
+            two_layer: TwoLayerConfig::default(),
         }
     }
 }
@@ -422,6 +467,26 @@ impl ModelConfig {
                             .into(),
                     );
                 }
+            }
+            ModelKind::TwoLayer => {
+                let t = &self.two_layer;
+                check(
+                    t.latent_dim > 0,
+                    "model.two_layer.latent_dim = 0: the top layer needs at least one unit".into(),
+                );
+                check(
+                    t.hidden.iter().all(|&h| h > 0),
+                    format!(
+                        "model.two_layer.hidden = {:?}: layer widths must be positive",
+                        t.hidden
+                    ),
+                );
+                check(
+                    self.arch == Arch::Mlp,
+                    "model.arch = \"conv\" with model.kind = \"two_layer\": the two-layer \
+                     model is an MLP; use model.arch = \"mlp\""
+                        .into(),
+                );
             }
             ModelKind::Vae => {}
         }

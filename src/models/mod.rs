@@ -19,6 +19,7 @@ pub mod lstm;
 pub mod nn;
 pub mod prior;
 pub mod text;
+pub mod two_layer;
 pub mod vae;
 pub mod vq;
 
@@ -181,6 +182,35 @@ pub trait LatentModel: Module + Clone + std::fmt::Debug + Send + 'static {
         None
     }
 
+    /// Widths of the stochastic layers, in the order their columns fill z
+    /// (the layer next to x first); they add up to
+    /// [`LatentModel::latent_dim`]. One layer unless the model stacks
+    /// several ([`two_layer`]): the monitor then also reports active units,
+    /// KL and I(x;z) per layer.
+    fn latent_layers(&self) -> Vec<usize> {
+        vec![self.latent_dim()]
+    }
+
+    /// z ~ q(z|x) from standard normal noise `eps` `[batch, noise]`:
+    /// `posterior.sample(eps)`, unless q is hierarchical and a layer's
+    /// parameters depend on the sample of the layer below ([`two_layer`]).
+    fn sample_latent(&self, posterior: &Posterior, eps: Tensor<2>) -> Tensor<2> {
+        posterior.sample(eps)
+    }
+
+    /// Importance log-weights log w = log p(x, z) − log q(z|x) and log p(x|z)
+    /// for `k` samples per example, `[b, k]` each ([`gaussian_log_weights`]
+    /// unless the model's q or p is not one Gaussian layer and one prior).
+    fn log_weights(
+        &self,
+        posterior: &Posterior,
+        x: &Batch,
+        eps: Tensor<2>,
+        k: usize,
+    ) -> (Tensor<2>, Tensor<2>) {
+        gaussian_log_weights(self, posterior, x, eps, k)
+    }
+
     /// Per-example terms for a batch `x`, with standard normal noise `eps`
     /// `[batch, latent_dim]` for the reparameterised sample.
     fn forward(&self, x: &Batch, eps: Tensor<2>) -> Forward {
@@ -224,7 +254,9 @@ pub fn standard_normal_kl(posterior: &GaussianPosterior) -> Tensor<2> {
 }
 
 /// Importance log-weights log w = log p(x|z) + log p(z) − log q(z|x) for
-/// `k` samples per example, with every normalising constant kept.
+/// `k` samples per example, with every normalising constant kept: the
+/// default of [`LatentModel::log_weights`], for a single Gaussian (or
+/// one-hot) posterior and the model's prior.
 ///
 /// Encodes each image once. `eps` holds the noise for all samples, example
 /// 0's `k` rows first. A one-hot posterior has a single z with log q = 0, so
@@ -232,7 +264,7 @@ pub fn standard_normal_kl(posterior: &GaussianPosterior) -> Tensor<2> {
 ///
 /// # Shapes
 /// - x: `[b, data_dim]`, eps: `[b·k, noise]` -> log w `[b, k]`, log p(x|z) `[b, k]`
-pub fn log_weights<M: LatentModel>(
+pub fn gaussian_log_weights<M: LatentModel + ?Sized>(
     model: &M,
     posterior: &Posterior,
     x: &Batch,

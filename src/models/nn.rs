@@ -1,10 +1,10 @@
 //! Building blocks: an MLP with a configurable nonlinearity, and the decoder
 //! likelihood heads p(x|z).
 
-use super::config::{Activation, Likelihood, ModelConfig, VarianceSharing};
+use super::config::{Activation, Init, Likelihood, ModelConfig, VarianceSharing};
 use crate::core::likelihood;
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, leaky_relu, relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
@@ -29,9 +29,14 @@ pub struct Mlp {
 impl Mlp {
     /// Layers `sizes[0] -> sizes[1] -> ... -> sizes[n]`, each followed by `activation`.
     pub fn new(sizes: &[usize], activation: Activation, device: &Device) -> Self {
+        Self::with_init(sizes, activation, Init::Default, device)
+    }
+
+    /// [`Mlp::new`] with the weights drawn as `init` says.
+    pub fn with_init(sizes: &[usize], activation: Activation, init: Init, device: &Device) -> Self {
         let layers = sizes
             .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .map(|w| dense(w[0], w[1], init, device))
             .collect();
         Self { layers, activation }
     }
@@ -43,6 +48,23 @@ impl Mlp {
             x = activate(crate::core::fused::linear(layer, x), self.activation);
         }
         x
+    }
+}
+
+/// A dense layer `d_in -> d_out` with its weights drawn as `init` says
+/// (from the device's RNG, like burn's own initialisers).
+pub fn dense(d_in: usize, d_out: usize, init: Init, device: &Device) -> Linear {
+    let config = LinearConfig::new(d_in, d_out);
+    match init {
+        Init::Default => config.init(device),
+        Init::Glorot => {
+            let a = (6.0 / (d_in + d_out) as f64).sqrt();
+            let mut layer = config
+                .with_initializer(Initializer::Uniform { min: -a, max: a })
+                .init(device);
+            layer.bias = layer.bias.map(|b| b.map(|t| t.zeros_like()));
+            layer
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! a learned Gaussian mixture (`gmm`) or the VampPrior (`vamp`).
 
 use super::config::{Arch, Likelihood, ModelConfig, ModelKind};
-use super::nn::{ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, Mlp};
+use super::nn::{ConvDecoder, ConvEncoder, ImageGrid, LikelihoodHead, Mlp, dense};
 use super::prior::{
     GmmPrior, HostMixture, VampPrior, diag_gaussian_log_prob_pairs, mixture_log_prob,
     responsibilities,
@@ -11,7 +11,7 @@ use super::prior::{
 use super::{Batch, GaussianPosterior, LatentModel, PlainMlp, Posterior, standard_normal_log_prob};
 use crate::core::fused::linear;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, assert_shape};
 
 /// Encoder MLP → (μ, log σ²) heads; decoder MLP → likelihood parameters.
@@ -69,13 +69,13 @@ impl Vae {
             None => (None, None),
         };
         Self {
-            encoder: Mlp::new(&enc_sizes, cfg.activation, device),
-            mean: LinearConfig::new(last_enc, z).init(device),
-            log_var: LinearConfig::new(last_enc, z).init(device),
-            decoder: Mlp::new(&dec_sizes, cfg.activation, device),
+            encoder: Mlp::with_init(&enc_sizes, cfg.activation, cfg.init, device),
+            mean: dense(last_enc, z, cfg.init, device),
+            log_var: dense(last_enc, z, cfg.init, device),
+            decoder: Mlp::with_init(&dec_sizes, cfg.activation, cfg.init, device),
             out: conv_dec
                 .is_none()
-                .then(|| LinearConfig::new(last_dec, data_dim).init(device)),
+                .then(|| dense(last_dec, data_dim, cfg.init, device)),
             conv_enc,
             conv_dec,
             likelihood: LikelihoodHead::from_config(cfg, data_dim, device),

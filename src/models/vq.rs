@@ -537,7 +537,7 @@ mod tests {
         let post = m.encode(&x);
         let z = post.sample(Tensor::zeros([3, 1], &dev));
         let rec = crate::core::host::read(m.log_likelihood(&x, z));
-        let (lw, _) = super::super::log_weights(&m, &post, &x, Tensor::zeros([15, 1], &dev), 5);
+        let (lw, _) = m.log_weights(&post, &x, Tensor::zeros([15, 1], &dev), 5);
         let lw = crate::core::host::read(lw);
         let kl = 4.0 * 8f64.ln(); // 8×8 images: a 2×2 grid, K = 8
         assert!((m.kl_nats() - kl).abs() < 1e-12);

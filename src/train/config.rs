@@ -153,11 +153,61 @@ pub enum OptimizerKind {
     Adamw,
 }
 
+/// How the learning rate changes over the epochs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `optimizer.lr` throughout.
+    #[default]
+    Constant,
+    /// Burda et al. (2016, §5.1): stage i = 0, 1, … lasts 3^i epochs at
+    /// `optimizer.lr`·10^(−i/7); their 8 stages are 3,280 epochs, and a run
+    /// longer than that stays at the last stage's rate. A shorter run is the
+    /// same schedule cut short.
+    Burda2016,
+}
+
+impl LrSchedule {
+    /// The factor on the base rate during epoch `epoch` (from 0).
+    pub fn factor(self, epoch: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Burda2016 => {
+                let stage = burda_stage(epoch).min(BURDA_STAGES - 1);
+                10f64.powf(-(stage as f64) / 7.0)
+            }
+        }
+    }
+}
+
+/// Burda et al.'s schedule has stages i = 0..=7.
+pub const BURDA_STAGES: usize = 8;
+
+/// The stage of Burda et al.'s schedule that epoch `epoch` (from 0) falls
+/// in: the smallest i with epoch < Σ_{j ≤ i} 3^j (past the last stage, the
+/// count goes on).
+pub fn burda_stage(epoch: usize) -> usize {
+    let (mut end, mut len, mut i) = (1usize, 1usize, 0usize);
+    while epoch >= end {
+        len *= 3;
+        end += len;
+        i += 1;
+    }
+    i
+}
+
+/// Epochs in the first `stages` stages of Burda et al.'s schedule: Σ_{i<stages} 3^i.
+pub fn burda_epochs(stages: usize) -> usize {
+    (0..stages).map(|i| 3usize.pow(i as u32)).sum()
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
     pub kind: OptimizerKind,
     pub lr: f64,
+    /// `constant` or `burda2016` (see [`LrSchedule`]).
+    pub lr_schedule: LrSchedule,
     /// L2 penalty for `adam`, decoupled decay for `adamw`.
     pub weight_decay: f64,
     pub beta1: f64,
@@ -170,11 +220,20 @@ impl Default for OptimizerConfig {
         Self {
             kind: OptimizerKind::Adam,
             lr: 1e-3,
+            lr_schedule: LrSchedule::Constant,
             weight_decay: 0.0,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
         }
+    }
+}
+
+impl OptimizerConfig {
+    /// The learning rate of epoch `epoch` (from 0) for a base rate `base`
+    /// (`optimizer.lr`, or what the non-finite guard lowered it to).
+    pub fn lr_at(&self, base: f64, epoch: usize) -> f64 {
+        base * self.lr_schedule.factor(epoch)
     }
 }
 
@@ -371,5 +430,40 @@ impl TrainerConfig<'_> {
                 t.nonfinite_lr_factor
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod lr_tests {
+    use super::*;
+
+    /// The schedule as the paper states it, counted out epoch by epoch.
+    #[test]
+    fn burda_schedule_is_3_to_the_i_epochs_at_lr_times_10_to_minus_i_over_7() {
+        let mut want = Vec::new();
+        for i in 0..BURDA_STAGES {
+            for _ in 0..3usize.pow(i as u32) {
+                want.push(10f64.powf(-(i as f64) / 7.0));
+            }
+        }
+        assert_eq!(want.len(), 3280);
+        assert_eq!(burda_epochs(BURDA_STAGES), 3280);
+        for (e, w) in want.iter().enumerate() {
+            assert!(
+                (LrSchedule::Burda2016.factor(e) - w).abs() < 1e-15,
+                "epoch {e}"
+            );
+        }
+        // Past the schedule: the last stage's rate.
+        assert_eq!(
+            LrSchedule::Burda2016.factor(5000),
+            LrSchedule::Burda2016.factor(3279)
+        );
+        assert_eq!(LrSchedule::Constant.factor(17), 1.0);
+        let o = OptimizerConfig {
+            lr_schedule: LrSchedule::Burda2016,
+            ..OptimizerConfig::default()
+        };
+        assert!((o.lr_at(1e-3, 4) - 1e-3 * 10f64.powf(-2.0 / 7.0)).abs() < 1e-18);
     }
 }

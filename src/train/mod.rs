@@ -101,9 +101,9 @@ pub fn fit<M: LatentModel + Weights>(
                     state.step
                 ));
             }
+            let lr = job.trainer.optimizer.lr_at(state.lr, epoch);
             if let Some(a) = state.aggressive.as_mut().filter(|a| a.active) {
-                model =
-                    aggressive::inner_loop(job, &plan, model, &mut optim, a, state.step, state.lr);
+                model = aggressive::inner_loop(job, &plan, model, &mut optim, a, state.step, lr);
             }
             let batch = plan.batch(job, &model, &idx, epoch, b, state.step);
             for h in hooks.iter_mut() {
@@ -115,8 +115,11 @@ pub fn fit<M: LatentModel + Weights>(
             }
             match guard::check(job, &loss, &mut state, rec.progress())? {
                 Verdict::Update => {
-                    model = apply_update(model, &mut optim, loss.loss.clone(), state.lr)
-                        .after_step(&posterior, state.step + 1, job.seed);
+                    model = apply_update(model, &mut optim, loss.loss.clone(), lr).after_step(
+                        &posterior,
+                        state.step + 1,
+                        job.seed,
+                    );
                     rec.add(loss, idx.len());
                 }
                 Verdict::Skip => {}

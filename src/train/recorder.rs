@@ -92,7 +92,9 @@ impl<'a> Recorder<'a> {
             rec_ll: m.rec,
             kl,
             kl_per_dim: m.kl,
-            lr: state.lr,
+            lr: t
+                .optimizer
+                .lr_at(state.lr, (step - 1) / plan.steps_per_epoch),
             capacity: (t.objective.kind == ObjectiveKind::Capacity).then_some(capacity),
             penalty: m.penalty,
             examples_per_s: eps,

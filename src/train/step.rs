@@ -5,7 +5,7 @@ use super::config::{ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKi
 use crate::core::batch::Batch;
 use crate::core::objective;
 use crate::core::posterior::Posterior;
-use crate::models::{LatentModel, log_weights};
+use crate::models::LatentModel;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
@@ -61,14 +61,15 @@ pub fn batch_loss<M: LatentModel>(
             let [b, zd] = [x.len(), model.noise_dim()];
             let k = objective.k;
             let posterior = model.encode(x);
-            let z0 = posterior.sample(
+            let z0 = model.sample_latent(
+                &posterior,
                 eps.clone()
                     .reshape([b, k, zd])
                     .narrow(1, 0, 1)
                     .reshape([b, zd]),
             );
             let kl = model.kl(&posterior, z0);
-            let (log_w, log_px) = log_weights(model, &posterior, x, eps, k);
+            let (log_w, log_px) = model.log_weights(&posterior, x, eps, k);
             (objective::iwae_loss(log_w, log_px, kl), posterior)
         }
     }
