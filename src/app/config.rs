@@ -23,7 +23,7 @@ pub use crate::models::config::{
     TwoLayerConfig, VarianceSharing, VqConfig,
 };
 pub use crate::train::config::{
-    LrSchedule, NonFinitePolicy, ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind,
+    LrSchedule, NonFinitePolicy, burda_epochs, burda_stage, ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind,
     Ramp, ScheduleConfig, ScheduleKind, ScheduleUnit, TrainConfig, TrainerConfig,
 };
 

@@ -44,6 +44,12 @@ pub struct StudyArgs {
     /// Importance samples for the test NLL (default: 100 with --quick, 5000 otherwise).
     #[arg(long)]
     pub k: Option<usize>,
+    /// Epochs (passes over the training set) per run: the budget. A study
+    /// whose schedules are set in epochs stretches or cuts them to it; one
+    /// with a fixed schedule (burda2016) runs its first N epochs. Same as
+    /// `--set train.epochs=N`.
+    #[arg(long, alias = "passes")]
+    pub epochs: Option<usize>,
     /// `--set` and `--device`, for every run, parsed as `vaekit train` parses them.
     #[command(flatten)]
     pub overrides: OverrideArgs,
@@ -81,6 +87,9 @@ impl StudyArgs {
         }
         if let Some(k) = self.k {
             a.extend(["--k".to_string(), k.to_string()]);
+        }
+        if let Some(e) = self.epochs {
+            a.extend(["--epochs".to_string(), e.to_string()]);
         }
         a.extend(self.overrides.to_args());
         a
@@ -141,6 +150,8 @@ pub struct Study {
     pub quick: bool,
     pub out: PathBuf,
     pub seeds: Vec<u64>,
+    /// Whether `--seeds` was given (not the mode's default).
+    pub seeds_given: bool,
     /// Dataset specs, each with a short label for names (`synthetic`, `mnist-10k`).
     pub data: Vec<(String, String)>,
     pub k: usize,
@@ -211,7 +222,12 @@ impl Study {
         // Every override must be a valid config, and every dataset readable,
         // before anything trains. The device is the config's, as for `vaekit
         // train`: `--device`, else `--set device=...`, else the CPU.
-        let overrides = args.overrides.overrides();
+        let mut overrides = args.overrides.overrides();
+        let mut user_overrides = args.overrides.set.clone();
+        if let Some(e) = args.epochs {
+            overrides.push(format!("train.epochs={e}"));
+            user_overrides.push(format!("train.epochs={e}"));
+        }
         let device_choice = ExperimentConfig::load(None, &overrides)?.device;
         for spec in data.iter().filter(|d| {
             d.parse::<crate::data::DataSpec>()
@@ -227,12 +243,13 @@ impl Study {
             quick: args.quick,
             out,
             seeds,
+            seeds_given: args.seeds.is_some(),
             data: data.iter().map(|d| (d.clone(), data_label(d))).collect(),
             k,
             k_given: args.k.is_some(),
             device,
             device_choice,
-            user_overrides: args.overrides.set.clone(),
+            user_overrides,
             started: Instant::now(),
             failures: Default::default(),
             seeds_used: Default::default(),

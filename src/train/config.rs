@@ -24,6 +24,10 @@ pub struct ObjectiveConfig {
     pub kind: ObjectiveKind,
     /// Number of importance samples for `kind = "iwae"`.
     pub k: usize,
+    /// Posterior samples per example for `kind = "elbo"`: the ELBO averaged
+    /// over this many draws (Burda et al. 2016's "VAE" rows with k > 1 are
+    /// `samples = k`); 1 = the usual one-sample estimate.
+    pub samples: usize,
     /// Free bits λ in nats (0 = off). See `docs/objective.md`.
     pub free_bits: f64,
     /// Where the free-bits hinge applies: `batch-dim` (Kingma et al. 2016:
@@ -61,6 +65,7 @@ impl Default for ObjectiveConfig {
         Self {
             kind: ObjectiveKind::Elbo,
             k: 5,
+            samples: 1,
             free_bits: 0.0,
             free_bits_form: crate::core::objective::FreeBits::BatchDim,
             gamma: 1000.0,
@@ -340,6 +345,10 @@ impl TrainerConfig<'_> {
         check(
             self.objective.k > 0,
             "objective.k = 0: the IWAE bound needs at least one sample".into(),
+        );
+        check(
+            self.objective.samples > 0,
+            "objective.samples = 0: the ELBO needs at least one posterior sample".into(),
         );
         let s = self.schedule;
         for (key, v) in [

@@ -43,7 +43,13 @@ pub fn batch_loss<M: LatentModel>(
 ) -> (objective::Loss, Posterior) {
     match objective.kind {
         ObjectiveKind::Elbo => {
-            let fwd = model.forward(x, eps);
+            // k samples: the batch's rows repeated k times, each with its own
+            // noise; the batch mean is then the mean over examples of each
+            // example's k-sample average.
+            let fwd = match objective.samples {
+                1 => model.forward(x, eps),
+                k => model.forward(&x.repeat_rows(k), eps),
+            };
             let l = objective::loss(
                 &fwd.terms,
                 beta,
@@ -86,10 +92,12 @@ pub fn apply_update<M: LatentModel>(
     optim.step(lr, model, grads)
 }
 
-/// Noise rows a step needs per example: 1 for the ELBO, k for IWAE.
+/// Noise rows a step needs per example: `samples` for the ELBO (1 unless
+/// set), k for IWAE, 1 for capacity annealing.
 pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
     match objective.kind {
-        ObjectiveKind::Elbo | ObjectiveKind::Capacity => 1,
+        ObjectiveKind::Elbo => objective.samples,
+        ObjectiveKind::Capacity => 1,
         ObjectiveKind::Iwae => objective.k,
     }
 }
