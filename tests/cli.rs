@@ -332,6 +332,75 @@ fn train_on_mnist_files() {
     assert!(elbo > -400.0 && elbo < -90.0, "{elbo}");
 }
 
+/// Burda et al.'s MNIST from the command line: `data.expect = "mnist"`
+/// refuses the subset naming its file; `data.val_last` larger than the
+/// training file is an error naming the key and the count; the full MNIST
+/// trains with the last 400 digits as validation, and the run records both.
+#[test]
+fn canonical_mnist_and_the_last_400_from_the_command_line() {
+    let Some(sub) = mnist_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = format!("idx:{}", sub.display());
+    let o = vaekit(
+        &["train", "--data", &spec, "--set", "data.expect=mnist"],
+        tmp.path(),
+    );
+    let file = sub.join("train-images-idx3-ubyte.gz");
+    assert_clean_error(
+        &o,
+        &[
+            &file.display().to_string(),
+            "not the canonical",
+            "data.expect",
+        ],
+    );
+    let o = vaekit(
+        &["train", "--data", &spec, "--set", "data.val_last=8000"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["data.val_last = 8000", "8000 training"]);
+    let o = vaekit(&["train", "--set", "data.expect=mnist-10k"], tmp.path());
+    assert_clean_error(&o, &["data.expect", "\"mnist\""]);
+
+    let full = sub.with_file_name("mnist");
+    if !full.join("train-images-idx3-ubyte.gz").is_file() {
+        println!("SKIPPED: {} is absent", full.display());
+        return;
+    }
+    let spec = format!("idx:{}", full.display());
+    let args = [
+        "train",
+        "--data",
+        &spec,
+        "--out",
+        "burda",
+        "--set",
+        "data.expect=mnist",
+        "--set",
+        "data.val_last=400",
+        "--set",
+        "data.limit=256",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "model.latent_dim=4",
+        "--set",
+        "model.hidden=[64]",
+    ];
+    let o = vaekit(&args, tmp.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("burda/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["val"]["n_examples"], 400);
+    let data = s["data"].as_str().unwrap();
+    assert!(
+        data.contains("the last 400") && data.contains("canonical MNIST"),
+        "{data}"
+    );
+}
+
 /// Train a VQ-VAE from the command line, evaluate it and plot it.
 fn vq_end_to_end(tmp: &Path, data: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![

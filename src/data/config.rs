@@ -1,5 +1,6 @@
 //! `[data]`: where the examples come from.
 
+use super::canonical::Canonical;
 use super::spec::DataSpec;
 use super::text::LongSentences;
 use serde::{Deserialize, Serialize};
@@ -14,9 +15,20 @@ pub struct DataConfig {
     /// `train.txt`, `valid.txt`, `test.txt`) or `synthetic-text` (He et
     /// al. 2019's LSTM generator, built in); a string in the file.
     pub spec: DataSpec,
+    /// `idx:` only: the canonical dataset the folder must hold, checked file
+    /// by file against its SHA-256 as it is read (`"mnist"`; `""` = no
+    /// check): [`super::canonical`].
+    pub expect: String,
     /// Fraction of the training set held out for validation (carved with the
-    /// run's seed). Ignored for `amat:` data, which ships its own split.
+    /// run's seed). Ignored for `amat:` data, which ships its own split, and
+    /// when `val_last` is set.
     pub val_fraction: f64,
+    /// Images: hold out the last `val_last` training examples, in file
+    /// order, for validation, and train on the rest, unshuffled (Burda et
+    /// al. 2016: MNIST's last 400, 59,600/400). 0 = the seeded
+    /// `val_fraction` split. Not for sources with their own validation
+    /// split (`amat:`, text).
+    pub val_last: usize,
     /// Use at most this many training images (0 = all); handy for quick runs.
     pub limit: usize,
     /// Number of synthetic training images or sentences (the test set is a
@@ -51,7 +63,9 @@ impl Default for DataConfig {
     fn default() -> Self {
         Self {
             spec: DataSpec::Synthetic,
+            expect: String::new(),
             val_fraction: 0.1,
+            val_last: 0,
             limit: 0,
             synthetic_size: 20_000,
             max_vocab: 10_000,
@@ -79,10 +93,68 @@ impl DataConfig {
         }
     }
 
+    /// The canonical dataset `expect` names (`None` for `""`), or what is
+    /// wrong with it: an unknown name, or a source that is not `idx:`.
+    pub fn canonical(&self) -> Result<Option<Canonical>, String> {
+        if self.expect.is_empty() {
+            return Ok(None);
+        }
+        let Some(c) = Canonical::from_name(&self.expect) else {
+            return Err(format!(
+                "data.expect = {:?}: unknown dataset; known: {} (or \"\" for no check)",
+                self.expect,
+                Canonical::known()
+            ));
+        };
+        if !matches!(self.spec, DataSpec::Idx(_)) {
+            return Err(format!(
+                "data.expect = {:?} checks the files of an `idx:DIR` folder, and data.spec = \
+                 {} is not one; point data.spec at the folder (idx:DIR) or remove data.expect",
+                self.expect, self.spec
+            ));
+        }
+        Ok(Some(c))
+    }
+
+    /// What is wrong with `val_last` for this source, whose training file
+    /// holds `n_train` examples where that is known without reading it
+    /// (`synthetic`; the loader checks `idx:` and `cifar:` once read).
+    pub fn val_last_problem(&self, n_train: Option<usize>) -> Option<String> {
+        let v = self.val_last;
+        if v == 0 {
+            return None;
+        }
+        let own = match &self.spec {
+            DataSpec::Amat(_) => Some("binarized_mnist_valid.amat"),
+            DataSpec::Text(_) => Some("valid.txt"),
+            DataSpec::SyntheticText => Some("sentences drawn for it"),
+            DataSpec::Synthetic | DataSpec::Idx(_) | DataSpec::Cifar(_) => None,
+        };
+        if let Some(own) = own {
+            return Some(format!(
+                "data.val_last = {v}: {} has its own validation split ({own}); \
+                 remove data.val_last",
+                self.spec
+            ));
+        }
+        match n_train {
+            Some(n) if v >= n => Some(format!(
+                "data.val_last = {v}: must be less than the {n} training examples of {}, \
+                 to leave some to train on; hold out fewer (Burda et al. hold out the last \
+                 400 of MNIST's 60,000), or set data.val_last = 0 for the data.val_fraction split",
+                self.spec
+            )),
+            _ => None,
+        }
+    }
+
     /// Every invalid value, each naming its key (`data.spec` is checked as
     /// it is parsed: see [`DataSpec`]).
     pub fn problems(&self, errs: &mut Vec<String>) {
         let d = self;
+        errs.extend(d.canonical().err());
+        let n_train = matches!(d.spec, DataSpec::Synthetic).then_some(d.synthetic_size);
+        errs.extend(d.val_last_problem(n_train));
         if !(0.0..1.0).contains(&d.val_fraction) {
             errs.push(format!(
                 "data.val_fraction = {}: must be in [0, 1)",

@@ -8,10 +8,12 @@
 //! batches: 32×32 colour images), `text:DIR` (sentences, [`text`]) or
 //! `synthetic-text` (He et al. 2019's generator, [`synthetic_text`]). A new
 //! kind of source is a reader in this folder, a variant of [`DataSpec`]
-//! ([`spec`]) and an arm of [`load`].
+//! ([`spec`]) and an arm of [`load`]. [`canonical`] knows published
+//! datasets by their files' SHA-256 (`data.expect`).
 
 pub mod amat;
 pub mod batches;
+pub mod canonical;
 pub mod cifar;
 pub mod config;
 pub mod idx;
@@ -234,6 +236,10 @@ fn load_text(cfg: &DataConfig, dir: &Path) -> Result<Splits> {
 
 /// Load the data a config asks for and split it, deterministically in `seed`.
 pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
+    let expect = cfg.canonical().map_err(|e| Error::Config(vec![e]))?;
+    if let Some(p) = cfg.val_last_problem(None) {
+        return Err(Error::Config(vec![p]));
+    }
     let (train_full, test, own_val) = match &cfg.spec {
         DataSpec::SyntheticText => return load_synthetic_text(cfg, seed),
         DataSpec::Text(dir) => return load_text(cfg, dir),
@@ -257,7 +263,11 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
                 None,
             )
         }
-        DataSpec::Idx(dir) => (load_idx(dir, "train")?, load_idx(dir, "t10k")?, None),
+        DataSpec::Idx(dir) => (
+            load_idx_checked(dir, "train", expect)?,
+            load_idx_checked(dir, "t10k", expect)?,
+            None,
+        ),
         DataSpec::Amat(dir) => {
             let (tr, va, te) = (
                 load_amat(dir, "train")?,
@@ -272,8 +282,12 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
         }
     };
 
+    if let Some(p) = cfg.val_last_problem(Some(train_full.n)) {
+        return Err(Error::Config(vec![p]));
+    }
     let (mut train, val) = match own_val {
         Some(val) => (train_full, val),
+        None if cfg.val_last > 0 => split_last(&train_full, cfg.val_last),
         None => split(&train_full, cfg.val_fraction, seed),
     };
     if cfg.limit > 0 && cfg.limit < train.n {
@@ -305,14 +319,21 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
             test.shape_text()
         )));
     }
-    let source = format!(
-        "{} ({} train, {} val, {} test, {})",
+    let mut source = format!(
+        "{} ({} train, {} val, {} test, {}",
         cfg.spec,
         train.n,
         val.n,
         test.n,
         train.shape_text()
     );
+    if cfg.val_last > 0 {
+        source += &format!("; val = the last {} training examples", cfg.val_last);
+    }
+    if let Some(c) = expect {
+        source += &format!("; canonical {}, SHA-256 checked", c.title());
+    }
+    source.push(')');
     Ok(Splits {
         train: train.into(),
         val: val.into(),
@@ -334,8 +355,18 @@ pub fn split(data: &ImageSet, val_fraction: f64, seed: u64) -> (ImageSet, ImageS
     (data.subset(&train), data.subset(&val))
 }
 
+/// Hold out the last `n_val` examples of `data` (in file order) for
+/// validation; train on the rest, in order (Burda et al. 2016's split).
+pub fn split_last(data: &ImageSet, n_val: usize) -> (ImageSet, ImageSet) {
+    let cut = data.n.saturating_sub(n_val);
+    (
+        data.subset(&(0..cut).collect::<Vec<_>>()),
+        data.subset(&(cut..data.n).collect::<Vec<_>>()),
+    )
+}
+
 /// Find `{prefix}-{kind}-idx{n}-ubyte` (or `.gz`, or with a `.` before `idx`).
-fn find_idx(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
+pub(crate) fn find_idx(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
     let stems = [
         format!("{prefix}-{kind}-idx{n}-ubyte"),
         format!("{prefix}-{kind}.idx{n}-ubyte"),
@@ -365,8 +396,33 @@ fn find_idx(dir: &Path, prefix: &str, kind: &str, n: u8) -> Result<PathBuf> {
 
 /// Load one IDX split (`train` or `t10k`): images, and labels if present.
 pub fn load_idx(dir: &Path, prefix: &str) -> Result<ImageSet> {
+    load_idx_checked(dir, prefix, None)
+}
+
+/// Read one IDX file, checking its uncompressed bytes against `expect`'s
+/// checksum on the way (hashed as read, not read twice).
+fn read_idx_checked(
+    path: &Path,
+    prefix: &str,
+    kind: &str,
+    expect: Option<canonical::Canonical>,
+) -> Result<idx::IdxArray> {
+    let bytes = idx::read_maybe_gz(path)?;
+    if let Some(c) = expect {
+        c.verify(prefix, kind, path, &bytes)?;
+    }
+    idx::parse(path, &bytes)
+}
+
+/// [`load_idx`], each file checked against the canonical dataset `expect`
+/// (whose labels must then be there too).
+pub fn load_idx_checked(
+    dir: &Path,
+    prefix: &str,
+    expect: Option<canonical::Canonical>,
+) -> Result<ImageSet> {
     let path = find_idx(dir, prefix, "images", 3)?;
-    let arr = idx::read(&path)?;
+    let arr = read_idx_checked(&path, prefix, "images", expect)?;
     if arr.dims.len() != 3 {
         return Err(Error::bad_file(
             &path,
@@ -379,7 +435,7 @@ pub fn load_idx(dir: &Path, prefix: &str) -> Result<ImageSet> {
     let (n, rows, cols) = (arr.dims[0], arr.dims[1], arr.dims[2]);
     let labels = match find_idx(dir, prefix, "labels", 1) {
         Ok(lp) => {
-            let l = idx::read(&lp)?;
+            let l = read_idx_checked(&lp, prefix, "labels", expect)?;
             if l.dims.len() != 1 {
                 return Err(Error::bad_file(
                     &lp,
@@ -398,6 +454,7 @@ pub fn load_idx(dir: &Path, prefix: &str) -> Result<ImageSet> {
             }
             Some(l.data)
         }
+        Err(e) if expect.is_some() => return Err(e),
         Err(_) => None,
     };
     Ok(ImageSet {
@@ -432,6 +489,21 @@ fn load_amat(dir: &Path, split: &str) -> Result<ImageSet> {
     })
 }
 
+/// An IDX folder of the project's shared data, `../shared/data/NAME`, or
+/// `None` and a SKIPPED line on a machine without it (tests skip, not fail).
+#[cfg(test)]
+pub(crate) fn shared_idx(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    if p.join("train-images-idx3-ubyte.gz").is_file() {
+        Some(p)
+    } else {
+        println!("SKIPPED: {} is absent", p.display());
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +526,182 @@ mod tests {
         assert_eq!(all, d.images);
         assert_eq!(split(&d, 0.2, 5).1, va);
         assert_ne!(split(&d, 0.2, 6).1, va);
+    }
+
+    /// The MNIST subset that comes with the project.
+    fn mnist_10k() -> Option<PathBuf> {
+        shared_idx("mnist-10k")
+    }
+
+    /// `data.val_last = N`: validation is exactly the last N training
+    /// digits of the file, training the ones before them, in file order;
+    /// `limit` then trims training only; the seed plays no part.
+    #[test]
+    fn val_last_holds_out_the_files_last_examples() {
+        let Some(dir) = mnist_10k() else {
+            return;
+        };
+        let raw = idx::read(&dir.join("train-images-idx3-ubyte.gz")).unwrap();
+        let labels = idx::read(&dir.join("train-labels-idx1-ubyte.gz")).unwrap();
+        let (n, d) = (raw.dims[0], raw.dims[1] * raw.dims[2]);
+        let pixels = |i: usize| -> Vec<f32> {
+            raw.data[i * d..(i + 1) * d]
+                .iter()
+                .map(|&b| b as f32 / 255.0)
+                .collect()
+        };
+        let mut cfg = DataConfig {
+            spec: DataSpec::Idx(dir.clone()),
+            val_last: 400,
+            ..DataConfig::default()
+        };
+        let s = load(&cfg, 3).unwrap();
+        let (train, val) = (s.train.images().unwrap(), s.val.images().unwrap());
+        assert_eq!((train.n, val.n), (n - 400, 400));
+        for j in 0..val.n {
+            assert_eq!(val.image(j), pixels(n - 400 + j), "val row {j}");
+        }
+        for i in 0..train.n {
+            assert_eq!(train.image(i), pixels(i), "train row {i}");
+        }
+        assert_eq!(
+            val.labels.as_deref().unwrap(),
+            &labels.data[n - 400..],
+            "labels follow their images"
+        );
+        assert!(s.source.contains("the last 400"), "{}", s.source);
+        // Another seed: the same split.
+        let other = load(&cfg, 4).unwrap();
+        assert_eq!(other.val.images().unwrap(), val);
+        // `limit` applies after the split, to training only.
+        cfg.limit = 100;
+        let limited = load(&cfg, 3).unwrap();
+        let lt = limited.train.images().unwrap();
+        assert_eq!(lt.n, 100);
+        assert_eq!(lt.image(99), pixels(99));
+        assert_eq!(limited.val.images().unwrap(), val);
+    }
+
+    #[test]
+    fn val_last_of_the_whole_training_file_or_more_is_a_config_error() {
+        let Some(dir) = mnist_10k() else {
+            return;
+        };
+        let n = idx::read(&dir.join("train-labels-idx1-ubyte.gz"))
+            .unwrap()
+            .dims[0];
+        for v in [n, n + 1] {
+            let cfg = DataConfig {
+                spec: DataSpec::Idx(dir.clone()),
+                val_last: v,
+                ..DataConfig::default()
+            };
+            let e = load(&cfg, 0).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{e}");
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("data.val_last = {v}")) && e.contains(&format!("{n} training")),
+                "{e}"
+            );
+        }
+        let cfg = DataConfig {
+            spec: DataSpec::Idx(dir),
+            val_last: n - 1,
+            ..DataConfig::default()
+        };
+        let s = load(&cfg, 0).unwrap();
+        assert_eq!((s.train.n(), s.val.n()), (1, n - 1));
+    }
+
+    /// Synthetic data's size is in the config: `problems` sees a too-large
+    /// `val_last` before anything is generated; sources with their own
+    /// validation split refuse any.
+    #[test]
+    fn val_last_problems_name_the_key_the_value_and_the_count() {
+        let problems = |cfg: &DataConfig| {
+            let mut errs = Vec::new();
+            cfg.problems(&mut errs);
+            errs
+        };
+        let cfg = DataConfig {
+            val_last: 20_000,
+            ..DataConfig::default()
+        };
+        let errs = problems(&cfg);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("data.val_last = 20000") && errs[0].contains("20000 training"),
+            "{errs:?}"
+        );
+        assert!(
+            problems(&DataConfig {
+                val_last: 19_999,
+                ..cfg.clone()
+            })
+            .is_empty()
+        );
+        for spec in ["amat:/x", "text:/x", "synthetic-text"] {
+            let c = DataConfig {
+                spec: spec.parse().unwrap(),
+                val_last: 400,
+                ..DataConfig::default()
+            };
+            let errs = problems(&c);
+            assert!(
+                errs.len() == 1
+                    && errs[0].contains("data.val_last = 400")
+                    && errs[0].contains("own"),
+                "{spec}: {errs:?}"
+            );
+            let e = load(&c, 0).unwrap_err().to_string();
+            assert!(e.contains("data.val_last"), "{e}");
+        }
+    }
+
+    #[test]
+    fn expect_names_a_known_dataset_of_an_idx_folder() {
+        let problems = |expect: &str, spec: &str| {
+            let mut errs = Vec::new();
+            DataConfig {
+                spec: spec.parse().unwrap(),
+                expect: expect.into(),
+                ..DataConfig::default()
+            }
+            .problems(&mut errs);
+            errs
+        };
+        assert!(problems("", "synthetic").is_empty());
+        assert!(problems("mnist", "idx:/data/mnist").is_empty());
+        let e = problems("fashion", "idx:/data/mnist");
+        assert!(
+            e.len() == 1 && e[0].contains("data.expect") && e[0].contains("\"mnist\""),
+            "{e:?}"
+        );
+        let e = problems("mnist", "synthetic");
+        assert!(
+            e.len() == 1 && e[0].contains("data.expect") && e[0].contains("idx:DIR"),
+            "{e:?}"
+        );
+    }
+
+    /// `expect = "mnist"` on the subset: the first file read is named, and
+    /// nothing is loaded; the split, not the check, is what `val_last` sets.
+    #[test]
+    fn expect_mnist_refuses_the_subset_naming_the_file() {
+        let Some(dir) = mnist_10k() else {
+            return;
+        };
+        let cfg = DataConfig {
+            spec: DataSpec::Idx(dir.clone()),
+            expect: "mnist".into(),
+            ..DataConfig::default()
+        };
+        let e = load(&cfg, 0).unwrap_err().to_string();
+        let file = dir.join("train-images-idx3-ubyte.gz");
+        assert!(
+            e.contains(&file.display().to_string()) && e.contains("not the canonical"),
+            "{e}"
+        );
     }
 
     #[test]
