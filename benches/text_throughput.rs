@@ -15,12 +15,10 @@ mod common;
 
 use std::time::Instant;
 use vaekit::data::{Dataset, TokenSet};
-use vaekit::host::upload;
 use vaekit::metrics::iwae::{IwaeOptions, evaluate};
-use vaekit::models::LatentModel;
 use vaekit::models::config::ModelKind;
-use vaekit::rng::{Purpose, host_normal, stream};
-use vaekit::train::{apply_update, batch_loss, build_optimizer};
+use vaekit::rng::{Purpose, stream};
+use vaekit::train::build_optimizer;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -73,34 +71,21 @@ fn main() {
         let ad = device.clone().autodiff();
         let data = sentences(batch * 8, 0);
         let kind = data.kind();
-        let mut model = cfg.build_model(&kind, &ad);
+        let model = cfg.build_model(&kind, &ad);
         let mut optim = build_optimizer(&cfg.optimizer);
         let warmup = 10;
-        let mut t = Instant::now();
-        let mut last = None;
-        for i in 0..warmup + steps {
-            if i == warmup {
-                t = Instant::now();
-            }
-            let idx: Vec<usize> = ((i % 8) * batch..(i % 8 + 1) * batch).collect();
-            let x = model.prepare_batch(data.batch(&idx, None, &ad), i, 0);
-            let eps = upload(
-                host_normal(batch, 16, 0, Purpose::Noise, i as u64, 0),
-                batch,
-                16,
-                &ad,
-            );
-            let (l, posterior) = batch_loss(&model, &x, eps, 1.0, &cfg.objective, 0.0);
-            let _guard = l.loss.clone().into_scalar::<f32>();
-            model = apply_update(model, &mut optim, l.loss.clone(), 1e-3).after_step(
-                &posterior,
-                i + 1,
-                0,
-            );
-            last = Some(l.loss);
-        }
-        let loss = last.unwrap().into_scalar::<f32>();
-        let dt = t.elapsed().as_secs_f64();
+        let (_, loss, dt) = common::timed_steps(
+            model,
+            &cfg.objective,
+            &mut optim,
+            (warmup, steps),
+            (batch, 16),
+            &ad,
+            |i| {
+                let idx: Vec<usize> = ((i % 8) * batch..(i % 8 + 1) * batch).collect();
+                data.batch(&idx, None, &ad)
+            },
+        );
         println!(
             "vaekit text train batch={batch}: {:.0} sentences/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, cpu {})",
             (steps * batch) as f64 / dt,

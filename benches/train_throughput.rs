@@ -10,12 +10,9 @@
 
 mod common;
 
-use std::time::Instant;
-use vaekit::data::batches::host_normal;
 use vaekit::host::upload;
-use vaekit::models::{Batch, LatentModel};
-use vaekit::rng::{Purpose, stream};
-use vaekit::train::{apply_update, batch_loss, build_optimizer};
+use vaekit::models::Batch;
+use vaekit::train::build_optimizer;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -48,45 +45,19 @@ fn main() {
             (_, false) => 200,
         };
         let steps = common::num_arg("--steps", default_steps);
-        let mut model = cfg.build_model(&vaekit::data::DataKind::flat(784), &ad);
+        let model = cfg.build_model(&vaekit::data::DataKind::flat(784), &ad);
         let mut optim = build_optimizer(&cfg.optimizer);
         // Eight fixed binary batches, as in the PyTorch reference.
-        let mut rng = stream(0, Purpose::Init, 0, 0);
-        let data: Vec<Vec<f32>> = (0..8)
-            .map(|_| {
-                (0..batch * 784)
-                    .map(|_| (rand::Rng::random::<f32>(&mut rng) < 0.3) as u8 as f32)
-                    .collect()
-            })
-            .collect();
-        let warmup = 10;
-        let mut t = Instant::now();
-        let mut last = None;
-        for i in 0..warmup + steps {
-            if i == warmup {
-                t = Instant::now();
-            }
-            let x = Batch::Images(upload(data[i % 8].clone(), batch, 784, &ad));
-            let eps = upload(
-                host_normal(batch, 20, 0, Purpose::Noise, i as u64, 0),
-                batch,
-                20,
-                &ad,
-            );
-            // What `fit` does each step: the loss, its one scalar read (the
-            // non-finite guard), the update and the model's own after-step.
-            let x = model.prepare_batch(x, i, 0);
-            let (l, posterior) = batch_loss(&model, &x, eps, 1.0, &cfg.objective, 0.0);
-            let _guard = l.loss.clone().into_scalar::<f32>();
-            model = apply_update(model, &mut optim, l.loss.clone(), 1e-3).after_step(
-                &posterior,
-                i + 1,
-                0,
-            );
-            last = Some(l.loss);
-        }
-        let loss = last.unwrap().into_scalar::<f32>();
-        let dt = t.elapsed().as_secs_f64();
+        let data = common::binary_batches(batch, 784);
+        let (_, loss, dt) = common::timed_steps(
+            model,
+            &cfg.objective,
+            &mut optim,
+            (10, steps),
+            (batch, 20),
+            &ad,
+            |i| Batch::Images(upload(data[i % 8].clone(), batch, 784, &ad)),
+        );
         println!(
             "vaekit train batch={batch}: {:.0} images/s  ({steps} steps in {dt:.2} s, final loss {loss:.1}, backend {backend}, {})",
             (steps * batch) as f64 / dt,

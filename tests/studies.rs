@@ -17,6 +17,7 @@ fn study(bin: &str, args: &[&str], cwd: &Path) -> Output {
         "vq_codebook" => env!("CARGO_BIN_EXE_vq_codebook"),
         "iwae_k" => env!("CARGO_BIN_EXE_iwae_k"),
         "mode_coverage" => env!("CARGO_BIN_EXE_mode_coverage"),
+        "burda2016" => env!("CARGO_BIN_EXE_burda2016"),
         other => panic!("no study {other}"),
     };
     Command::new(exe)
@@ -361,4 +362,87 @@ fn study_mistakes_are_clear_errors() {
         tmp.path(),
     );
     assert_clean_error(&o, &["/nonexistent"]);
+}
+
+/// Burda et al.'s Table 1 in its quick mode on the 10k-digit MNIST subset:
+/// every cell of k ∈ {1, 5} beside the paper's number read independently
+/// here, Δ the difference of the two, k = 1 one model for both objectives,
+/// active units per layer; `--only` trains one cell; no `--data` is refused.
+#[test]
+fn burda2016_prints_each_cell_beside_the_papers_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = format!(
+        "idx:{}/../shared/data/mnist-10k",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (header, rows) = quick("burda2016", &["--data", &data], tmp.path());
+    assert_eq!(rows.len(), 8, "{rows:?}");
+    // The paper's Table 1 (arXiv:1509.00519v4), MNIST, for k = 1 and 5.
+    let paper = [
+        ((1, "vae", 1), 86.76, "19"),
+        ((1, "vae", 5), 86.47, "20"),
+        ((1, "iwae", 1), 86.76, "19"),
+        ((1, "iwae", 5), 85.54, "22"),
+        ((2, "vae", 1), 85.33, "16+5"),
+        ((2, "vae", 5), 85.01, "17+5"),
+        ((2, "iwae", 1), 85.33, "16+5"),
+        ((2, "iwae", 5), 83.89, "21+5"),
+    ];
+    let get = |r: &Vec<String>, name: &str| r[col(&header, name)].clone();
+    let num = |r: &Vec<String>, name: &str| -> f64 { get(r, name).parse().unwrap() };
+    let mut k1 = std::collections::HashMap::new();
+    for ((layers, objective, k), nll, active) in paper {
+        let r = rows
+            .iter()
+            .find(|r| {
+                get(r, "layers") == layers.to_string()
+                    && get(r, "objective") == objective
+                    && get(r, "k") == k.to_string()
+            })
+            .unwrap_or_else(|| panic!("no row {layers} {objective} {k}: {rows:?}"));
+        assert_eq!(num(r, "paper_nll"), nll);
+        assert_eq!(get(r, "paper_active_units"), active);
+        let ours = num(r, "nll_nats");
+        assert!((num(r, "difference") - (ours - nll)).abs() < 1e-9);
+        // Per-layer counts, each within its layer's width.
+        let counts: Vec<usize> = get(r, "active_units")
+            .split('+')
+            .map(|c| c.parse().unwrap())
+            .collect();
+        let widths: &[usize] = if layers == 1 { &[50] } else { &[100, 50] };
+        assert_eq!(counts.len(), widths.len());
+        assert!(counts.iter().zip(widths).all(|(c, w)| c <= w), "{counts:?}");
+        assert!(num(r, "seconds_per_pass") > 0.0);
+        if k == 1 {
+            // VAE and IWAE with k = 1 are one run: the same number.
+            if let Some(prev) = k1.insert(layers, ours) {
+                assert_eq!(prev, ours);
+            }
+        }
+    }
+    let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
+    assert!(md.contains("NOT the canonical MNIST files"), "{md}");
+    // One cell.
+    let o = study(
+        "burda2016",
+        &[
+            "--quick", "--data", &data, "--only", "2L-k1", "--out", "one",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("one/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(runs, ["mnist-10k-2L-k1-seed0"]);
+    // Not MNIST: refused with what to give.
+    let o = study("burda2016", &["--quick", "--out", "none"], tmp.path());
+    assert_clean_error(&o, &["--data idx:DIR"]);
+    let o = study(
+        "burda2016",
+        &["--quick", "--data", &data, "--only", "3L", "--out", "none"],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["--only 3L", "2L-k1"]);
 }

@@ -23,8 +23,9 @@ pub use crate::models::config::{
     TwoLayerConfig, VarianceSharing, VqConfig,
 };
 pub use crate::train::config::{
-    LrSchedule, NonFinitePolicy, burda_epochs, burda_stage, ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind,
-    Ramp, ScheduleConfig, ScheduleKind, ScheduleUnit, TrainConfig, TrainerConfig,
+    LrSchedule, NonFinitePolicy, ObjectiveConfig, ObjectiveKind, OptimizerConfig, OptimizerKind,
+    Ramp, ScheduleConfig, ScheduleKind, ScheduleUnit, TrainConfig, TrainerConfig, burda_epochs,
+    burda_stage,
 };
 
 use crate::core::error::{Error, Result};

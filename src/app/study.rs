@@ -50,6 +50,10 @@ pub struct StudyArgs {
     /// `--set train.epochs=N`.
     #[arg(long, alias = "passes")]
     pub epochs: Option<usize>,
+    /// Only the settings whose name contains this text (repeat for several):
+    /// one cell of a study, say `--only 1L-k1`. The table shows those.
+    #[arg(long)]
+    pub only: Vec<String>,
     /// `--set` and `--device`, for every run, parsed as `vaekit train` parses them.
     #[command(flatten)]
     pub overrides: OverrideArgs,
@@ -90,6 +94,9 @@ impl StudyArgs {
         }
         if let Some(e) = self.epochs {
             a.extend(["--epochs".to_string(), e.to_string()]);
+        }
+        for o in &self.only {
+            a.extend(["--only".to_string(), o.clone()]);
         }
         a.extend(self.overrides.to_args());
         a
@@ -152,6 +159,11 @@ pub struct Study {
     pub seeds: Vec<u64>,
     /// Whether `--seeds` was given (not the mode's default).
     pub seeds_given: bool,
+    /// `--only`: the texts a setting's name must contain one of (none: all).
+    pub only: Vec<String>,
+    /// Every setting name [`Study::settings`] made, kept or not (for the
+    /// error when `--only` keeps none).
+    all_settings: std::cell::RefCell<Vec<String>>,
     /// Dataset specs, each with a short label for names (`synthetic`, `mnist-10k`).
     pub data: Vec<(String, String)>,
     pub k: usize,
@@ -244,6 +256,8 @@ impl Study {
             out,
             seeds,
             seeds_given: args.seeds.is_some(),
+            only: args.only.clone(),
+            all_settings: Default::default(),
             data: data.iter().map(|d| (d.clone(), data_label(d))).collect(),
             k,
             k_given: args.k.is_some(),
@@ -286,6 +300,13 @@ impl Study {
 
     /// [`Study::train`] with these seeds instead of the study's.
     pub fn train_seeds(&self, settings: &[Setting], seeds: &[u64]) -> Result<Trained> {
+        if settings.is_empty() && !self.only.is_empty() {
+            return Err(Error::Usage(format!(
+                "--only {}: no setting of this study has that in its name; its settings are: {}",
+                self.only.join(" --only "),
+                self.all_settings.borrow().join(", ")
+            )));
+        }
         self.seeds_used.borrow_mut().extend(seeds);
         let mut plans: Vec<(Setting, Vec<PlannedRun>)> = Vec::new();
         for s in settings {
@@ -407,10 +428,15 @@ impl Study {
         let mut out = Vec::new();
         for (spec, label) in &self.data {
             for (name, extra) in variants {
+                let full = format!("{label}-{name}");
+                self.all_settings.borrow_mut().push(full.clone());
+                if !self.only.is_empty() && !self.only.iter().any(|o| full.contains(o.as_str())) {
+                    continue;
+                }
                 let mut overrides = self.base_overrides(spec, epochs);
                 overrides.extend(extra.iter().cloned());
                 out.push(Setting {
-                    name: format!("{label}-{name}"),
+                    name: full,
                     data: label.clone(),
                     overrides,
                 });
