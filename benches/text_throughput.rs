@@ -3,13 +3,17 @@
 //! (run that with `--encode-bos`: vaekit's encoder reads `<s>` too) so the
 //! two can be run side by side.
 //!
-//! Vocabulary 1004, sentences of 12 ids (`<s>`, 10 words, `</s>`),
+//! Default: vocabulary 1004, sentences of 12 ids (`<s>`, 10 words, `</s>`),
 //! embedding 64, LSTM 128, latent 16, z fed at every decoder step, no
-//! dropout, Adam 1e-3. Each training step is what the trainer does: a
-//! batch on the device, host noise, forward, the guard's scalar read,
-//! backward, Adam. Prints the CPU's vector instruction set with the figures.
+//! dropout, Adam 1e-3. `--ptb` is the Penn Treebank model of the `ptb`
+//! study (texar's size): vocabulary 10,002, 21 words a sentence (PTB's mean
+//! is 21.1), embedding 256, LSTM 256, latent 32; each size can also be set
+//! (`--vocab --words --embed --hidden --latent`). Each training step is what
+//! the trainer does: a batch on the device, host noise, forward, the
+//! guard's scalar read, backward, Adam. Prints the CPU's vector
+//! instruction set with the figures.
 //!
-//! `cargo bench --bench text_throughput [-- --batch B --steps N] [-- --k K --sentences M]`
+//! `cargo bench --bench text_throughput [-- --ptb] [-- --batch B --steps N] [-- --k K --sentences M]`
 
 mod common;
 
@@ -28,20 +32,20 @@ fn isa() -> &'static str {
     vaekit::core::fastmath::isa()
 }
 
-/// `n` sentences of `<s>`, 10 uniform words, `</s>`.
-fn sentences(n: usize, seed: u64) -> Dataset {
+/// `n` sentences of `<s>`, `words` uniform words of ids 4..vocab, `</s>`.
+fn sentences(n: usize, words: usize, vocab: usize, seed: u64) -> Dataset {
     use rand::Rng;
     let mut rng = stream(seed, Purpose::Init, 1, 0);
     TokenSet {
         sequences: (0..n)
             .map(|_| {
                 let mut s = vec![2u32];
-                s.extend((0..10).map(|_| rng.random_range(4..1004u32)));
+                s.extend((0..words).map(|_| rng.random_range(4..vocab as u32)));
                 s.push(3);
                 s
             })
             .collect(),
-        vocab: 1004,
+        vocab,
         pad: 0,
         words: None,
     }
@@ -52,24 +56,34 @@ fn main() {
     vaekit::device::main_thread_computes();
     let mut cfg = vaekit::config::ExperimentConfig::default();
     cfg.model.kind = ModelKind::TextVae;
-    cfg.model.latent_dim = 16;
-    cfg.model.text.embed = common::num_arg("--embed", 64);
-    cfg.model.text.hidden = common::num_arg("--hidden", 128);
+    let ptb = std::env::args().any(|a| a == "--ptb");
+    let (v0, w0, e0, h0, z0) = if ptb {
+        (10_002, 21, 256, 256, 32)
+    } else {
+        (1004, 10, 64, 128, 16)
+    };
+    let vocab = common::num_arg("--vocab", v0);
+    let words = common::num_arg("--words", w0);
+    cfg.model.latent_dim = common::num_arg("--latent", z0);
+    cfg.model.text.embed = common::num_arg("--embed", e0);
+    cfg.model.text.hidden = common::num_arg("--hidden", h0);
     let device = burn::tensor::Device::flex();
     let threads = rayon::current_num_threads();
     println!(
-        "vaekit text bench: cpu {} ({} threads), E={} H={} Z=16 V=1004 T=12",
+        "vaekit text bench: cpu {} ({} threads), E={} H={} Z={} V={vocab} T={}",
         isa(),
         threads,
         cfg.model.text.embed,
-        cfg.model.text.hidden
+        cfg.model.text.hidden,
+        cfg.model.latent_dim,
+        words + 2
     );
     let iwae_mode = common::arg("--k").is_some() || common::arg("--sentences").is_some();
     if !iwae_mode {
         let batch = common::num_arg("--batch", 32);
         let steps = common::num_arg("--steps", 200);
         let ad = device.clone().autodiff();
-        let data = sentences(batch * 8, 0);
+        let data = sentences(batch * 8, words, vocab, 0);
         let kind = data.kind();
         let model = cfg.build_model(&kind, &ad);
         let mut optim = build_optimizer(&cfg.optimizer);
@@ -79,7 +93,7 @@ fn main() {
             &cfg.objective,
             &mut optim,
             (warmup, steps),
-            (batch, 16),
+            (batch, cfg.model.latent_dim),
             &ad,
             |i| {
                 let idx: Vec<usize> = ((i % 8) * batch..(i % 8 + 1) * batch).collect();
@@ -94,7 +108,7 @@ fn main() {
     } else {
         let k = common::num_arg("--k", 5000);
         let n = common::num_arg("--sentences", 20);
-        let data = sentences(n, 1);
+        let data = sentences(n, words, vocab, 1);
         let model = cfg.build_model(&data.kind(), &device);
         let opts = IwaeOptions {
             k,

@@ -16,22 +16,15 @@
 //! (docs/reproducing.md: the data, the budget, measured times).
 
 use vaekit::papers::burda2016::{FULL_PASSES, PAPER, PaperCell, variant, variant_name};
-use vaekit::study::{Study, StudyOutcome, Trained, json_value, mean_std, summary_value};
+use vaekit::study::{
+    Study, StudyOutcome, Trained, csv_number, json_value, mean_std, number as num, summary_value,
+};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     vaekit::study::main("burda2016", run)
-}
-
-/// Number formatting that shows a failed or missing value as such.
-fn num(v: f64, digits: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.digits$}")
-    } else {
-        "missing".into()
-    }
 }
 
 fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
@@ -167,13 +160,7 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
                 num(diff, 2),
                 num(per_pass, 1),
             ));
-            let e = |v: f64| {
-                if v.is_finite() {
-                    v.to_string()
-                } else {
-                    String::new()
-                }
-            };
+            let e = csv_number;
             csv.push_str(&format!(
                 "{label},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 c.layers,

@@ -83,13 +83,7 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
                 .unwrap_or_else(|| "missing".into())
         };
         // A failed evaluation shows as missing, never as a number.
-        let c = |v: f64, d: usize| {
-            if v.is_finite() {
-                format!("{v:.d$}")
-            } else {
-                "missing".into()
-            }
-        };
+        let c = vaekit::study::number;
         let gap = nll - best;
         let cells = [
             c(nll, 3),
@@ -106,13 +100,7 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
             cells[1],
             cells[2..].join(" & ")
         ));
-        let e = |v: f64| {
-            if v.is_finite() {
-                v.to_string()
-            } else {
-                String::new()
-            }
-        };
+        let e = vaekit::study::csv_number;
         csv.push_str(&format!(
             "{k},{},{},{},{},{},{},{path}\n",
             e(nll),

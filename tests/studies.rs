@@ -18,6 +18,7 @@ fn study(bin: &str, args: &[&str], cwd: &Path) -> Output {
         "iwae_k" => env!("CARGO_BIN_EXE_iwae_k"),
         "mode_coverage" => env!("CARGO_BIN_EXE_mode_coverage"),
         "burda2016" => env!("CARGO_BIN_EXE_burda2016"),
+        "ptb" => env!("CARGO_BIN_EXE_ptb"),
         other => panic!("no study {other}"),
     };
     Command::new(exe)
@@ -445,4 +446,93 @@ fn burda2016_prints_each_cell_beside_the_papers_number() {
         tmp.path(),
     );
     assert_clean_error(&o, &["--only 3L", "2L-k1"]);
+}
+
+/// The Penn Treebank study in its quick mode, three settings: the language
+/// model's KL is 0 and it has no active unit; each perplexity is exp of its
+/// NLL over the test split's predicted tokens counted here from `test.txt`
+/// (words and `</s>`, not `<s>`); texar's published rows (read here from its
+/// READMEs, independently of the study's table) sit beside the texar
+/// setting's negative ELBO; the data is recognised as the canonical files.
+#[test]
+fn ptb_prints_the_language_model_the_vae_and_texars_numbers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ptb");
+    if !dir.join("test.txt").is_file() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = format!("text:{}", dir.display());
+    let (header, rows) = quick(
+        "ptb",
+        &[
+            "--data",
+            &data,
+            "--only",
+            "ptb-lm",
+            "--only",
+            "ptb-vanilla",
+            "--only",
+            "ptb-texar",
+            "--k",
+            "5",
+        ],
+        tmp.path(),
+    );
+    let get = |r: &Vec<String>, name: &str| -> f64 {
+        r[col(&header, name)]
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: {r:?}"))
+    };
+    let row = |s: &str| {
+        rows.iter()
+            .find(|r| r[col(&header, "setting")] == s)
+            .unwrap_or_else(|| panic!("no {s}: {rows:?}"))
+    };
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let test = std::fs::read_to_string(dir.join("test.txt")).unwrap();
+    let sentences = test.lines().filter(|l| !l.trim().is_empty()).count();
+    let tokens = test.split_whitespace().count() + sentences;
+    let per_sentence = tokens as f64 / sentences as f64;
+    for s in ["lm", "vanilla", "texar"] {
+        let r = row(s);
+        let (nll, neg_elbo) = (get(r, "nll_nats"), get(r, "neg_elbo_nats"));
+        assert!(
+            nll > 0.0 && nll <= neg_elbo + 1e-6,
+            "{s}: {nll} vs {neg_elbo}"
+        );
+        let ppl = (nll / per_sentence).exp();
+        assert!(
+            (get(r, "ppl") / ppl - 1.0).abs() < 1e-6,
+            "{s}: {} vs {ppl}",
+            get(r, "ppl")
+        );
+        let ppl_elbo = (neg_elbo / per_sentence).exp();
+        assert!((get(r, "ppl_elbo") / ppl_elbo - 1.0).abs() < 1e-6, "{s}");
+        assert!(get(r, "seconds_per_epoch") > 0.0);
+        assert_eq!(get(r, "epochs"), 2.0);
+    }
+    let lm = row("lm");
+    assert_eq!(get(lm, "kl"), 0.0);
+    assert_eq!(get(lm, "active_units"), 0.0);
+    // The language model's bound is exact: every weight is log p(x).
+    assert!((get(lm, "nll_nats") - get(lm, "neg_elbo_nats")).abs() < 1e-3);
+    // texar's READMEs: TensorFlow (NLL 101.92, PPL 104.61), PyTorch (102.54, 107.64).
+    let papers = std::fs::read_to_string(tmp.path().join("out/beside_papers.csv")).unwrap();
+    let texar_elbo = get(row("texar"), "neg_elbo_nats");
+    for (nll, ppl) in [(101.92, 104.61), (102.54, 107.64)] {
+        let line = papers
+            .lines()
+            .find(|l| l.contains(&format!(",{nll},{ppl},")))
+            .unwrap_or_else(|| panic!("no texar row {nll}: {papers}"));
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[6], "texar");
+        assert_eq!(cells[2], "−ELBO");
+        assert!((cells[7].parse::<f64>().unwrap() - texar_elbo).abs() < 1e-9);
+    }
+    let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
+    assert!(md.contains("SHA-256 of all three verified"), "{md}");
+    assert!(md.contains("`</s>`, not `<s>`"), "{md}");
+    // Not text: refused with what to give.
+    let o = study("ptb", &["--quick", "--out", "none"], tmp.path());
+    assert_clean_error(&o, &["--data text:DIR"]);
 }

@@ -20,6 +20,9 @@ The model (must stay identical to vaekit's for the comparison to be fair):
   loss     per sentence: masked sum of -log softmax at the target ids, plus the
            analytic KL to N(0, I); mean over the batch. Adam, lr 1e-3.
   sizes    E = 64, H = 128, Z = 16 (--embed --hidden --latent --vocab --len).
+           --ptb: the Penn Treebank model of vaekit's `ptb` study (texar's size):
+           V = 10002, T = 23 (21 words, PTB's mean is 21.1), E = H = 256, Z = 32;
+           run it beside `cargo bench --bench text_throughput -- --ptb`.
 
 Usage: python text_vae_ref.py [train|iwae] [--batch B] [--steps N] [--k K]
                               [--sentences M] [--chunk C] [--encode-bos]
@@ -95,7 +98,7 @@ def train(args):
     t = time.perf_counter()
     for i in range(args.steps): l = step(i)
     l.item(); dt = time.perf_counter() - t
-    print(f"torch text train batch={args.batch}: {args.steps*args.batch/dt:.0f} sentences/s")
+    print(f"torch text train batch={args.batch} V={args.vocab} T={args.len} E={args.embed} H={args.hidden} Z={args.latent}: {args.steps*args.batch/dt:.0f} sentences/s")
 
 @torch.no_grad()
 def iwae(args):
@@ -120,7 +123,7 @@ def iwae(args):
         lw = torch.cat(lws)
         tot += (torch.logsumexp(lw, 0) - math.log(args.k)).item()
     dt = time.perf_counter() - t
-    print(f"torch text iwae k={args.k}: {args.sentences*args.k/dt:.0f} log-weights/s (mean log p {tot/args.sentences:.2f})")
+    print(f"torch text iwae k={args.k} V={args.vocab} T={args.len} E={args.embed} H={args.hidden} Z={args.latent}: {args.sentences*args.k/dt:.0f} log-weights/s (mean log p {tot/args.sentences:.2f})")
 
 def header():
     try:
@@ -140,13 +143,19 @@ if __name__ == "__main__":
     p.add_argument("--k", type=int, default=5000)
     p.add_argument("--chunk", type=int, default=500)
     p.add_argument("--sentences", type=int, default=20)
-    p.add_argument("--vocab", type=int, default=1004)
-    p.add_argument("--len", type=int, default=12)
-    p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--latent", type=int, default=16)
+    p.add_argument("--vocab", type=int, default=None, help="1004 (10002 with --ptb)")
+    p.add_argument("--len", type=int, default=None, help="12 (23 with --ptb)")
+    p.add_argument("--embed", type=int, default=None, help="64 (256 with --ptb)")
+    p.add_argument("--hidden", type=int, default=None, help="128 (256 with --ptb)")
+    p.add_argument("--latent", type=int, default=None, help="16 (32 with --ptb)")
+    p.add_argument("--ptb", action="store_true", help="the sizes of vaekit's ptb study")
     p.add_argument("--encode-bos", action="store_true", help="encoder reads <s> too (T steps, not T-1)")
     a = p.parse_args()
+    preset = dict(vocab=10002, len=23, embed=256, hidden=256, latent=32) if a.ptb else \
+        dict(vocab=1004, len=12, embed=64, hidden=128, latent=16)
+    for key, value in preset.items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
     assert a.vocab > SPECIALS and a.len >= 3, "--vocab must exceed 4 and --len must be at least 3"
     header()
     train(a) if a.mode == "train" else iwae(a)

@@ -702,6 +702,25 @@ pub fn json_value(path: &Path, pointer: &str) -> Option<f64> {
     v.pointer(pointer)?.as_f64()
 }
 
+/// A table's number with `digits` decimals, or "missing" for a failed or
+/// absent value (NaN): a table never shows a made-up value.
+pub fn number(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "missing".into()
+    }
+}
+
+/// A CSV cell: the number in full, or empty for a failed or absent value.
+pub fn csv_number(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// (mean, sample std) of the finite values, NaN for none.
 pub fn mean_std(v: &[f64]) -> (f64, f64) {
     crate::app::report::table::mean_std(v).map_or((f64::NAN, f64::NAN), |(m, s, _)| (m, s))

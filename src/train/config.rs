@@ -218,6 +218,11 @@ pub struct OptimizerConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// Clip the gradient to this global L2 norm (over every parameter at
+    /// once, as TensorFlow's `clip_by_global_norm` and PyTorch's
+    /// `clip_grad_norm_`); 0 = no clipping. texar, Fu et al. and Li et al.
+    /// clip their text VAEs at 5.
+    pub clip_norm: f64,
 }
 
 impl Default for OptimizerConfig {
@@ -230,6 +235,7 @@ impl Default for OptimizerConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            clip_norm: 0.0,
         }
     }
 }
@@ -397,6 +403,13 @@ impl TrainerConfig<'_> {
         check(
             o.weight_decay >= 0.0,
             format!("optimizer.weight_decay = {}: must be ≥ 0", o.weight_decay),
+        );
+        check(
+            o.clip_norm >= 0.0 && o.clip_norm.is_finite(),
+            format!(
+                "optimizer.clip_norm = {}: must be ≥ 0 (0 = no clipping; text VAEs usually clip at 5)",
+                o.clip_norm
+            ),
         );
         for (key, v) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
             check(

@@ -115,11 +115,14 @@ pub fn fit<M: LatentModel + Weights>(
             }
             match guard::check(job, &loss, &mut state, rec.progress())? {
                 Verdict::Update => {
-                    model = apply_update(model, &mut optim, loss.loss.clone(), lr).after_step(
-                        &posterior,
-                        state.step + 1,
-                        job.seed,
-                    );
+                    model = apply_update(
+                        model,
+                        &mut optim,
+                        loss.loss.clone(),
+                        lr,
+                        job.trainer.optimizer.clip_norm,
+                    )
+                    .after_step(&posterior, state.step + 1, job.seed);
                     rec.add(loss, idx.len());
                 }
                 Verdict::Skip => {}

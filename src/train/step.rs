@@ -81,15 +81,69 @@ pub fn batch_loss<M: LatentModel>(
     }
 }
 
-/// Backward from `loss` and one optimizer step.
+/// Backward from `loss` and one optimizer step, the gradient first clipped
+/// to the global norm `clip_norm` (0 = not clipped).
 pub fn apply_update<M: LatentModel>(
     model: M,
     optim: &mut ModuleOptimizer,
     loss: Tensor<1>,
     lr: f64,
+    clip_norm: f64,
 ) -> M {
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    clip_global_norm(&model, &mut grads, clip_norm);
     optim.step(lr, model, grads)
+}
+
+/// Scale every gradient of `model` in `grads` by min(1, `max_norm` / ‖g‖),
+/// ‖g‖ the L2 norm of all of them together (TensorFlow's
+/// `clip_by_global_norm`); returns ‖g‖ before clipping (NaN when
+/// `max_norm` is 0: nothing is computed).
+pub fn clip_global_norm<M: burn::module::Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> f64 {
+    if max_norm <= 0.0 {
+        return f64::NAN;
+    }
+    let mut norm = GlobalNorm {
+        grads,
+        sum_sq: 0.0,
+        scale: None,
+    };
+    model.visit(&mut norm);
+    let total = norm.sum_sq.sqrt();
+    if total > max_norm {
+        norm.scale = Some(max_norm / total);
+        model.visit(&mut norm);
+    }
+    total
+}
+
+/// Two passes over a module's float parameters: sum the squares of their
+/// gradients, then (with `scale` set) scale them.
+struct GlobalNorm<'a> {
+    grads: &'a mut GradientsParams,
+    sum_sq: f64,
+    scale: Option<f64>,
+}
+
+impl burn::module::ModuleVisitor for GlobalNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        match self.scale {
+            None => {
+                if let Some(g) = self.grads.get::<D>(param.id) {
+                    self.sum_sq += g.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+                }
+            }
+            Some(s) => {
+                if let Some(g) = self.grads.remove::<D>(param.id) {
+                    self.grads.register::<D>(param.id, g.mul_scalar(s));
+                }
+            }
+        }
+    }
 }
 
 /// Noise rows a step needs per example: `samples` for the ELBO (1 unless
@@ -99,5 +153,71 @@ pub fn samples_per_example(objective: &ObjectiveConfig) -> usize {
         ObjectiveKind::Elbo => objective.samples,
         ObjectiveKind::Capacity => 1,
         ObjectiveKind::Iwae => objective.k,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::{Device, Distribution};
+
+    fn host(grads: &GradientsParams, m: &Linear) -> Vec<Vec<f32>> {
+        let mut out = vec![
+            grads
+                .get::<2>(m.weight.id)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        ];
+        let b = m.bias.as_ref().unwrap();
+        out.push(
+            grads
+                .get::<1>(b.id)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        );
+        out
+    }
+
+    /// The global norm is that of all gradients together, computed here on
+    /// the host; above `max_norm` every gradient is scaled by the same
+    /// factor, at or below it nothing changes.
+    #[test]
+    fn clipping_scales_all_gradients_by_the_global_norm() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let m: Linear = LinearConfig::new(4, 3).init(&device);
+        let x = Tensor::<2>::random([5, 4], Distribution::Normal(0.0, 2.0), &device);
+        let grads_of = |m: &Linear| {
+            let loss = m.forward(x.clone()).powi_scalar(2).sum();
+            GradientsParams::from_grads(loss.backward(), m)
+        };
+        let g = grads_of(&m);
+        let before = host(&g, &m);
+        let by_hand = before
+            .iter()
+            .flatten()
+            .map(|v| (*v as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(by_hand > 1.0);
+        for (max, factor) in [(by_hand / 4.0, 0.25), (by_hand * 2.0, 1.0)] {
+            let mut g = grads_of(&m);
+            let norm = clip_global_norm(&m, &mut g, max);
+            assert!(
+                (norm - by_hand).abs() < 1e-4 * by_hand,
+                "{norm} vs {by_hand}"
+            );
+            for (a, b) in host(&g, &m).iter().flatten().zip(before.iter().flatten()) {
+                assert!((*a as f64 - factor * *b as f64).abs() < 1e-5 * by_hand);
+            }
+        }
+        let mut g = grads_of(&m);
+        assert!(clip_global_norm(&m, &mut g, 0.0).is_nan());
+        assert_eq!(host(&g, &m), before);
     }
 }
