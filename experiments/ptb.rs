@@ -280,8 +280,8 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
          ## Beside the papers\n\n{beside}\n\
          Every paper number was read in the paper or its authors' repository \
          (docs/reproducing.md, §9, says where and how each setting differs from theirs); \
-         — = not reported there. Our numbers are from runs of {schedule}, so they are below \
-         the papers' budgets unless full mode ran.\n",
+         — = not reported there. Our numbers are from runs of {schedule}: unless that is the \
+         papers' full schedule, they show the settings' direction, not yet the papers' values.\n",
         k = study.k,
     ));
     let mut files = study.write_results(

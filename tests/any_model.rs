@@ -427,6 +427,7 @@ fn a_new_model_is_one_more_entry_and_the_trainer_drives_it() {
         data: &data,
         run: tmp.path(),
         device: &dev,
+        remedies: cfg.collapse_remedies(),
     };
     let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind.clone());
     PREPARED.lock().unwrap().clear();

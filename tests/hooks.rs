@@ -135,6 +135,7 @@ fn the_loop_runs_a_models_input_hook_and_a_step_hook_on_every_step() {
         data: &data,
         run: tmp.path(),
         device: &dev,
+        remedies: cfg.collapse_remedies(),
     };
     let state = TrainState::initial(&cfg.trainer(), &cfg.monitor, kind);
     let mut counter = Counter::default();

@@ -48,6 +48,9 @@ const EVERY_METRIC: &[&str] = &[
     "kid",
     "kid_std",
     "kid_full",
+    "swd",
+    "swd_values",
+    "swd_projections",
     "ndb",
     "ndb_frac",
     "ndb_js",
@@ -178,7 +181,7 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
             "report",
             "run",
             "--metrics",
-            "nll,fd,precision,recall,coverage,modes_covered",
+            "nll,fd,precision,recall,coverage,modes_covered,swd",
         ],
         dir,
         &cache,
@@ -189,7 +192,10 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
         .lines()
         .find(|l| l.contains("fd"))
         .unwrap_or_else(|| panic!("{t}"));
-    assert!(header.contains("coverage") && header.contains("nll"), "{t}");
+    assert!(
+        header.contains("coverage") && header.contains("nll") && header.contains("swd"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -148,6 +148,7 @@ fn a_token_model_trains_is_monitored_and_evaluated_like_an_image_model() {
         data: &data,
         run: tmp.path(),
         device: &dev,
+        remedies: cfg.collapse_remedies(),
     };
     dev.seed(0);
     let model = BagOfWords::new(&dev.clone().autodiff());

@@ -189,6 +189,51 @@ impl ExperimentConfig {
         crate::models::build_model(&self.model, self.seed, kind, device)
     }
 
+    /// The remedies for posterior collapse this model offers, each with
+    /// whether this config has it on: what the collapse alarm suggests (and
+    /// what it does not, because it is already on).
+    pub fn collapse_remedies(&self) -> Vec<crate::metrics::alarm::Remedy> {
+        use crate::metrics::alarm::Remedy;
+        let kind = self.schedule.kind;
+        let mut r = vec![
+            Remedy {
+                what: "KL annealing",
+                how: "--set schedule.kind=linear, or sigmoid",
+                on: matches!(kind, ScheduleKind::Linear | ScheduleKind::Sigmoid),
+            },
+            Remedy {
+                what: "cyclical β",
+                how: "--set schedule.kind=cyclical",
+                on: kind == ScheduleKind::Cyclical,
+            },
+            Remedy {
+                what: "free bits",
+                how: "--set objective.free_bits=0.5",
+                on: self.objective.free_bits > 0.0,
+            },
+        ];
+        if self.model.kind == ModelKind::TextVae {
+            r.extend([
+                Remedy {
+                    what: "word dropout",
+                    how: "--set model.text.word_dropout=0.5",
+                    on: self.model.text.word_dropout > 0.0,
+                },
+                Remedy {
+                    what: "aggressive encoder training",
+                    how: "--set train.aggressive=true",
+                    on: self.train.aggressive,
+                },
+                Remedy {
+                    what: "pre-training with a decoder reset",
+                    how: "--set train.pretrain_steps=N",
+                    on: self.train.pretrain_steps > 0,
+                },
+            ]);
+        }
+        r
+    }
+
     /// The sections the trainer reads.
     pub fn trainer(&self) -> TrainerConfig<'_> {
         TrainerConfig {
@@ -346,6 +391,39 @@ mod tests {
     fn load(overrides: &[&str]) -> Result<ExperimentConfig> {
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         ExperimentConfig::load(None, &o)
+    }
+
+    /// Each remedy is on exactly when its key turns it on; text remedies
+    /// only for the text VAE.
+    #[test]
+    fn collapse_remedies_follow_the_config() {
+        let on = |c: &ExperimentConfig| -> Vec<&'static str> {
+            c.collapse_remedies()
+                .iter()
+                .filter(|r| r.on)
+                .map(|r| r.what)
+                .collect()
+        };
+        let c = load(&[]).unwrap();
+        assert!(on(&c).is_empty());
+        assert_eq!(c.collapse_remedies().len(), 3);
+        let c = load(&[
+            "model.kind=text_vae",
+            "data.spec=synthetic-text",
+            "train.aggressive=true",
+            "objective.free_bits=0.25",
+        ])
+        .unwrap();
+        assert_eq!(c.collapse_remedies().len(), 6);
+        assert_eq!(on(&c), ["free bits", "aggressive encoder training"]);
+        let c = load(&[
+            "model.kind=text_vae",
+            "data.spec=synthetic-text",
+            "schedule.kind=sigmoid",
+            "model.text.word_dropout=0.3",
+        ])
+        .unwrap();
+        assert_eq!(on(&c), ["KL annealing", "word dropout"]);
     }
 
     #[test]

@@ -115,6 +115,7 @@ fn job<'a>(
         data,
         run,
         device,
+        remedies: cfg.collapse_remedies(),
     }
 }
 

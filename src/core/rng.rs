@@ -93,6 +93,9 @@ pub mod key {
     pub const KID_SUBSETS: u64 = u64::MAX - 3;
     /// Sub-stream of [`KID_SUBSETS`].
     pub const KID_SUBSETS_SUB: u64 = 19;
+    /// `(seed, Eval, SWD_DIRECTIONS, 0 | 1)`: the sliced Wasserstein
+    /// distance's directions in feature space (0) and on the values (1).
+    pub const SWD_DIRECTIONS: u64 = u64::MAX - 4;
     /// `(seed, Eval, SCORE_NOISE, start)`: the posterior samples of `vaekit
     /// score`, one sub-stream per batch (`start` = its first example).
     pub const SCORE_NOISE: u64 = u64::MAX - 5;

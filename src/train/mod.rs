@@ -67,6 +67,9 @@ pub struct Job<'a> {
     /// The run directory.
     pub run: &'a Path,
     pub device: &'a Device,
+    /// The collapse remedies the model offers, and which are on: what the
+    /// collapse alarm suggests (`ExperimentConfig::collapse_remedies`).
+    pub remedies: Vec<crate::metrics::alarm::Remedy>,
 }
 
 /// The training loop, for any model, from `state` (the initial state or a

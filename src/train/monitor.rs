@@ -54,11 +54,17 @@ impl<'a> Monitor<'a> {
     }
 
     /// Feed the alarm (models with a latent); print what it raises.
-    fn alarm<M: LatentModel>(model: &M, record: &Record, state: &mut TrainState, rec: &Recorder) {
+    fn alarm<M: LatentModel>(
+        &self,
+        model: &M,
+        record: &Record,
+        state: &mut TrainState,
+        rec: &Recorder,
+    ) {
         if !model.has_latent() {
             return;
         }
-        for w in state.alarm.observe_all(record) {
+        for w in state.alarm.observe_all(record, &self.job.remedies) {
             rec.progress().epoch(&w);
         }
     }
@@ -74,7 +80,7 @@ impl<'a> Monitor<'a> {
         let (every, step) = (self.job.monitor.every, state.step);
         if every > 0 && step % every == 0 && step % plan.steps_per_epoch != 0 {
             let record = self.validate(plan, model, state, rec)?;
-            Self::alarm(model, &record, state, rec);
+            self.alarm(model, &record, state, rec);
         }
         Ok(())
     }
@@ -101,7 +107,7 @@ impl<'a> Monitor<'a> {
             registry::brief(&record),
             rec.elapsed()
         ));
-        Self::alarm(model, &record, state, rec);
+        self.alarm(model, &record, state, rec);
         if !f(ELBO.name).is_finite() {
             rec.progress().finish();
             return Err(Error::NonFinite(format!(

@@ -102,6 +102,9 @@ pub struct SampleMetricArgs {
     /// NDB's number of K-means bins.
     #[arg(long, default_value_t = 100)]
     pub ndb_bins: usize,
+    /// Random directions of the sliced Wasserstein distances.
+    #[arg(long, default_value_t = 100)]
+    pub swd_projections: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -113,7 +116,14 @@ impl SampleMetricArgs {
         if ndb_bins < 2 {
             anyhow::bail!("--ndb-bins {ndb_bins}: NDB needs at least 2 bins (the paper uses 100)");
         }
+        if self.swd_projections == 0 {
+            anyhow::bail!(
+                "--swd-projections 0: the sliced Wasserstein distance needs at least one direction \
+                 (POT's default is 50; vaekit's 100)"
+            );
+        }
         Ok(SampleOptions {
+            swd_projections: self.swd_projections,
             features: match self.features {
                 FeaturesArg::Auto => FeatureChoice::Auto,
                 FeaturesArg::Classifier => FeatureChoice::Classifier,

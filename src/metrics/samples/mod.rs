@@ -21,6 +21,7 @@ pub mod ndb;
 pub mod pairwise;
 pub mod prdc;
 pub mod registry;
+pub mod sliced;
 
 use super::record::{Record, Value};
 use crate::core::error::{Error, Result};
@@ -56,6 +57,8 @@ pub struct SampleOptions {
     pub ndb_bins: usize,
     pub kid_subsets: usize,
     pub kid_subset_size: usize,
+    /// Random directions of the sliced Wasserstein distance.
+    pub swd_projections: usize,
     /// Draws the real subset and KID's subsets. (The reference itself —
     /// the real images' binarization, the bins — always comes from
     /// [`REFERENCE_SEED`], so every scoring of a dataset meets the same one.)
@@ -70,6 +73,7 @@ impl Default for SampleOptions {
             ndb_bins: ndb::DEFAULT_BINS,
             kid_subsets: 100,
             kid_subset_size: 1000,
+            swd_projections: 100,
             seed: 0,
         }
     }
@@ -543,6 +547,30 @@ pub fn score(
             crate::core::rng::key::KID_SUBSETS_SUB,
         ),
     );
+    // Sliced Wasserstein (p = 2), in feature space and on the values
+    // themselves, with the same seeded directions for every model.
+    let swd = |a: &[f64], b: &[f64], d: usize, sub: u64| {
+        sliced::sliced_wasserstein(
+            a,
+            b,
+            d,
+            opts.swd_projections,
+            2.0,
+            &mut stream(
+                opts.seed,
+                Purpose::Eval,
+                crate::core::rng::key::SWD_DIRECTIONS,
+                sub,
+            ),
+        )
+    };
+    r.insert("swd", Value::Number(swd(&rf.x, &ff.x, rf.d, 0)));
+    let values = |s: &SampleArray| s.values.iter().map(|&v| v as f64).collect::<Vec<_>>();
+    r.insert(
+        "swd_values",
+        Value::Number(swd(&values(&real), &values(fake), real.dim, 1)),
+    );
+    r.insert("swd_projections", Value::Count(opts.swd_projections));
     r.insert("kid", Value::Number(kid));
     r.insert("kid_std", Value::Number(kid_std));
     r.insert(

@@ -124,6 +124,27 @@ sample_metric!(
     SAMPLES
 );
 sample_metric!(
+    SWD,
+    "swd",
+    "sliced Wasserstein (features)",
+    "Sliced 2-Wasserstein distance between real and sample features over random directions (Rabin et al. 2011; POT's estimator).",
+    SAMPLES
+);
+sample_metric!(
+    SWD_VALUES,
+    "swd_values",
+    "sliced Wasserstein (pixels)",
+    "Sliced 2-Wasserstein distance between the real and sample values themselves (pixels), same estimator.",
+    SAMPLES
+);
+sample_metric!(
+    SWD_PROJECTIONS,
+    "swd_projections",
+    "sliced Wasserstein directions",
+    "Random directions the sliced Wasserstein distances average over (--swd-projections).",
+    SAMPLES
+);
+sample_metric!(
     NDB,
     "ndb",
     "NDB (bins)",
