@@ -163,19 +163,7 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
             println!(
                 "synthetic-text: the exact entropy by quadrature over z on {sentences} sentences"
             );
-            let h = vaekit::data::synthetic_text_entropy(sentences, 0);
-            entropy_lines.push(format!(
-                "**True entropy of `synthetic-text`** (exact log p(x) by quadrature over z, mean over \
-                 {} fresh sentences): H = {:.3} ± {:.3} nats per sentence, {:.4} nats per predicted \
-                 token ({} per sentence: 10 words and `</s>`), perplexity {:.2}. No model's NLL can be \
-                 below H in expectation; a model's NLL − H is its KL from the data distribution.",
-                h.sentences,
-                h.per_sentence,
-                h.std_err,
-                h.per_token,
-                h.tokens_per_sentence,
-                h.per_token.exp()
-            ));
+            entropy_lines.push(vaekit::data::synthetic_text_entropy_note(sentences, 0));
         }
     }
     let Trained::Done((trained, mut files)) = study.run_and_tabulate(

@@ -514,3 +514,35 @@ fn two_layers_bound_rises_with_k_toward_the_exact_value() {
         }
     }
 }
+
+// ---- The posterior-mean space (He et al. 2019, Figures 1–2). ----
+
+/// On the linear-Gaussian model, E_{p(z|x)}[z] by quadrature over a 2-D
+/// grid is the closed-form posterior mean (the exact encoder's μ(x)), and
+/// it does not follow the encoder: with q's mean shifted by 0.3 the
+/// quadrature still gives the true mean, while the encoder means reported
+/// beside it are the shifted ones.
+#[test]
+fn posterior_mean_by_quadrature_is_the_linear_gaussian_posterior_mean() {
+    use vaekit::metrics::posterior_mean::{Grid, posterior_means};
+    let dev = Device::flex();
+    let (data, _) = samples(12);
+    let idx: Vec<usize> = (0..12).collect();
+    let grid = Grid::new(Z, 5.0, 0.05);
+    let exact = linear_gaussian(true, &dev);
+    let (model_mean, encoder_mean) = posterior_means(&exact, &data, &idx, &grid, &dev);
+    // The exact encoder's means are the closed form.
+    for (m, e) in model_mean.iter().zip(&encoder_mean) {
+        assert!((m - e).abs() < 2e-3, "quadrature {m} vs closed form {e}");
+    }
+    assert!(
+        encoder_mean.iter().any(|e| e.abs() > 0.5),
+        "{encoder_mean:?}"
+    );
+    let shifted = linear_gaussian_with(0.3, 1.8, &dev);
+    let (m2, e2) = posterior_means(&shifted, &data, &idx, &grid, &dev);
+    for i in 0..m2.len() {
+        assert!((m2[i] - model_mean[i]).abs() < 2e-3);
+        assert!((e2[i] - (encoder_mean[i] + 0.3)).abs() < 1e-4);
+    }
+}

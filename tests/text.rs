@@ -258,6 +258,25 @@ fn bad_text_and_wrong_pairings_get_clear_errors() {
     );
     assert_clean_error(&o, &["train.aggressive"]);
     assert!(!tmp.path().join("w").exists(), "no half-made run");
+    // The posterior-mean space is for 1- or 2-D latents.
+    let o = vaekit(
+        &[
+            "train",
+            "--out",
+            "pm",
+            "--data",
+            &spec,
+            "--set",
+            "model.kind=text_vae",
+            "--set",
+            "model.latent_dim=3",
+            "--set",
+            "monitor.posterior_mean_every=10",
+        ],
+        tmp.path(),
+    );
+    assert_clean_error(&o, &["monitor.posterior_mean_every", "model.latent_dim"]);
+    assert!(!tmp.path().join("pm").exists(), "no half-made run");
     // A missing split names the file.
     std::fs::remove_file(tmp.path().join("valid.txt")).unwrap();
     let o = vaekit(&["train", "--out", "v", "--data", &spec], tmp.path());
@@ -300,6 +319,31 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
                 "train.pretrain_steps=10",
             ][..],
         ),
+        // He et al.'s procedure: the decoder-only joint step, SGD with
+        // momentum (state to carry), the plateau schedule (its best model
+        // in the checkpoint), and posterior-mean snapshots (the file is cut
+        // back to the checkpoint and continued).
+        (
+            "he2019",
+            &[
+                "train.aggressive=true",
+                "train.aggressive_max_inner=6",
+                "train.aggressive_patience=2",
+                "optimizer.kind=sgd",
+                "optimizer.lr=0.5",
+                "optimizer.momentum=0.5",
+                "optimizer.clip_norm=5",
+                "optimizer.lr_schedule=plateau",
+                "optimizer.plateau_after=0",
+                "optimizer.plateau_patience=1",
+                "model.init=uniform",
+                "model.text.linear_bias=false",
+                "model.latent_dim=1",
+                "monitor.posterior_mean_every=7",
+                "monitor.posterior_mean_points=20",
+                "monitor.posterior_mean_step=0.5",
+            ][..],
+        ),
     ] {
         let cfg = set(extra);
         let a = tmp.path().join(format!("{name}-a"));
@@ -308,8 +352,15 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
         // The same run stopped after epoch 1: drop what came later and resume.
         let b = tmp.path().join(format!("{name}-b"));
         std::fs::create_dir_all(b.join("checkpoints")).unwrap();
-        for f in ["config.toml", "vocab.txt", "metrics.jsonl"] {
-            std::fs::copy(a.join(f), b.join(f)).unwrap();
+        for f in [
+            "config.toml",
+            "vocab.txt",
+            "metrics.jsonl",
+            "posterior_means.jsonl",
+        ] {
+            if a.join(f).is_file() {
+                std::fs::copy(a.join(f), b.join(f)).unwrap();
+            }
         }
         let mut ckpts: Vec<PathBuf> = std::fs::read_dir(a.join("checkpoints"))
             .unwrap()
@@ -344,6 +395,39 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
         assert_eq!(sa["elbo"], sb["elbo"], "{name}");
         assert_eq!(sa["kl_per_dim"], sb["kl_per_dim"], "{name}");
         assert_eq!(sa["mi"], sb["mi"], "{name}");
+        if name == "he2019" {
+            let read = |r: &Path| std::fs::read_to_string(r.join("posterior_means.jsonl")).unwrap();
+            assert_eq!(
+                read(&a),
+                read(&b),
+                "posterior-mean snapshots differ after resume"
+            );
+            // A snapshot before the first step and every 7 steps after.
+            let steps: Vec<u64> = read(&a)
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(steps[0], 0);
+            assert!(steps.windows(2).all(|w| w[1] == w[0] + 7), "{steps:?}");
+            let state = json(&ckpts.last().unwrap().join("state.json"));
+            assert!(state["plateau"]["best_step"].is_u64(), "{state}");
+            assert!(ckpts.last().unwrap().join("best.bpk").is_file());
+            // `vaekit plot` draws the posterior-mean space from the snapshots.
+            let files = vaekit::report::plot::plot_runs(
+                std::slice::from_ref(&a),
+                None,
+                &Default::default(),
+            )
+            .unwrap();
+            let png = a.join("plots").join("posterior_mean_space.png");
+            assert!(files.contains(&png), "{files:?}");
+            let img = image::open(&png).unwrap();
+            assert_eq!((img.width(), img.height()), vaekit::report::plot::SIZE);
+        }
     }
 }
 

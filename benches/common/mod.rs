@@ -80,11 +80,8 @@ pub fn timed_steps<M: vaekit::models::LatentModel>(
         );
         let (l, posterior) = vaekit::train::batch_loss(&model, &x, eps, 1.0, objective, 0.0);
         let _guard = l.loss.clone().into_scalar::<f32>();
-        model = vaekit::train::apply_update(model, optim, l.loss.clone(), 1e-3, 0.0).after_step(
-            &posterior,
-            i + 1,
-            0,
-        );
+        model = vaekit::train::apply_update(model, optim, l.loss.clone(), 1e-3, 0.0, &[])
+            .after_step(&posterior, i + 1, 0);
         last = Some(l.loss);
     }
     let loss = last.expect("at least one step").into_scalar::<f32>();

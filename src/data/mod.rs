@@ -179,6 +179,24 @@ fn load_synthetic_text(cfg: &DataConfig, seed: u64) -> Result<Splits> {
     })
 }
 
+/// The paragraph studies print under their tables: the exact entropy of
+/// `synthetic-text` over `n` fresh sentences ([`synthetic_text_entropy`]).
+pub fn synthetic_text_entropy_note(n: usize, seed: u64) -> String {
+    let h = synthetic_text_entropy(n, seed);
+    format!(
+        "**True entropy of `synthetic-text`** (exact log p(x) by quadrature over z, mean over \
+         {} fresh sentences): H = {:.3} ± {:.3} nats per sentence, {:.4} nats per predicted \
+         token ({} per sentence: 10 words and `</s>`), perplexity {:.2}. No model's NLL can be \
+         below H in expectation; a model's NLL − H is its KL from the data distribution.",
+        h.sentences,
+        h.per_sentence,
+        h.std_err,
+        h.per_token,
+        h.tokens_per_sentence,
+        h.per_token.exp()
+    )
+}
+
 /// The exact entropy of `synthetic-text`, estimated over fresh sentences.
 #[derive(Clone, Copy, Debug)]
 pub struct TextEntropy {
@@ -746,4 +764,38 @@ mod tests {
         let e = load_idx(dir.path(), "t10k").unwrap_err().to_string();
         assert!(e.contains("t10k-images-idx3-ubyte"), "{e}");
     }
+}
+
+/// Write token splits read from or generated as text (`synthetic-text`,
+/// `text:DIR`) as `train.txt`, `valid.txt` and `test.txt` in `dir`: one
+/// sentence per line, words separated by spaces, without `<s>` and `</s>`
+/// — the layout `text:DIR` reads, so the same sentences reach vaekit and any
+/// other tool (each file written whole or not at all).
+pub fn write_text_splits(splits: &Splits, dir: &Path) -> Result<()> {
+    crate::core::fsutil::create_dir_all(dir)?;
+    for (file, set) in [
+        ("train.txt", &splits.train),
+        ("valid.txt", &splits.val),
+        ("test.txt", &splits.test),
+    ] {
+        let Dataset::Tokens(t) = set else {
+            return Err(Error::Usage(format!(
+                "{}: only text data can be written as sentences",
+                splits.source
+            )));
+        };
+        let Some(words) = &t.words else {
+            return Err(Error::Usage(format!(
+                "{}: these token sequences have no words to write",
+                splits.source
+            )));
+        };
+        let mut out = String::new();
+        for s in &t.sequences {
+            out.push_str(&words.sentence(s));
+            out.push('\n');
+        }
+        crate::core::fsutil::write_atomic(&dir.join(file), out.as_bytes())?;
+    }
+    Ok(())
 }

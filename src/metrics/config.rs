@@ -19,6 +19,18 @@ pub struct MonitorConfig {
     /// An example's importance weights are unconverged when their effective
     /// sample size is below this fraction of k (`ess_low`, and `vaekit eval`'s warning).
     pub ess_threshold: f64,
+    /// Every this many steps (and before the first), the posterior-mean
+    /// space of He et al. (2019): E_{p(z|x)}[z] by quadrature against the
+    /// encoder's μ(x) for the first `posterior_mean_points` training
+    /// examples, appended to `posterior_means.jsonl` (0 = off; models with
+    /// a 1- or 2-D latent).
+    pub posterior_mean_every: usize,
+    /// Examples in each posterior-mean snapshot (He et al.: 500).
+    pub posterior_mean_points: usize,
+    /// The quadrature grid covers [−range, range] on each axis (He et al.: 20).
+    pub posterior_mean_range: f64,
+    /// The grid's step (He et al.: 0.1, for a 1-D latent).
+    pub posterior_mean_step: f64,
 }
 
 impl Default for MonitorConfig {
@@ -30,6 +42,10 @@ impl Default for MonitorConfig {
             alarm_patience: 3,
             alarm_kl: 0.1,
             ess_threshold: 0.01,
+            posterior_mean_every: 0,
+            posterior_mean_points: 500,
+            posterior_mean_range: 20.0,
+            posterior_mean_step: 0.1,
         }
     }
 }
@@ -61,6 +77,20 @@ impl MonitorConfig {
                 mo.ess_threshold
             ),
         );
+        if mo.posterior_mean_every > 0 {
+            check(
+                mo.posterior_mean_points > 0
+                    && mo.posterior_mean_range > 0.0
+                    && mo.posterior_mean_step > 0.0
+                    && mo.posterior_mean_step <= 2.0 * mo.posterior_mean_range,
+                format!(
+                    "monitor.posterior_mean_points = {}, posterior_mean_range = {}, \
+                     posterior_mean_step = {}: need positive numbers, the step at most twice \
+                     the range",
+                    mo.posterior_mean_points, mo.posterior_mean_range, mo.posterior_mean_step
+                ),
+            );
+        }
         check(
             mo.alarm_patience > 0,
             "monitor.alarm_patience = 0: must be positive".into(),

@@ -14,6 +14,7 @@ pub mod ess;
 pub mod fast_mlp;
 pub mod held_out;
 pub mod iwae;
+pub mod posterior_mean;
 pub mod record;
 pub mod registry;
 pub mod samples;

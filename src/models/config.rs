@@ -133,6 +133,16 @@ pub enum Init {
     /// Glorot & Bengio (2010)'s heuristic for tanh layers, as Burda et al.
     /// (2016) initialise: weights U(±√(6 / (fan_in + fan_out))), biases 0.
     Glorot,
+    /// He et al. (2019)'s text VAEs: every weight and bias of the dense
+    /// and LSTM layers U(−0.01, 0.01), embeddings U(−0.1, 0.1).
+    Uniform,
+}
+
+impl Init {
+    /// He et al.'s U(−0.01, 0.01) for weights and biases.
+    pub const UNIFORM_SCALE: f64 = 0.01;
+    /// He et al.'s U(−0.1, 0.1) for embeddings.
+    pub const UNIFORM_EMBED_SCALE: f64 = 0.1;
 }
 
 /// `[model.two_layer]`: the top stochastic layer h2 of `kind = "two_layer"`.
@@ -169,7 +179,8 @@ pub struct ModelConfig {
     /// With `arch = "conv"`, extra layers between the convolutions and the latents.
     pub hidden: Vec<usize>,
     pub activation: Activation,
-    /// `default` or `glorot`: how dense layers' weights are drawn (MLP models).
+    /// `default`, `glorot` (dense layers) or `uniform` (He et al.'s, for
+    /// text models): how weights are drawn.
     pub init: Init,
     pub likelihood: Likelihood,
     /// Gaussian decoders only: `shared` or `per-pixel` variance.
@@ -221,6 +232,11 @@ pub struct TextConfig {
     pub word_dropout: f64,
     /// `normal` or `gmm` (the VampPrior is not offered for text: see docs/models.md).
     pub prior: TextPrior,
+    /// Biases on the dense layers: the encoder's μ and log σ² heads, z →
+    /// the decoder's initial state, and the output layer. He et al. (2019)
+    /// have none (their `enc_lstm.py`, `dec_lstm.py`): a model without them
+    /// cannot stand a constant z or a unigram bias in for what x tells it.
+    pub linear_bias: bool,
 }
 
 impl Default for TextConfig {
@@ -233,6 +249,7 @@ impl Default for TextConfig {
             output_dropout: 0.0,
             word_dropout: 0.0,
             prior: TextPrior::Normal,
+            linear_bias: true,
         }
     }
 }

@@ -47,7 +47,11 @@ pub struct FusedLstm {
 impl FusedLstm {
     /// Weights U(−1/√h, 1/√h), as PyTorch's `nn.LSTM`.
     pub fn new(d_in: usize, hidden: usize, device: &Device) -> Self {
-        let a = 1.0 / (hidden as f64).sqrt();
+        Self::uniform(d_in, hidden, 1.0 / (hidden as f64).sqrt(), device)
+    }
+
+    /// Weights and bias U(−a, a).
+    pub fn uniform(d_in: usize, hidden: usize, a: f64, device: &Device) -> Self {
         let init = Initializer::Uniform { min: -a, max: a };
         Self {
             input: LinearConfig::new(d_in, 4 * hidden)

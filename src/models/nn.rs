@@ -54,7 +54,18 @@ impl Mlp {
 /// A dense layer `d_in -> d_out` with its weights drawn as `init` says
 /// (from the device's RNG, like burn's own initialisers).
 pub fn dense(d_in: usize, d_out: usize, init: Init, device: &Device) -> Linear {
-    let config = LinearConfig::new(d_in, d_out);
+    dense_with_bias(d_in, d_out, init, true, device)
+}
+
+/// [`dense`], with or without a bias.
+pub fn dense_with_bias(
+    d_in: usize,
+    d_out: usize,
+    init: Init,
+    bias: bool,
+    device: &Device,
+) -> Linear {
+    let config = LinearConfig::new(d_in, d_out).with_bias(bias);
     match init {
         Init::Default => config.init(device),
         Init::Glorot => {
@@ -65,6 +76,12 @@ pub fn dense(d_in: usize, d_out: usize, init: Init, device: &Device) -> Linear {
             layer.bias = layer.bias.map(|b| b.map(|t| t.zeros_like()));
             layer
         }
+        Init::Uniform => config
+            .with_initializer(Initializer::Uniform {
+                min: -Init::UNIFORM_SCALE,
+                max: Init::UNIFORM_SCALE,
+            })
+            .init(device),
     }
 }
 

@@ -19,8 +19,9 @@
 //! so its KL is exactly 0, its importance weights are all log p(x), and it
 //! runs through the same trainer, monitor and evaluator as any VAE.
 
-use super::config::{ModelConfig, ModelKind, TextPrior};
+use super::config::{Init, ModelConfig, ModelKind, TextPrior};
 use super::lstm::{FusedLstm, State};
+use super::nn::dense_with_bias;
 use super::prior::{GmmPrior, mixture_log_prob, responsibilities, sample_diag_mixture};
 use super::{
     Batch, GaussianPosterior, LatentModel, Posterior, TokenBatch, standard_normal_log_prob,
@@ -66,6 +67,34 @@ pub struct TextVae {
     pub output_dropout: f64,
     #[module(skip)]
     pub word_dropout: f64,
+    /// `model.init`: how [`TextVae::reset_decoder`] draws new weights too.
+    #[module(skip)]
+    pub init_kind: Init,
+    /// `model.text.linear_bias`, for [`TextVae::reset_decoder`] too.
+    #[module(skip)]
+    pub linear_bias: bool,
+}
+
+/// An embedding table as `init` draws it.
+fn embedding(vocab: usize, d: usize, init: Init, device: &Device) -> Embedding {
+    let c = EmbeddingConfig::new(vocab, d);
+    match init {
+        Init::Uniform => c
+            .with_initializer(burn::nn::Initializer::Uniform {
+                min: -Init::UNIFORM_EMBED_SCALE,
+                max: Init::UNIFORM_EMBED_SCALE,
+            })
+            .init(device),
+        _ => c.init(device),
+    }
+}
+
+/// An LSTM as `init` draws it.
+fn lstm(d_in: usize, hidden: usize, init: Init, device: &Device) -> FusedLstm {
+    match init {
+        Init::Uniform => FusedLstm::uniform(d_in, hidden, Init::UNIFORM_SCALE, device),
+        _ => FusedLstm::new(d_in, hidden, device),
+    }
 }
 
 impl TextVae {
@@ -76,18 +105,18 @@ impl TextVae {
         let lm = cfg.kind == ModelKind::LstmLm;
         let z = if lm { 1 } else { cfg.latent_dim };
         let z_in = t.z_in_input && !lm;
-        let embed = |d| EmbeddingConfig::new(vocab, d).init(device);
+        let (i, bias) = (cfg.init, t.linear_bias);
         Self {
             encoder: (!lm).then(|| TextEncoder {
-                embed: embed(t.embed),
-                lstm: FusedLstm::new(t.embed, t.hidden, device),
-                mean: LinearConfig::new(t.hidden, z).init(device),
-                log_var: LinearConfig::new(t.hidden, z).init(device),
+                embed: embedding(vocab, t.embed, i, device),
+                lstm: lstm(t.embed, t.hidden, i, device),
+                mean: dense_with_bias(t.hidden, z, i, bias, device),
+                log_var: dense_with_bias(t.hidden, z, i, bias, device),
             }),
-            embed: embed(t.embed),
-            init: (!lm).then(|| LinearConfig::new(z, t.hidden).init(device)),
-            decoder: FusedLstm::new(t.embed + if z_in { z } else { 0 }, t.hidden, device),
-            out: LinearConfig::new(t.hidden, vocab).init(device),
+            embed: embedding(vocab, t.embed, i, device),
+            init: (!lm).then(|| dense_with_bias(z, t.hidden, i, bias, device)),
+            decoder: lstm(t.embed + if z_in { z } else { 0 }, t.hidden, i, device),
+            out: dense_with_bias(t.hidden, vocab, i, bias, device),
             gmm: (!lm && t.prior == TextPrior::Gmm)
                 .then(|| GmmPrior::new(cfg.gmm.components, z, device)),
             latent: z,
@@ -96,6 +125,8 @@ impl TextVae {
             embed_dropout: t.embed_dropout,
             output_dropout: t.output_dropout,
             word_dropout: t.word_dropout,
+            init_kind: i,
+            linear_bias: bias,
         }
     }
 
@@ -358,24 +389,34 @@ impl LatentModel for TextVae {
         let d_in = e + if self.z_in_input { self.latent } else { 0 };
         let z = self.latent;
         let has_init = self.init.is_some();
+        let bias = self.linear_bias;
         // Drawn on the CPU from the seed, then loaded into modules on the
         // model's device: the same weights on every device (as build_model).
         let (embed, init, decoder, out) = {
             let host = Device::flex();
             let _guard = super::build::host_rng_lock();
             host.seed(seed ^ 0xdec0_de00);
+            let i = self.init_kind;
             (
-                EmbeddingConfig::new(v, e).init(&host).into_record(),
-                has_init.then(|| LinearConfig::new(z, h).init(&host).into_record()),
-                FusedLstm::new(d_in, h, &host).into_record(),
-                LinearConfig::new(h, v).init(&host).into_record(),
+                embedding(v, e, i, &host).into_record(),
+                has_init.then(|| dense_with_bias(z, h, i, bias, &host).into_record()),
+                lstm(d_in, h, i, &host).into_record(),
+                dense_with_bias(h, v, i, bias, &host).into_record(),
             )
         };
         Self {
             embed: EmbeddingConfig::new(v, e).init(&device).load_record(embed),
-            init: init.map(|r| LinearConfig::new(z, h).init(&device).load_record(r)),
+            init: init.map(|r| {
+                LinearConfig::new(z, h)
+                    .with_bias(bias)
+                    .init(&device)
+                    .load_record(r)
+            }),
             decoder: FusedLstm::new(d_in, h, &device).load_record(decoder),
-            out: LinearConfig::new(h, v).init(&device).load_record(out),
+            out: LinearConfig::new(h, v)
+                .with_bias(bias)
+                .init(&device)
+                .load_record(out),
             ..self
         }
     }

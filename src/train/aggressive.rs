@@ -1,20 +1,24 @@
 //! Aggressive inference-network training (He et al. 2019, "Lagging
 //! inference networks and posterior collapse in VAEs", Algorithm 1).
 //!
-//! Before each joint update, the encoder alone is updated on fresh training
-//! batches — at most `train.aggressive_max_inner` of them — and the inner
-//! loop stops early when the mean loss of a window of
-//! `train.aggressive_patience` updates is no lower than the previous
-//! window's (He et al.'s check every 15 updates). Aggressive mode ends for
-//! good at the first epoch end whose validation I(x;z) is lower than the
-//! previous epoch's; from then on training is the ordinary joint update.
+//! As the authors' code (`jxhe/vae-lagging-encoder`, `text.py`) does it:
+//! before each joint step the encoder alone is updated — first on the joint
+//! step's own batch, then on random training batches, at most
+//! `train.aggressive_max_inner` updates — and the inner loop stops early
+//! when the mean loss of a window of `train.aggressive_patience` updates is
+//! no lower than the previous window's (their check every 15 updates). The
+//! joint step that follows updates the decoder only
+//! (`train.aggressive_joint = "decoder"`). Aggressive mode ends for good at
+//! the first epoch end whose validation I(x;z) is lower than the previous
+//! epoch's; from then on every step updates both parts.
 //!
-//! The inner batches are drawn uniformly without replacement from the
+//! The random batches are drawn uniformly without replacement from the
 //! training set with the stream `(seed, Aggressive, step, i)`, and their
 //! noise from the same key, so a resumed run repeats them exactly. The
-//! optimizer is the run's own: its moments for the encoder's parameters see
-//! the inner updates too (He et al. keep a separate SGD optimizer per part;
-//! see `docs/objective.md`).
+//! optimizer is the run's own; since its state is per parameter, the
+//! encoder's state sees exactly the updates of He et al.'s `enc_optimizer`
+//! ([`super::step::apply_update`]). Every update is clipped to the global
+//! norm over all parameters, as theirs.
 
 use super::{Job, Plan, batch_loss, samples_per_example};
 use crate::core::host::upload;
@@ -73,7 +77,9 @@ impl Default for AggressiveState {
     }
 }
 
-/// The encoder-only inner loop before joint step `step`.
+/// The encoder-only inner loop before joint step `step`, whose batch is
+/// `first`.
+#[allow(clippy::too_many_arguments)]
 pub fn inner_loop<M: LatentModel>(
     job: &Job,
     plan: &Plan,
@@ -82,6 +88,7 @@ pub fn inner_loop<M: LatentModel>(
     state: &mut AggressiveState,
     step: usize,
     lr: f64,
+    first: &crate::core::batch::Batch,
 ) -> M {
     let t = job.trainer.train;
     let params = model.encoder_params();
@@ -93,20 +100,24 @@ pub fn inner_loop<M: LatentModel>(
     let capacity = objective.capacity_at(step);
     let (mut window, mut in_window, mut previous) = (0.0f64, 0usize, f64::INFINITY);
     for i in 0..t.aggressive_max_inner {
-        let idx = sample(
-            &mut stream(job.seed, Purpose::Aggressive, step as u64, i as u64),
-            n,
-            size,
-        )
-        .into_vec();
-        let binarize = job.data.dynamic_binarize.then_some((
-            job.seed,
-            crate::core::rng::key::AGGRESSIVE_BINARIZE,
-            (step * t.aggressive_max_inner + i) as u64,
-        ));
-        let x = data.batch(&idx, binarize, plan.autodiff());
-        // Input noise (word dropout, dropout) of its own, past every joint step's key.
-        let x = model.prepare_batch(x, plan.total + step * t.aggressive_max_inner + i, job.seed);
+        let x = if i == 0 {
+            first.clone()
+        } else {
+            let idx = sample(
+                &mut stream(job.seed, Purpose::Aggressive, step as u64, i as u64),
+                n,
+                size,
+            )
+            .into_vec();
+            let binarize = job.data.dynamic_binarize.then_some((
+                job.seed,
+                crate::core::rng::key::AGGRESSIVE_BINARIZE,
+                (step * t.aggressive_max_inner + i) as u64,
+            ));
+            let x = data.batch(&idx, binarize, plan.autodiff());
+            // Input noise (word dropout, dropout) of its own, past every joint step's key.
+            model.prepare_batch(x, plan.total + step * t.aggressive_max_inner + i, job.seed)
+        };
         let rows = x.len() * samples_per_example(objective);
         let z = model.noise_dim();
         let eps = upload(

@@ -41,6 +41,9 @@ pub struct TrainState {
     /// Aggressive encoder training's state, when `train.aggressive` is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggressive: Option<super::aggressive::AggressiveState>,
+    /// The plateau learning-rate schedule's state, when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plateau: Option<super::plateau::PlateauState>,
     pub vaekit_version: String,
 }
 
@@ -68,22 +71,44 @@ impl TrainState {
                 .train
                 .aggressive
                 .then(super::aggressive::AggressiveState::new),
+            plateau: (trainer.optimizer.lr_schedule == super::config::LrSchedule::Plateau)
+                .then(super::plateau::PlateauState::new),
             vaekit_version: env!("CARGO_PKG_VERSION").into(),
         }
     }
+}
+
+/// The plateau schedule's best model, inside a checkpoint.
+pub const BEST_FILE: &str = "best.bpk";
+
+/// The folder of the checkpoint at `step`.
+pub fn dir_at(run: &Path, step: usize) -> PathBuf {
+    dir_of(run).join(format!("step-{step:08}"))
+}
+
+/// Serialize a model as a checkpoint holds it.
+pub fn model_bytes<M: Weights>(model: &M, path: &Path) -> Result<Vec<u8>> {
+    Ok(model
+        .to_record()
+        .into_bytes()
+        .map_err(|e| Error::bad_file(path, format!("could not serialize the model: {e}")))?
+        .to_vec())
 }
 
 fn dir_of(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
-/// Save model, optimizer and state for `state.step`, then prune to `keep`.
+/// Save model, optimizer and state for `state.step` (and `best`, the
+/// serialized best model of the plateau schedule, as `best.bpk`), then
+/// prune to `keep`.
 pub fn save<M: Weights>(
     run: &Path,
     model: &M,
     optim: &ModuleOptimizer,
     state: &TrainState,
     keep: usize,
+    best: Option<&[u8]>,
 ) -> Result<PathBuf> {
     let root = dir_of(run);
     create_dir_all(&root)?;
@@ -108,6 +133,9 @@ pub fn save<M: Weights>(
         )
     })?;
     write_atomic(&tmp.join("optim.bpk"), &optim_bytes)?;
+    if let Some(b) = best {
+        write_atomic(&tmp.join(BEST_FILE), b)?;
+    }
     write_atomic(
         &tmp.join("state.json"),
         serde_json::to_string_pretty(state).unwrap().as_bytes(),
@@ -169,7 +197,12 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
 
 /// Load a checkpoint's model weights into `model` (which fixes the architecture).
 pub fn load_model<M: Weights>(ckpt: &Path, model: M) -> Result<M> {
-    let path = ckpt.join("model.bpk");
+    load_model_file(&ckpt.join("model.bpk"), model)
+}
+
+/// Load model weights from the file `path`.
+pub fn load_model_file<M: Weights>(path: &Path, model: M) -> Result<M> {
+    let path = path.to_path_buf();
     let bytes = crate::core::fsutil::read(&path)?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::bad_file(&path, format!("not a readable model checkpoint: {e}")))?;

@@ -20,6 +20,9 @@ pub struct Checkpointer<'a> {
     run: &'a Path,
     every: usize,
     keep: usize,
+    /// The plateau schedule's best model, serialized; written into every
+    /// checkpoint from the first improvement on.
+    best: std::cell::RefCell<Option<Vec<u8>>>,
 }
 
 impl<'a> Checkpointer<'a> {
@@ -30,7 +33,24 @@ impl<'a> Checkpointer<'a> {
             run: job.run,
             every: job.trainer.train.checkpoint_every,
             keep: job.trainer.train.keep_checkpoints,
+            best: std::cell::RefCell::new(None),
         }
+    }
+
+    /// `model` is the best so far: the next checkpoints hold it as `best.bpk`.
+    pub fn set_best<M: Weights>(&self, model: &M) -> Result<()> {
+        let bytes = checkpoint::model_bytes(model, &self.run.join("checkpoints"))?;
+        *self.best.borrow_mut() = Some(bytes);
+        Ok(())
+    }
+
+    /// The best model held by the checkpoint at `step` (a resumed run's),
+    /// read into `template`.
+    pub fn load_best<M: Weights>(&self, template: M, step: usize) -> Result<M> {
+        let path = checkpoint::dir_at(self.run, step).join(checkpoint::BEST_FILE);
+        let model = checkpoint::load_model_file(&path, template)?;
+        self.set_best(&model)?;
+        Ok(model)
     }
 
     /// Write a checkpoint of the model, the optimizer and `state` (stamped
@@ -44,7 +64,8 @@ impl<'a> Checkpointer<'a> {
     ) -> Result<()> {
         state.time_s = rec.elapsed();
         state.interval = rec.interval_snapshot();
-        checkpoint::save(self.run, model, optim, state, self.keep).map(|_| ())
+        let best = self.best.borrow();
+        checkpoint::save(self.run, model, optim, state, self.keep, best.as_deref()).map(|_| ())
     }
 
     /// Every `train.checkpoint_every` steps inside an epoch (epoch ends are

@@ -156,6 +156,10 @@ pub enum OptimizerKind {
     #[default]
     Adam,
     Adamw,
+    /// Plain SGD (`optimizer.momentum`, PyTorch's convention: no
+    /// dampening), as He et al. (2019) and Li et al. (2019) train text VAEs
+    /// (learning rate 1.0, clipped at 5).
+    Sgd,
 }
 
 /// How the learning rate changes over the epochs.
@@ -170,13 +174,22 @@ pub enum LrSchedule {
     /// longer than that stays at the last stage's rate. A shorter run is the
     /// same schedule cut short.
     Burda2016,
+    /// He et al. (2019)'s decay on a validation plateau, at each epoch end:
+    /// the best model so far (lowest validation −ELBO) is kept; when the
+    /// −ELBO has not improved on its reference for `plateau_patience`
+    /// epochs and at least `plateau_after` epochs are done, the rate is
+    /// multiplied by `plateau_factor`, the best model is reloaded and the
+    /// optimizer starts afresh; after `plateau_max_decays` decays training
+    /// stops. The run ends with the best model. See [`super::plateau`].
+    Plateau,
 }
 
 impl LrSchedule {
     /// The factor on the base rate during epoch `epoch` (from 0).
     pub fn factor(self, epoch: usize) -> f64 {
         match self {
-            LrSchedule::Constant => 1.0,
+            // The plateau schedule changes the rate in force (`TrainState::lr`).
+            LrSchedule::Constant | LrSchedule::Plateau => 1.0,
             LrSchedule::Burda2016 => {
                 let stage = burda_stage(epoch).min(BURDA_STAGES - 1);
                 10f64.powf(-(stage as f64) / 7.0)
@@ -223,6 +236,16 @@ pub struct OptimizerConfig {
     /// `clip_grad_norm_`); 0 = no clipping. texar, Fu et al. and Li et al.
     /// clip their text VAEs at 5.
     pub clip_norm: f64,
+    /// `sgd`: momentum (0 = plain SGD; no dampening, as PyTorch's default).
+    pub momentum: f64,
+    /// `plateau`: epochs without improvement before a decay (He et al.: 2).
+    pub plateau_patience: usize,
+    /// `plateau`: the factor on the rate at each decay (He et al.: 0.5).
+    pub plateau_factor: f64,
+    /// `plateau`: no decay before this many epochs are done (He et al.: 15).
+    pub plateau_after: usize,
+    /// `plateau`: training stops at this many decays (He et al.: 5; 0 = never).
+    pub plateau_max_decays: usize,
 }
 
 impl Default for OptimizerConfig {
@@ -236,6 +259,11 @@ impl Default for OptimizerConfig {
             beta2: 0.999,
             eps: 1e-8,
             clip_norm: 0.0,
+            momentum: 0.0,
+            plateau_patience: 2,
+            plateau_factor: 0.5,
+            plateau_after: 15,
+            plateau_max_decays: 5,
         }
     }
 }
@@ -257,6 +285,18 @@ pub enum NonFinitePolicy {
     Stop,
     /// Skip the batch (no update) and multiply the learning rate by `nonfinite_lr_factor`.
     Skip,
+}
+
+/// What the joint step of aggressive training updates while the inner
+/// loop runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AggressiveJoint {
+    /// The decoder only (He et al. 2019).
+    #[default]
+    Decoder,
+    /// Every parameter.
+    All,
 }
 
 /// The training loop.
@@ -290,6 +330,11 @@ pub struct TrainConfig {
     /// Aggressive training: the inner loop stops when the mean loss over
     /// this many updates is no lower than over the previous as many.
     pub aggressive_patience: usize,
+    /// Aggressive training: what the joint step updates while aggressive
+    /// mode is on — `decoder` (He et al.'s Algorithm 1 and code: the
+    /// encoder learns only in the inner loop) or `all` (encoder and
+    /// decoder, as vaekit's aggressive training did before this key).
+    pub aggressive_joint: AggressiveJoint,
     /// Pre-training (Li et al. 2019): train this many steps with β = 0 (an
     /// autoencoder), then re-initialise the decoder and the optimizer and
     /// run the β schedule from its start (0 = off). Text models.
@@ -312,6 +357,7 @@ impl Default for TrainConfig {
             aggressive: false,
             aggressive_max_inner: 100,
             aggressive_patience: 15,
+            aggressive_joint: AggressiveJoint::Decoder,
             pretrain_steps: 0,
         }
     }
@@ -411,6 +457,23 @@ impl TrainerConfig<'_> {
                 o.clip_norm
             ),
         );
+        check(
+            (0.0..1.0).contains(&o.momentum),
+            format!("optimizer.momentum = {}: must be in [0, 1)", o.momentum),
+        );
+        if o.lr_schedule == LrSchedule::Plateau {
+            check(
+                o.plateau_factor > 0.0 && o.plateau_factor < 1.0,
+                format!(
+                    "optimizer.plateau_factor = {}: must be in (0, 1) (He et al.: 0.5)",
+                    o.plateau_factor
+                ),
+            );
+            check(
+                o.plateau_patience > 0,
+                "optimizer.plateau_patience = 0: must be positive (He et al.: 2)".into(),
+            );
+        }
         for (key, v) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
             check(
                 (0.0..1.0).contains(&v),

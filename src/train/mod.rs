@@ -26,6 +26,7 @@ pub mod interval;
 pub mod log;
 pub mod monitor;
 pub mod plan;
+pub mod plateau;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;
@@ -87,9 +88,27 @@ pub fn fit<M: LatentModel + Weights>(
     if job.trainer.train.aggressive && state.aggressive.is_none() {
         state.aggressive = Some(aggressive::AggressiveState::new());
     }
+    let plateau_on = job.trainer.optimizer.lr_schedule == config::LrSchedule::Plateau;
+    if plateau_on && state.plateau.is_none() {
+        state.plateau = Some(plateau::PlateauState::new());
+    }
     let mut rec = Recorder::open(job, &plan, &state, progress)?;
     let mut monitor = Monitor::new(job);
     let checkpoints = Checkpointer::open(job);
+    // The plateau schedule's best model, from the checkpoint resumed from.
+    let mut best: Option<M> = match state.plateau.as_ref() {
+        Some(p) if p.best_step.is_some() && state.step > 0 => {
+            Some(checkpoints.load_best(model.clone(), state.step)?)
+        }
+        _ => None,
+    };
+    let encoder = model.encoder_params();
+    if job.monitor.posterior_mean_every > 0 {
+        crate::metrics::posterior_mean::truncate_after(job.run, state.step)?;
+        if state.step == 0 {
+            monitor.posterior_means(&plan, &model, &state, &rec)?;
+        }
+    }
     'epochs: for epoch in state.epochs_done..job.trainer.train.epochs {
         for (b, idx) in plan.batches(&job.data.splits.train, epoch, state.step) {
             if state.step >= plan.total {
@@ -105,10 +124,16 @@ pub fn fit<M: LatentModel + Weights>(
                 ));
             }
             let lr = job.trainer.optimizer.lr_at(state.lr, epoch);
-            if let Some(a) = state.aggressive.as_mut().filter(|a| a.active) {
-                model = aggressive::inner_loop(job, &plan, model, &mut optim, a, state.step, lr);
-            }
             let batch = plan.batch(job, &model, &idx, epoch, b, state.step);
+            let mut frozen: &[burn::module::ParamId] = &[];
+            if let Some(a) = state.aggressive.as_mut().filter(|a| a.active) {
+                model = aggressive::inner_loop(
+                    job, &plan, model, &mut optim, a, state.step, lr, &batch,
+                );
+                if job.trainer.train.aggressive_joint == config::AggressiveJoint::Decoder {
+                    frozen = &encoder;
+                }
+            }
             for h in hooks.iter_mut() {
                 model = h.before_step(model, &mut optim, &batch, state.step);
             }
@@ -124,6 +149,7 @@ pub fn fit<M: LatentModel + Weights>(
                         loss.loss.clone(),
                         lr,
                         job.trainer.optimizer.clip_norm,
+                        frozen,
                     )
                     .after_step(&posterior, state.step + 1, job.seed);
                     rec.add(loss, idx.len());
@@ -133,6 +159,7 @@ pub fn fit<M: LatentModel + Weights>(
             state.step += 1; // a skipped batch counts too: data and noise stay aligned
             rec.train_line(&plan, &state, epoch)?;
             monitor.mid_epoch(&plan, &model, &mut state, &mut rec)?;
+            monitor.posterior_means(&plan, &model, &state, &rec)?;
             checkpoints.mid_epoch(&plan, &model, &optim, &mut state, &rec)?;
             // A signal: stop here, at a step boundary (an epoch's last step
             // first finishes its epoch: validation, then the checkpoint).
@@ -150,7 +177,40 @@ pub fn fit<M: LatentModel + Weights>(
                 rec.progress().epoch(&msg);
             }
         }
+        let mut last_decay = false;
+        if let (Some(p), Some(val)) = (state.plateau.as_mut(), monitor.last_val.as_ref()) {
+            let loss = -val
+                .float(crate::metrics::elbo::ELBO.name)
+                .unwrap_or(f64::NAN);
+            let v = p.observe(loss, epoch, state.step, job.trainer.optimizer);
+            if v.improved {
+                checkpoints.set_best(&model)?;
+                best = Some(model.clone());
+            }
+            if v.decay {
+                state.lr *= job.trainer.optimizer.plateau_factor;
+                model = best.clone().unwrap_or(model);
+                optim = build_optimizer(job.trainer.optimizer);
+                rec.progress().epoch(&format!(
+                    "epoch {}: validation −ELBO {loss:.3} has not improved for {} epochs; \
+                     learning rate now {}, the best model (step {}) reloaded, the optimizer \
+                     rebuilt (decay {} of {})",
+                    epoch + 1,
+                    job.trainer.optimizer.plateau_patience,
+                    state.lr,
+                    p.best_step.unwrap_or(0),
+                    p.decays,
+                    job.trainer.optimizer.plateau_max_decays,
+                ));
+            }
+            last_decay = v.stop;
+        }
         checkpoints.save(&model, &optim, &mut state, &rec)?;
+        if last_decay {
+            rec.progress()
+                .epoch("the last learning-rate decay is made: training ends here (He et al.)");
+            break 'epochs;
+        }
         if let Some(signal) = stop::requested()
             && state.step < plan.total
         {
@@ -158,6 +218,18 @@ pub fn fit<M: LatentModel + Weights>(
         }
     }
     checkpoints.save_last(&model, &optim, &mut state, &rec)?;
+    if let (Some(b), Some(p)) = (best.take(), state.plateau.as_ref()) {
+        // He et al. evaluate the best model: the run's last checkpoint is it.
+        rec.progress().epoch(&format!(
+            "the run ends with the best model: step {}, validation −ELBO {:.3}",
+            p.best_step.unwrap_or(0),
+            p.best
+        ));
+        model = b;
+        checkpoints.save(&model, &optim, &mut state, &rec)?;
+        // The summary's validation record is then the best model's.
+        monitor.last_val = None;
+    }
     rec.finish();
     let summary = monitor.summary(&model, &state, &rec);
     summary.write(job.run)?;
@@ -186,6 +258,33 @@ pub fn check_procedures<M: LatentModel>(job: &Job, model: &M) -> Result<()> {
              (aggressive training is offered for model.kind = \"text_vae\")"
                 .to_string(),
         );
+    }
+    let m = job.monitor;
+    if m.posterior_mean_every > 0 {
+        let d = model.latent_dim();
+        let grid = crate::metrics::posterior_mean::Grid::new(
+            d,
+            m.posterior_mean_range,
+            m.posterior_mean_step,
+        );
+        if !model.has_latent() || !(1..=2).contains(&d) {
+            errs.push(format!(
+                "monitor.posterior_mean_every = {}: the posterior-mean space is computed by \
+                 quadrature over z, for models with a 1- or 2-D latent; this model's latent has \
+                 {d} dimensions (set model.latent_dim = 1 or 2, or monitor.posterior_mean_every = 0)",
+                m.posterior_mean_every
+            ));
+        } else if grid.len() > crate::metrics::posterior_mean::MAX_GRID_POINTS {
+            errs.push(format!(
+                "monitor.posterior_mean_range = {}, monitor.posterior_mean_step = {}: {} grid \
+                 points in {d}-D, more than {}; use a coarser step or a smaller range \
+                 (for 2-D, e.g. range 6 and step 0.1: 14,400 points)",
+                m.posterior_mean_range,
+                m.posterior_mean_step,
+                grid.len(),
+                crate::metrics::posterior_mean::MAX_GRID_POINTS
+            ));
+        }
     }
     if t.pretrain_steps > 0 && !model.can_reset_decoder() {
         errs.push(format!(

@@ -121,6 +121,44 @@ impl<'a> Monitor<'a> {
         Ok(())
     }
 
+    /// The posterior-mean space (`monitor.posterior_mean_every`): a
+    /// snapshot before the first step and every so many steps after.
+    pub fn posterior_means<M: LatentModel>(
+        &self,
+        plan: &Plan,
+        model: &M,
+        state: &TrainState,
+        rec: &Recorder,
+    ) -> Result<()> {
+        use crate::metrics::posterior_mean as pm;
+        let m = self.job.monitor;
+        if m.posterior_mean_every == 0 || state.step % m.posterior_mean_every != 0 {
+            return Ok(());
+        }
+        let set = &self.job.data.splits.train;
+        let idx: Vec<usize> = (0..m.posterior_mean_points.min(set.n())).collect();
+        let grid = pm::Grid::new(
+            model.latent_dim(),
+            m.posterior_mean_range,
+            m.posterior_mean_step,
+        );
+        let (model_mean, encoder_mean) =
+            pm::posterior_means(&model.valid(), set, &idx, &grid, self.job.device);
+        let epoch = state.step / plan.steps_per_epoch;
+        pm::append(
+            self.job.run,
+            &pm::Snapshot {
+                step: state.step,
+                epoch,
+                dim: grid.dim,
+                model_mean,
+                encoder_mean,
+            },
+        )?;
+        let _ = rec;
+        Ok(())
+    }
+
     /// The summary: the test split (its own noise seed) and the last
     /// validation record.
     pub fn summary<M: LatentModel>(

@@ -7,7 +7,9 @@
 //! One run: `kl_per_dim`, `kl_heatmap`, `kl_bars`, `active_units`, `elbo`,
 //! `metrics` (every scalar the metric registry marks for plotting, one panel
 //! each), and `component_usage` for mixture priors; for a VQ-VAE, `elbo`,
-//! `metrics` and `codebook` (codes used and perplexity).
+//! `metrics` and `codebook` (codes used and perplexity); and
+//! `posterior_mean_space` for a run that recorded posterior-mean snapshots
+//! (`monitor.posterior_mean_every`).
 //! Several runs: also `overlay_elbo`, `overlay_kl` and `rate_distortion`, and
 //! `overlay_components` (mixture priors) or `overlay_perplexity` (VQ-VAEs).
 
@@ -17,6 +19,7 @@ use crate::metrics::{Metric, collapse, registry, usage};
 use plotters::coord::Shift;
 
 mod overlay;
+mod posterior_mean;
 pub mod samples;
 mod single;
 use overlay::{Overlaid, Overlay, RateDistortion};
@@ -333,6 +336,10 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
                 &prefix(r, "codebook"),
                 &Codebook { run: r },
             )?);
+        }
+        let snapshots = crate::metrics::posterior_mean::read(&r.dir)?;
+        if let Some(fig) = posterior_mean::PosteriorMeanSpace::of(&r.name, &snapshots) {
+            files.extend(render_both(&out, &prefix(r, "posterior_mean_space"), &fig)?);
         }
     }
     if runs.len() > 1 {
