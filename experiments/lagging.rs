@@ -145,20 +145,34 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
     let table = with_base(study.settings(epochs, &variants()), &base);
     let figures = with_base(study.settings(epochs, &figure_variants(study.quick)), &base);
     // The sentences every run trains on, for the PyTorch twin.
-    let mut o = base.clone();
-    o.push(format!("data.spec={}", study.data[0].0));
+    let Some(first) = table.first().or(figures.first()) else {
+        return Err(vaekit::Error::Usage(
+            "lagging: --only left no setting to run".into(),
+        ));
+    };
+    let mut o = first.overrides.clone();
     o.extend(study.user_overrides.iter().cloned());
     let cfg = vaekit::config::ExperimentConfig::load(None, &o)?;
     let data_dir = study.out.join("data");
     vaekit::data::write_text_splits(&vaekit::data::load(&cfg.data, 0)?, &data_dir)?;
     println!("the training sentences are in {}", data_dir.display());
     let first_seed = &study.seeds[..1];
-    let Trained::Done(fig_runs) = study.train_seeds(&figures, first_seed)? else {
-        return Ok(StudyOutcome::Planned);
+    let fig_runs = if figures.is_empty() {
+        Vec::new()
+    } else {
+        let Trained::Done(runs) = study.train_seeds(&figures, first_seed)? else {
+            return Ok(StudyOutcome::Planned);
+        };
+        runs
     };
     let sentences = if study.quick { 100 } else { 1000 };
     let entropy = vaekit::data::synthetic_text_entropy_note(sentences, 0);
-    let Trained::Done((_, mut files)) = study.run_and_tabulate(
+    let mut files = Vec::new();
+    // `--only` may leave the table's settings out (the figure runs alone).
+    let tabulated = if table.is_empty() {
+        Trained::Done((Vec::new(), Vec::new()))
+    } else {
+        study.run_and_tabulate(
         &table,
         study.k,
         &["nll", "elbo", "kl", "mi", "active_units"],
@@ -172,9 +186,11 @@ fn run(study: &Study) -> vaekit::Result<StudyOutcome> {
             study.k
         ),
     )?
-    else {
+    };
+    let Trained::Done((_, table_files)) = tabulated else {
         return Ok(StudyOutcome::Planned);
     };
+    files.extend(table_files);
     let opts = vaekit::report::plot::PlotOptions::default();
     for t in &fig_runs {
         if let Some(run) = t.finished.first() {

@@ -19,6 +19,7 @@ fn study(bin: &str, args: &[&str], cwd: &Path) -> Output {
         "mode_coverage" => env!("CARGO_BIN_EXE_mode_coverage"),
         "burda2016" => env!("CARGO_BIN_EXE_burda2016"),
         "ptb" => env!("CARGO_BIN_EXE_ptb"),
+        "lagging" => env!("CARGO_BIN_EXE_lagging"),
         other => panic!("no study {other}"),
     };
     Command::new(exe)
@@ -535,4 +536,97 @@ fn ptb_prints_the_language_model_the_vae_and_texars_numbers() {
     // Not text: refused with what to give.
     let o = study("ptb", &["--quick", "--out", "none"], tmp.path());
     assert_clean_error(&o, &["--data text:DIR"]);
+}
+
+/// `lagging` runs He et al.'s four rows and their two figure runs; the
+/// sentences it writes for the PyTorch twin read back through `text:DIR`
+/// as the very sentences the runs trained on; each figure run gets its
+/// posterior-mean-space figure.
+#[test]
+fn lagging_tabulates_he_et_als_rows_and_draws_the_posterior_mean_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick("lagging", &["--k", "5"], tmp.path());
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r[col(&header, "group")].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "synthetic-text-vanilla",
+            "synthetic-text-annealing",
+            "synthetic-text-aggressive",
+            "synthetic-text-aggressive+annealing"
+        ]
+    );
+    // Each run's evaluation: L_k above the ELBO of the same weights.
+    let runs = std::fs::read_dir(tmp.path().join("out/runs")).unwrap();
+    let mut evaluated = 0;
+    for run in runs.flatten() {
+        let Ok(text) = std::fs::read_to_string(run.path().join("eval-k5.json")) else {
+            continue;
+        };
+        let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (nll, elbo) = (
+            e["nll_nats"].as_f64().unwrap(),
+            e["elbo_nats"].as_f64().unwrap(),
+        );
+        assert!(
+            nll > 0.0 && nll <= -elbo + 1e-6,
+            "{}: {e}",
+            run.path().display()
+        );
+        evaluated += 1;
+    }
+    assert_eq!(evaluated, 8, "4 settings × 2 seeds");
+    let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
+    assert!(md.contains("True entropy of `synthetic-text`"), "{md}");
+    for s in ["figure-vanilla", "figure-aggressive"] {
+        figure(
+            tmp.path(),
+            &format!("synthetic-text-{s}/posterior_mean_space.png"),
+        );
+    }
+    // The written sentences are the training data, word for word.
+    let written = format!("text:{}", tmp.path().join("out/data").display());
+    let load = |spec: &str| {
+        let cfg = vaekit::config::ExperimentConfig::load(
+            None,
+            &[
+                format!("data.spec={spec}"),
+                "data.synthetic_size=400".into(),
+                "data.limit=4000".into(),
+            ],
+        )
+        .unwrap();
+        let splits = vaekit::data::load(&cfg.data, 0).unwrap();
+        [splits.train, splits.val, splits.test].map(|d| match d {
+            vaekit::data::Dataset::Tokens(t) => {
+                let w = t.words.clone().unwrap();
+                t.sequences
+                    .iter()
+                    .map(|s| w.sentence(s))
+                    .collect::<Vec<_>>()
+            }
+            _ => unreachable!(),
+        })
+    };
+    let (a, b) = (load("synthetic-text"), load(&written));
+    assert_eq!(a[0].len(), 400);
+    assert_eq!(a[0], b[0]);
+    // Read as text, the vocabulary is the training file's: a word of the
+    // validation or test sentences that 400 training sentences lack is `<unk>`.
+    let known: std::collections::HashSet<&str> = a[0].iter().flat_map(|s| s.split(' ')).collect();
+    for split in 1..3 {
+        let want: Vec<String> = a[split]
+            .iter()
+            .map(|s| {
+                s.split(' ')
+                    .map(|w| if known.contains(w) { w } else { "<unk>" })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(want, b[split], "split {split}");
+    }
 }

@@ -91,7 +91,12 @@ pub fn inner_loop<M: LatentModel>(
     first: &crate::core::batch::Batch,
 ) -> M {
     let t = job.trainer.train;
-    let params = model.encoder_params();
+    // Everything but the encoder: what the inner updates leave alone.
+    let encoder = model.encoder_params();
+    let rest: Vec<burn::module::ParamId> = burn::module::list_param_ids(&model)
+        .into_iter()
+        .filter(|id| !encoder.contains(id))
+        .collect();
     let data = &job.data.splits.train;
     let n = data.n();
     let size = plan.batch_size.min(n);
@@ -140,9 +145,13 @@ pub fn inner_loop<M: LatentModel>(
             // the joint step follows, watched by the trainer's own guard.
             break;
         }
-        let mut grads = loss.loss.backward();
-        let mut g = GradientsParams::from_params(&mut grads, &model, &params);
+        // Clipped by the norm of *every* parameter's gradient, then only the
+        // encoder's kept, as He et al.'s `clip_grad_norm_(vae.parameters())`
+        // before `enc_optimizer.step()`: the decoder's (larger) gradient
+        // shrinks the encoder's step.
+        let mut g = GradientsParams::from_grads(loss.loss.backward(), &model);
         super::step::clip_global_norm(&model, &mut g, job.trainer.optimizer.clip_norm);
+        super::step::freeze(&model, &mut g, &rest);
         model = optim.step(lr, model, g);
         state.inner_updates += 1;
         window += value;
