@@ -109,7 +109,14 @@ pub fn fit<M: LatentModel + Weights>(
             monitor.posterior_means(&plan, &model, &state, &rec)?;
         }
     }
-    'epochs: for epoch in state.epochs_done..job.trainer.train.epochs {
+    // A run the plateau schedule ended (its last decay made) is finished:
+    // resuming it trains no further.
+    let max_decays = job.trainer.optimizer.plateau_max_decays;
+    let first_epoch = match state.plateau.as_ref() {
+        Some(p) if max_decays > 0 && p.decays >= max_decays => job.trainer.train.epochs,
+        _ => state.epochs_done,
+    };
+    'epochs: for epoch in first_epoch..job.trainer.train.epochs {
         for (b, idx) in plan.batches(&job.data.splits.train, epoch, state.step) {
             if state.step >= plan.total {
                 break 'epochs;
