@@ -202,6 +202,12 @@ pub fn append(run: &Path, s: &Snapshot) -> Result<()> {
 /// Every snapshot of a run (none when the file is absent); a line that is
 /// not a snapshot is an error naming the file and line.
 pub fn read(run: &Path) -> Result<Vec<Snapshot>> {
+    Ok(lines(run)?.into_iter().map(|(_, s)| s).collect())
+}
+
+/// Every line of the file with its snapshot; a line that is not a snapshot
+/// is an error naming the file and line.
+fn lines(run: &Path) -> Result<Vec<(String, Snapshot)>> {
     let path = run.join(FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Vec::new());
@@ -210,12 +216,13 @@ pub fn read(run: &Path) -> Result<Vec<Snapshot>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
+            let s = serde_json::from_str(l).map_err(|e| {
                 Error::bad_file(
                     &path,
                     format!("line {}: not a posterior-mean snapshot: {e}", i + 1),
                 )
-            })
+            })?;
+            Ok((l.to_string(), s))
         })
         .collect()
 }
@@ -229,12 +236,10 @@ pub fn truncate_after(run: &Path, step: usize) -> Result<()> {
     }
     // The lines themselves are kept (a float printed, parsed and printed
     // again may change in its last digit).
-    read(run)?;
-    let all = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let text: String = all
-        .lines()
-        .filter(|l| serde_json::from_str::<Snapshot>(l).is_ok_and(|s| s.step <= step))
-        .map(|l| format!("{l}\n"))
+    let text: String = lines(run)?
+        .into_iter()
+        .filter(|(_, s)| s.step <= step)
+        .map(|(l, _)| format!("{l}\n"))
         .collect();
     crate::core::fsutil::write_atomic(&path, text.as_bytes())
 }

@@ -119,13 +119,8 @@ pub fn save<M: Weights>(
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     create_dir_all(&tmp)?;
-    let model_bytes = model.to_record().into_bytes().map_err(|e| {
-        Error::bad_file(
-            tmp.join("model.bpk"),
-            format!("could not serialize the model: {e}"),
-        )
-    })?;
-    write_atomic(&tmp.join("model.bpk"), &model_bytes)?;
+    let bytes = model_bytes(model, &tmp.join("model.bpk"))?;
+    write_atomic(&tmp.join("model.bpk"), &bytes)?;
     let optim_bytes = optim.into_bytes().map_err(|e| {
         Error::bad_file(
             tmp.join("optim.bpk"),

@@ -106,7 +106,7 @@ pub fn fit<M: LatentModel + Weights>(
     if job.monitor.posterior_mean_every > 0 {
         crate::metrics::posterior_mean::truncate_after(job.run, state.step)?;
         if state.step == 0 {
-            monitor.posterior_means(&plan, &model, &state, &rec)?;
+            monitor.posterior_means(&plan, &model, &state)?;
         }
     }
     // A run the plateau schedule ended (its last decay made) is finished:
@@ -166,7 +166,7 @@ pub fn fit<M: LatentModel + Weights>(
             state.step += 1; // a skipped batch counts too: data and noise stay aligned
             rec.train_line(&plan, &state, epoch)?;
             monitor.mid_epoch(&plan, &model, &mut state, &mut rec)?;
-            monitor.posterior_means(&plan, &model, &state, &rec)?;
+            monitor.posterior_means(&plan, &model, &state)?;
             checkpoints.mid_epoch(&plan, &model, &optim, &mut state, &rec)?;
             // A signal: stop here, at a step boundary (an epoch's last step
             // first finishes its epoch: validation, then the checkpoint).

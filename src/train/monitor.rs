@@ -128,7 +128,6 @@ impl<'a> Monitor<'a> {
         plan: &Plan,
         model: &M,
         state: &TrainState,
-        rec: &Recorder,
     ) -> Result<()> {
         use crate::metrics::posterior_mean as pm;
         let m = self.job.monitor;
@@ -155,7 +154,6 @@ impl<'a> Monitor<'a> {
                 encoder_mean,
             },
         )?;
-        let _ = rec;
         Ok(())
     }
 
