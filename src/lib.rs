@@ -37,6 +37,8 @@ pub mod models;
 pub mod train;
 
 // Short paths for users of the library (the crate itself uses the full ones).
-pub use app::{config, evaluate, export, papers, report, run, sample, score, slurm, study, sweep};
+pub use app::{
+    config, evaluate, export, grad_snr, papers, report, run, sample, score, slurm, study, sweep,
+};
 pub use core::{device, error, fsutil, host, objective, rng};
 pub use error::{Error, Result};

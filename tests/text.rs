@@ -307,7 +307,16 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
     };
     let dev = burn::tensor::Device::flex();
     for (name, extra) in [
-        ("plain", &[][..]),
+        // The gradient-noise monitor at every step, the checkpoint's
+        // included: its extra backward passes leave training untouched,
+        // and the resumed run measures the checkpoint's step once.
+        (
+            "plain",
+            &[
+                "monitor.grad_noise_every=1",
+                "monitor.grad_noise_estimates=3",
+            ][..],
+        ),
         // Aggressive training's extra batches and noise are keyed too; the
         // pre-training reset happens inside the first epoch.
         (
@@ -395,6 +404,28 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
         assert_eq!(sa["elbo"], sb["elbo"], "{name}");
         assert_eq!(sa["kl_per_dim"], sb["kl_per_dim"], "{name}");
         assert_eq!(sa["mi"], sb["mi"], "{name}");
+        if name == "plain" {
+            let steps: Vec<u64> = common::metrics_lines(&a)
+                .iter()
+                .filter(|l| l["split"] == "grad_noise")
+                .map(|l| l["step"].as_u64().unwrap())
+                .collect();
+            let last = sa["steps"].as_u64().unwrap();
+            assert_eq!(steps, (0..last).collect::<Vec<_>>(), "one line per step");
+            assert_eq!(sa["grad_noise"]["grad_noise_step"], last - 1);
+            assert!(sa["grad_noise"]["encoder_grad_snr"].as_f64().unwrap() > 0.0);
+            assert!(sa["grad_noise"]["decoder_grad_var"].as_f64().unwrap() > 0.0);
+            let files = vaekit::report::plot::plot_runs(
+                std::slice::from_ref(&a),
+                None,
+                &Default::default(),
+            )
+            .unwrap();
+            assert!(
+                files.contains(&a.join("plots").join("grad_snr.png")),
+                "{files:?}"
+            );
+        }
         if name == "he2019" {
             let read = |r: &Path| std::fs::read_to_string(r.join("posterior_means.jsonl")).unwrap();
             assert_eq!(

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod evaluate;
 pub mod export;
+pub mod grad_snr;
 pub mod papers;
 pub mod report;
 pub mod run;

@@ -29,6 +29,9 @@ pub enum Purpose {
     Dropout = 10,
     /// Aggressive encoder training's extra batches.
     Aggressive = 11,
+    /// The gradient-noise monitor's extra estimates: `(seed, GradNoise,
+    /// step, m)` for estimate m at `step` (the training noise is untouched).
+    GradNoise = 12,
 }
 
 /// The named streams: the fixed counters of draws that are not indexed by

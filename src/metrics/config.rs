@@ -31,6 +31,13 @@ pub struct MonitorConfig {
     pub posterior_mean_range: f64,
     /// The grid's step (He et al.: 0.1, for a 1-D latent).
     pub posterior_mean_step: f64,
+    /// Every this many steps, the gradient's signal-to-noise ratio for the
+    /// encoder and the decoder (Rainforth et al. 2018) on that step's batch,
+    /// as a `grad_noise` line of `metrics.jsonl` (0 = off: it costs
+    /// `grad_noise_estimates` extra backward passes).
+    pub grad_noise_every: usize,
+    /// M: gradient estimates, each with its own noise, per measurement.
+    pub grad_noise_estimates: usize,
 }
 
 impl Default for MonitorConfig {
@@ -46,6 +53,8 @@ impl Default for MonitorConfig {
             posterior_mean_points: 500,
             posterior_mean_range: 20.0,
             posterior_mean_step: 0.1,
+            grad_noise_every: 0,
+            grad_noise_estimates: 50,
         }
     }
 }
@@ -88,6 +97,16 @@ impl MonitorConfig {
                      posterior_mean_step = {}: need positive numbers, the step at most twice \
                      the range",
                     mo.posterior_mean_points, mo.posterior_mean_range, mo.posterior_mean_step
+                ),
+            );
+        }
+        if mo.grad_noise_every > 0 {
+            check(
+                mo.grad_noise_estimates >= 2,
+                format!(
+                    "monitor.grad_noise_estimates = {}: a standard deviation needs at least 2 \
+                     estimates (50 is a good start)",
+                    mo.grad_noise_estimates
                 ),
             );
         }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod elbo;
 pub mod ess;
 pub mod fast_mlp;
+pub mod grad_noise;
 pub mod held_out;
 pub mod iwae;
 pub mod posterior_mean;

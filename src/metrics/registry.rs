@@ -42,6 +42,10 @@ pub enum Section {
     /// Sample metrics: `eval-k*.json` of `vaekit eval --samples N`, and
     /// `vaekit metrics`' output.
     Samples,
+    /// Gradient noise (`monitor.grad_noise_every`): the `grad_noise` lines
+    /// of `metrics.jsonl`, and `summary.json`'s `grad_noise` section (the
+    /// last measurement, whatever the split).
+    Gradients,
 }
 
 impl Section {
@@ -52,6 +56,7 @@ impl Section {
             Section::Monitor => format!("{split}_monitor"),
             Section::Iwae => format!("{split}_iwae"),
             Section::Samples => format!("{split}_samples"),
+            Section::Gradients => "grad_noise".to_string(),
         }
     }
 }
@@ -267,7 +272,7 @@ impl<'a> Ctx<'a> {
 
 /// Every metric, in the order files list them.
 pub fn all() -> &'static [Metric] {
-    use super::{collapse, elbo, ess, iwae, samples, usage};
+    use super::{collapse, elbo, ess, grad_noise, iwae, samples, usage};
     static ALL: &[Metric] = &[
         elbo::N_EXAMPLES,
         elbo::ELBO,
@@ -332,6 +337,15 @@ pub fn all() -> &'static [Metric] {
         samples::registry::MEAN_PAIRWISE_DIST,
         samples::registry::MEAN_PAIRWISE_DIST_REAL,
         samples::registry::LATENT_MMD,
+        grad_noise::ENCODER_SNR,
+        grad_noise::ENCODER_SNR_MEDIAN,
+        grad_noise::ENCODER_VAR,
+        grad_noise::ENCODER_MEAN_NORM,
+        grad_noise::DECODER_SNR,
+        grad_noise::DECODER_SNR_MEDIAN,
+        grad_noise::DECODER_VAR,
+        grad_noise::DECODER_MEAN_NORM,
+        grad_noise::ESTIMATES,
     ];
     ALL
 }
@@ -449,6 +463,7 @@ pub fn describe() -> String {
             Section::Monitor => "summary monitor",
             Section::Iwae => "eval-k*.json",
             Section::Samples => "eval (samples)",
+            Section::Gradients => "summary grad_noise",
         };
         let fam: Vec<&str> = m
             .applies

@@ -1,7 +1,8 @@
 //! `metrics.jsonl`: one JSON object per line, appended and flushed as it is
 //! written, so `pandas.read_json(path, lines=True)` can read a run that is
 //! still going. Lines carry `"split": "train"` (every `log_every` steps) or
-//! `"split": "val"` (every epoch).
+//! `"split": "val"` (every epoch), and `"split": "grad_noise"` when the
+//! gradient-noise monitor is on.
 
 use crate::core::error::{Error, Result};
 use crate::metrics::Record;
@@ -74,6 +75,8 @@ pub struct TrainLine {
 /// (under its registry name and its older names), and the time.
 #[derive(Debug, Clone)]
 pub struct ValLine<'a> {
+    /// `val`, or `grad_noise` for the gradient-noise monitor's lines.
+    pub split: &'static str,
     pub step: usize,
     pub epoch: f64,
     pub beta: f64,
@@ -86,7 +89,7 @@ impl Serialize for ValLine<'_> {
         use serde::ser::SerializeMap;
         let stored = crate::metrics::registry::stored(self.metrics);
         let mut m = s.serialize_map(Some(stored.len() + 5))?;
-        m.serialize_entry("split", "val")?;
+        m.serialize_entry("split", self.split)?;
         m.serialize_entry("step", &self.step)?;
         m.serialize_entry("epoch", &self.epoch)?;
         m.serialize_entry("beta", &self.beta)?;
@@ -114,7 +117,10 @@ pub fn truncate(path: &Path, step: usize) -> Result<()> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if v["step"].as_u64().is_some_and(|s| s as usize <= step) {
+        // A gradient-noise line at the checkpoint's step is measured after
+        // the checkpoint (before the next update): the resumed run makes it.
+        let keep = |s: usize| s < step || (s == step && v["split"] != "grad_noise");
+        if v["step"].as_u64().is_some_and(|s| keep(s as usize)) {
             kept.push_str(line);
         }
     }

@@ -132,6 +132,7 @@ pub fn fit<M: LatentModel + Weights>(
             }
             let lr = job.trainer.optimizer.lr_at(state.lr, epoch);
             let batch = plan.batch(job, &model, &idx, epoch, b, state.step);
+            monitor.grad_noise(&plan, &model, &batch, state.step, &encoder, &mut rec)?;
             let mut frozen: &[burn::module::ParamId] = &[];
             if let Some(a) = state.aggressive.as_mut().filter(|a| a.active) {
                 model = aggressive::inner_loop(

@@ -184,6 +184,43 @@ impl<'a> Monitor<'a> {
             collapse_alarm: state.alarm.raised(),
             test,
             val,
+            grad_noise: crate::metrics::grad_noise::last_line(job.run),
         }
+    }
+
+    /// The gradient noise (`monitor.grad_noise_every`): before the update
+    /// of `step`, M gradient estimates of the step's loss on its batch, each
+    /// with noise of its own stream, so that training's numbers do not move.
+    pub fn grad_noise<M: LatentModel>(
+        &self,
+        plan: &Plan,
+        model: &M,
+        batch: &crate::core::batch::Batch,
+        step: usize,
+        encoder: &[burn::module::ParamId],
+        rec: &mut Recorder,
+    ) -> Result<()> {
+        let m = self.job.monitor;
+        if m.grad_noise_every == 0 || step % m.grad_noise_every != 0 {
+            return Ok(());
+        }
+        use crate::core::rng::Purpose;
+        let g = crate::metrics::grad_noise::measure(
+            model,
+            encoder,
+            m.grad_noise_estimates,
+            |model, i| {
+                plan.loss_with_noise(
+                    self.job,
+                    model,
+                    batch,
+                    step,
+                    (Purpose::GradNoise, step as u64, i as u64),
+                )
+                .0
+                .loss
+            },
+        );
+        rec.grad_noise_line(plan, step, &g.record())
     }
 }

@@ -101,11 +101,24 @@ impl Plan {
         batch: &Batch,
         step: usize,
     ) -> (Loss, Posterior) {
+        self.loss_with_noise(job, model, batch, step, (Purpose::Noise, step as u64, 0))
+    }
+
+    /// The same loss with the noise of stream `(seed, purpose, a, b)`
+    /// instead of the step's (the gradient-noise monitor's extra estimates).
+    pub fn loss_with_noise<M: LatentModel>(
+        &self,
+        job: &Job,
+        model: &M,
+        batch: &Batch,
+        step: usize,
+        (purpose, a, b): (Purpose, u64, u64),
+    ) -> (Loss, Posterior) {
         let objective = job.trainer.objective;
         let z = model.noise_dim();
         let rows = batch.len() * samples_per_example(objective);
         let eps = upload(
-            host_normal(rows, z, self.seed, Purpose::Noise, step as u64, 0),
+            host_normal(rows, z, self.seed, purpose, a, b),
             rows,
             z,
             &self.autodiff,

@@ -109,9 +109,23 @@ impl<'a> Recorder<'a> {
     pub fn val_line(&mut self, plan: &Plan, step: usize, record: &Record) -> Result<()> {
         let time_s = self.elapsed();
         self.metrics.write(&ValLine {
+            split: "val",
             step,
             epoch: plan.epoch_of(step),
             beta: plan.beta(step.saturating_sub(1)),
+            metrics: record,
+            time_s,
+        })
+    }
+
+    /// A gradient-noise line (`monitor.grad_noise_every`).
+    pub fn grad_noise_line(&mut self, plan: &Plan, step: usize, record: &Record) -> Result<()> {
+        let time_s = self.elapsed();
+        self.metrics.write(&ValLine {
+            split: "grad_noise",
+            step,
+            epoch: plan.epoch_of(step),
+            beta: plan.beta(step),
             metrics: record,
             time_s,
         })

@@ -40,6 +40,9 @@ pub struct Summary {
     pub test: Record,
     /// Every metric on the validation split (at the last evaluation).
     pub val: Record,
+    /// The last gradient-noise measurement (`monitor.grad_noise_every`;
+    /// empty when off): `summary.json`'s `grad_noise` section.
+    pub grad_noise: Record,
 }
 
 /// The run's facts as stored: everything but the metric sections.
@@ -94,6 +97,12 @@ impl Summary {
                 }
             }
         }
+        if !self.grad_noise.is_empty() {
+            obj.insert(
+                Section::Gradients.summary_key("test"),
+                json_record(&registry::stored(&self.grad_noise)),
+            );
+        }
         out
     }
 
@@ -123,6 +132,7 @@ impl Summary {
             collapse_alarm: facts.collapse_alarm,
             test: split("test"),
             val: split("val"),
+            grad_noise: Record::from_json(&v[Section::Gradients.summary_key("test")]),
         })
     }
 
@@ -284,6 +294,7 @@ mod tests {
             collapse_alarm: false,
             test: test.clone(),
             val: Record::new(),
+            grad_noise: record(&[("encoder_grad_snr", Value::Number(0.5))]),
         };
         let j = s.to_json();
         assert_eq!(j["elbo"], -90.0);
@@ -294,6 +305,8 @@ mod tests {
         assert_eq!(j["test_monitor"]["components_effective"], 3.5);
         let back = Summary::from_json(&j).unwrap();
         assert_eq!(back.test.float("elbo"), Some(-90.0));
+        assert_eq!(j["grad_noise"]["encoder_grad_snr"], 0.5);
+        assert_eq!(back.grad_noise.float("encoder_grad_snr"), Some(0.5));
         assert_eq!(back.metric("codebook_perplexity"), Some(Value::Number(3.5)));
     }
 }

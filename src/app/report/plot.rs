@@ -337,6 +337,14 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
                 &Codebook { run: r },
             )?);
         }
+        let grad = crate::metrics::grad_noise::history(&r.dir);
+        if !grad.is_empty() {
+            files.extend(render_both(
+                &out,
+                &prefix(r, "grad_snr"),
+                &grad_snr_curve(&r.name, &grad),
+            )?);
+        }
         let snapshots = crate::metrics::posterior_mean::read(&r.dir)?;
         if let Some(fig) = posterior_mean::PosteriorMeanSpace::of(&r.name, &snapshots) {
             files.extend(render_both(&out, &prefix(r, "posterior_mean_space"), &fig)?);
@@ -388,6 +396,33 @@ pub fn plot_runs(dirs: &[PathBuf], out: Option<&Path>, opts: &PlotOptions) -> Re
         &RateDistortion { runs: &runs },
     )?);
     Ok(files)
+}
+
+/// The gradient-noise monitor's measurements over training: log₁₀ of the
+/// mean SNR over each group's parameter elements.
+fn grad_snr_curve(name: &str, grad: &[(usize, crate::metrics::Record)]) -> Curve {
+    let series = |group: &str| {
+        let key = format!("{group}_grad_snr");
+        let pts: Vec<(f64, f64, f64)> = grad
+            .iter()
+            .filter_map(|(step, r)| Some((*step as f64, r.float(&key)?.log10(), 0.0)))
+            .collect();
+        (!pts.is_empty()).then(|| (group.to_string(), pts))
+    };
+    let m = grad
+        .last()
+        .and_then(|(_, r)| r.count("grad_estimates"))
+        .unwrap_or(0);
+    Curve {
+        title: format!("Gradient signal-to-noise ratio ({m} estimates per point) — {name}"),
+        x_label: "step".into(),
+        y_label: "log₁₀ mean SNR over parameters".into(),
+        log_x: false,
+        series: ["encoder", "decoder"]
+            .into_iter()
+            .filter_map(series)
+            .collect(),
+    }
 }
 
 /// A study's summary curve: one line per series through (x, mean) points,

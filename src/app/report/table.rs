@@ -179,7 +179,12 @@ fn read_run(run: &Path, group_by: &[String]) -> Result<RunValues> {
     if let Some(s) = read_json(&run.join("summary.json"))? {
         // The test split's metrics: top-level headlines and every section.
         let mut test = Record::from_json(&s);
-        for section in [Section::Elbo, Section::Monitor, Section::Iwae] {
+        for section in [
+            Section::Elbo,
+            Section::Monitor,
+            Section::Iwae,
+            Section::Gradients,
+        ] {
             for (k, v) in Record::from_json(&s[section.summary_key("test")]).iter() {
                 test.insert(k, v.clone());
             }
