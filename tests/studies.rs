@@ -20,6 +20,7 @@ fn study(bin: &str, args: &[&str], cwd: &Path) -> Output {
         "burda2016" => env!("CARGO_BIN_EXE_burda2016"),
         "ptb" => env!("CARGO_BIN_EXE_ptb"),
         "lagging" => env!("CARGO_BIN_EXE_lagging"),
+        "grad_snr" => env!("CARGO_BIN_EXE_grad_snr"),
         other => panic!("no study {other}"),
     };
     Command::new(exe)
@@ -314,6 +315,38 @@ fn vq_codebook_compares_update_rules_and_sizes() {
     ] {
         figure(tmp.path(), &format!("synthetic/{f}"));
     }
+}
+
+/// Rainforth et al.'s direction on one model and batch: as k grows, the
+/// encoder's gradient SNR falls and the decoder's rises.
+#[test]
+fn grad_snr_falls_for_the_encoder_and_rises_for_the_decoder_with_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick("grad_snr", &["--set", "train.epochs=2"], tmp.path());
+    for state in ["init", "trained"] {
+        let of = |name: &str| -> Vec<(usize, f64)> {
+            rows.iter()
+                .filter(|r| r[col(&header, "weights")] == state)
+                .map(|r| {
+                    (
+                        r[col(&header, "k")].parse().unwrap(),
+                        r[col(&header, name)].parse().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let (enc, dec) = (of("encoder_snr"), of("decoder_snr"));
+        assert_eq!(
+            enc.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [1, 5, 50],
+            "{state}"
+        );
+        assert!(enc[2].1 < enc[0].1, "{state}: encoder SNR by k {enc:?}");
+        assert!(dec[2].1 > dec[0].1, "{state}: decoder SNR by k {dec:?}");
+    }
+    let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
+    assert!(md.contains("slope of log SNR vs log k"), "{md}");
+    figure(tmp.path(), "grad_snr_vs_k.png");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::core::rng::{Purpose, host_normal};
 use crate::data::sample_files::{self, SampleArray};
 use crate::data::{DataConfig, DataKind, DataSpec, ImageSet};
 use crate::metrics::record::{Record, Value};
+use crate::metrics::samples::spectrum::{self, Spectrum};
 use crate::metrics::samples::{self, Reference, SampleOptions, kernel, pairwise::Points};
 use crate::models::LatentModel;
 use burn::tensor::Device;
@@ -25,6 +26,18 @@ pub enum Binarize {
     Auto,
     Yes,
     No,
+}
+
+/// How a t-SNE map was made and how faithful it is.
+#[derive(Serialize, Debug, Clone)]
+pub struct TsneSummary {
+    pub points: usize,
+    pub perplexity: f64,
+    pub kl: f64,
+    /// Venna & Kaski's trustworthiness with k = 10 (1 = every neighbour in
+    /// the map is a neighbour in feature space).
+    pub trustworthiness: f64,
+    pub caption: String,
 }
 
 /// Everything one scoring wrote, as `*-samples.json` stores it.
@@ -54,6 +67,23 @@ pub struct SampleReport {
     /// Mixture priors: predicted-class counts of each component's samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component_classes: Option<Vec<Vec<usize>>>,
+    /// Images: the radially averaged power spectra (`docs/metrics.md`):
+    /// ring centres in cycles per pixel, the real set's and the samples'
+    /// mean power per ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spectrum_freq: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spectrum_real: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spectrum_fake: Option<Vec<f64>>,
+    /// The spectra themselves, for the figure.
+    #[serde(skip)]
+    pub spectra: Option<(Spectrum, Spectrum)>,
+    /// The t-SNE map's settings and quality (`--tsne-points`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsne: Option<TsneSummary>,
+    #[serde(skip)]
+    pub tsne_view: Option<samples::TsneView>,
     pub seconds: f64,
 }
 
@@ -234,8 +264,62 @@ fn report(
         class_shares_real: scores.real_class_shares,
         class_shares_fake: fake_shares,
         component_classes: components,
+        spectrum_freq: scores.spectra.as_ref().map(|(r, _)| r.freq.clone()),
+        spectrum_real: scores.spectra.as_ref().map(|(r, _)| r.power.clone()),
+        spectrum_fake: scores.spectra.as_ref().map(|(_, f)| f.power.clone()),
+        spectra: scores.spectra,
+        tsne: scores.tsne.as_ref().map(|t| TsneSummary {
+            points: t.xy.len(),
+            perplexity: t.perplexity,
+            kl: t.kl,
+            trustworthiness: t.trustworthiness,
+            caption: t.caption.clone(),
+        }),
+        tsne_view: scores.tsne,
         seconds: t0.elapsed().as_secs_f64(),
     }
+}
+
+/// `tsne.png`/`.svg` in `dir`: the t-SNE map, coloured real against
+/// samples and (with the classifier) by predicted class.
+pub fn tsne_figure(
+    dir: &Path,
+    stem: &str,
+    report: &SampleReport,
+    name: &str,
+) -> Result<Vec<PathBuf>> {
+    let Some(t) = &report.tsne_view else {
+        return Ok(Vec::new());
+    };
+    crate::app::report::plot::embedding::tsne_figure(
+        dir,
+        stem,
+        &t.xy,
+        &t.is_real,
+        t.classes.as_deref(),
+        &format!("t-SNE of real points and samples — {name}"),
+        &t.caption,
+    )
+}
+
+/// `spectrum.png`/`.svg` in `dir`: the data's power spectrum against the
+/// samples' (and the decoder means', when scored) — noisy samples lie above
+/// the data at high frequencies, blurry ones below.
+pub fn spectrum_figure(
+    dir: &Path,
+    stem: &str,
+    samples: &SampleReport,
+    means: Option<&SampleReport>,
+    name: &str,
+) -> Result<Vec<PathBuf>> {
+    let Some((real, fake)) = &samples.spectra else {
+        return Ok(Vec::new());
+    };
+    let mut curves: Vec<(&str, &Spectrum)> = vec![("data", real), ("samples x ~ p(x|z)", fake)];
+    if let Some((_, m)) = means.and_then(|m| m.spectra.as_ref()) {
+        curves.push(("decoder means E[x|z]", m));
+    }
+    crate::app::report::plot::spectrum::spectra(dir, stem, &curves, spectrum::HF_CUTOFF, name)
 }
 
 /// What `vaekit eval --samples N` adds to the evaluation.
@@ -377,6 +461,8 @@ pub fn score_run(
             &format!("Posterior means of the test set by class — {name}"),
         )?;
     }
+    spectrum_figure(&plots, "spectrum", &sample_report, means.as_ref(), &name)?;
+    tsne_figure(&plots, "tsne", &sample_report, &name)?;
     let mut grid = drawn.clone();
     let shown = n.min(100) * rows * cols * channels;
     grid.pixels.truncate(shown);

@@ -41,6 +41,9 @@ enum Command {
     /// Draw samples from a trained run: a PNG grid of images, or for a text run
     /// sentences from the prior, reconstructions and homotopies (samples.txt).
     Sample(cli::SampleArgs),
+    /// A local web page on which a person judges a run's samples: "which is real?"
+    /// pairs (2AFC) and 1–5 ratings; --summary reports the answers.
+    Judge(cli::JudgeArgs),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Sweep(a) => a.run(),
             Command::Config(a) => a.run(),
             Command::Sample(a) => a.run(),
+            Command::Judge(a) => a.run(),
         }
     }
 }

@@ -102,6 +102,9 @@ pub mod key {
     /// `(seed, Eval, SCORE_NOISE, start)`: the posterior samples of `vaekit
     /// score`, one sub-stream per batch (`start` = its first example).
     pub const SCORE_NOISE: u64 = u64::MAX - 5;
+    /// `(seed, Eval, TSNE_SUBSET, 0 | 1)`: the real points (0) and the
+    /// samples (1) a t-SNE map shows when there are more than it takes.
+    pub const TSNE_SUBSET: u64 = u64::MAX - 6;
 
     // `Purpose::Binarize`.
 

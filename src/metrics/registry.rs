@@ -324,6 +324,8 @@ pub fn all() -> &'static [Metric] {
         samples::registry::SWD,
         samples::registry::SWD_VALUES,
         samples::registry::SWD_PROJECTIONS,
+        samples::registry::HF_RATIO,
+        samples::registry::SPECTRAL_DISTANCE,
         samples::registry::NDB,
         samples::registry::NDB_FRAC,
         samples::registry::NDB_JS,

@@ -205,6 +205,13 @@ impl TwoLayerVae {
 }
 
 impl LatentModel for TwoLayerVae {
+    /// q(h1|x) and q(h2|h1).
+    fn encoder_params(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = burn::module::list_param_ids(&self.q1);
+        ids.extend(burn::module::list_param_ids(&self.q2));
+        ids
+    }
+
     fn latent_dim(&self) -> usize {
         self.h1 + self.h2
     }

@@ -134,6 +134,18 @@ impl Vae {
 }
 
 impl LatentModel for Vae {
+    /// q(z|x): the convolutions (if any), the encoder MLP and the μ and
+    /// log σ² heads.
+    fn encoder_params(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = burn::module::list_param_ids(&self.encoder);
+        ids.extend(burn::module::list_param_ids(&self.mean));
+        ids.extend(burn::module::list_param_ids(&self.log_var));
+        if let Some(c) = &self.conv_enc {
+            ids.extend(burn::module::list_param_ids(c));
+        }
+        ids
+    }
+
     fn latent_dim(&self) -> usize {
         self.latent
     }

@@ -263,7 +263,7 @@ pub fn check_procedures<M: LatentModel>(job: &Job, model: &M) -> Result<()> {
     if t.aggressive && model.encoder_params().is_empty() {
         errs.push(
             "train.aggressive = true: this model has no separate encoder to update alone \
-             (aggressive training is offered for model.kind = \"text_vae\")"
+             (aggressive training is offered for text_vae, vae, gmm, vamp and two_layer)"
                 .to_string(),
         );
     }

@@ -51,6 +51,31 @@ impl MetricsArgs {
         print!("{}", report.table());
         let csv = score::write_report(&out, &report)?;
         println!("wrote {} and {}", out.display(), csv.display());
+        // Figures beside the report: `OUT-spectrum.png`.
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stem = out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "metrics".into());
+        let mut figures = score::spectrum_figure(
+            dir,
+            &format!("{stem}-spectrum"),
+            &report,
+            None,
+            &report.fake,
+        )?;
+        figures.extend(score::tsne_figure(
+            dir,
+            &format!("{stem}-tsne"),
+            &report,
+            &report.fake,
+        )?);
+        for f in figures {
+            println!("wrote {}", f.display());
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod eval;
 pub mod export;
+pub mod judge;
 pub mod metrics;
 pub mod options;
 pub mod plot;
@@ -18,6 +19,7 @@ pub mod train;
 pub use config::ConfigCmdArgs;
 pub use eval::EvalArgs;
 pub use export::ExportArgs;
+pub use judge::JudgeArgs;
 pub use metrics::MetricsArgs;
 pub use plot::PlotArgs;
 pub use report::ReportArgs;

@@ -18,10 +18,12 @@ use crate::core::error::{Error, Result};
 use crate::metrics::{Metric, collapse, registry, usage};
 use plotters::coord::Shift;
 
+pub mod embedding;
 mod overlay;
 mod posterior_mean;
 pub mod samples;
 mod single;
+pub mod spectrum;
 use overlay::{Overlaid, Overlay, RateDistortion};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;

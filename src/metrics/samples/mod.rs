@@ -22,6 +22,8 @@ pub mod pairwise;
 pub mod prdc;
 pub mod registry;
 pub mod sliced;
+pub mod spectrum;
+pub mod tsne;
 
 use super::record::{Record, Value};
 use crate::core::error::{Error, Result};
@@ -59,6 +61,11 @@ pub struct SampleOptions {
     pub kid_subset_size: usize,
     /// Random directions of the sliced Wasserstein distance.
     pub swd_projections: usize,
+    /// Points of the t-SNE map, real and samples together (half each at
+    /// most, a seeded subset; 0 = no map).
+    pub tsne_points: usize,
+    /// The t-SNE map's perplexity (lowered to what the points allow).
+    pub tsne_perplexity: f64,
     /// Draws the real subset and KID's subsets. (The reference itself —
     /// the real images' binarization, the bins — always comes from
     /// [`REFERENCE_SEED`], so every scoring of a dataset meets the same one.)
@@ -74,9 +81,30 @@ impl Default for SampleOptions {
             kid_subsets: 100,
             kid_subset_size: 1000,
             swd_projections: 100,
+            tsne_points: DEFAULT_TSNE_POINTS,
+            tsne_perplexity: 30.0,
             seed: 0,
         }
     }
+}
+
+/// The t-SNE map's default size: 10,000 points embed in about 16 s on two
+/// cores (`docs/metrics.md`).
+pub const DEFAULT_TSNE_POINTS: usize = 10_000;
+
+/// A t-SNE map of real points and samples in the feature space, for the figure.
+#[derive(Clone, Debug)]
+pub struct TsneView {
+    pub xy: Vec<[f64; 2]>,
+    pub is_real: Vec<bool>,
+    /// Predicted classes (with the classifier).
+    pub classes: Option<Vec<usize>>,
+    /// What was embedded and how, for the figure's caption.
+    pub caption: String,
+    /// KL(P‖Q) at the end and the trustworthiness (k = 10) of the map.
+    pub kl: f64,
+    pub trustworthiness: f64,
+    pub perplexity: f64,
 }
 
 /// The seed of every reference: the real images' binarization and the
@@ -409,6 +437,11 @@ pub struct Scores {
     pub fake_classes: Option<Vec<usize>>,
     /// Shares of the real set's predicted classes.
     pub real_class_shares: Option<Vec<f64>>,
+    /// Images: the radially averaged power spectra of the real set and of
+    /// the samples.
+    pub spectra: Option<(spectrum::Spectrum, spectrum::Spectrum)>,
+    /// The t-SNE map (`tsne_points > 0`).
+    pub tsne: Option<TsneView>,
 }
 
 /// Check that `fake` can be compared with the reference's real data.
@@ -571,6 +604,21 @@ pub fn score(
         Value::Number(swd(&values(&real), &values(fake), real.dim, 1)),
     );
     r.insert("swd_projections", Value::Count(opts.swd_projections));
+    // Images: how the variance is spread over spatial frequencies.
+    let spectra = real.image.map(|(rows, cols, ch)| {
+        let of = |s: &SampleArray| spectrum::radial_spectrum(&s.values, s.n, ch, rows, cols);
+        (of(&real), of(fake))
+    });
+    if let Some((rs, fs)) = &spectra {
+        r.insert(
+            "hf_ratio",
+            Value::Number(spectrum::high_frequency_ratio(fs, rs, spectrum::HF_CUTOFF)),
+        );
+        r.insert(
+            "spectral_distance",
+            Value::Number(spectrum::log_spectral_distance(fs, rs)),
+        );
+    }
     r.insert("kid", Value::Number(kid));
     r.insert("kid_std", Value::Number(kid_std));
     r.insert(
@@ -585,7 +633,7 @@ pub fn score(
     r.insert("ndb_frac", Value::Number(nd.different as f64 / nd.k as f64));
     r.insert("ndb_js", Value::Number(nd.js));
     let (mut fake_classes, mut real_shares) = (None, None);
-    if let (Some(rp), Some(fp)) = (rp, fp) {
+    if let (Some(rp), Some(fp)) = (&rp, &fp) {
         let c = reference.info.classes;
         let (cs, cs_std) = classes::classifier_score(&fp, c, 10);
         r.insert("classifier_score", Value::Number(cs));
@@ -618,5 +666,107 @@ pub fn score(
         ndb: nd,
         fake_classes,
         real_class_shares: real_shares,
+        spectra,
+        tsne: tsne_map(&rf, &ff, rp.as_deref(), fp.as_deref(), reference, opts)?,
     })
+}
+
+/// A t-SNE map of the features of real points and samples (at most
+/// `tsne_points`, half each, seeded subsets), with the classifier's
+/// predicted classes when there is one.
+fn tsne_map(
+    rf: &Points,
+    ff: &Points,
+    rp: Option<&[f32]>,
+    fp: Option<&[f32]>,
+    reference: &Reference,
+    opts: &SampleOptions,
+) -> Result<Option<TsneView>> {
+    if opts.tsne_points == 0 {
+        return Ok(None);
+    }
+    let half = (opts.tsne_points / 2).max(1);
+    let pick = |n: usize, sub: u64| {
+        let mut idx: Vec<usize> = (0..n).collect();
+        if n > half {
+            idx.shuffle(&mut stream(
+                opts.seed,
+                Purpose::Eval,
+                crate::core::rng::key::TSNE_SUBSET,
+                sub,
+            ));
+            idx.truncate(half);
+            idx.sort_unstable();
+        }
+        idx
+    };
+    let (ri, fi) = (pick(rf.n, 0), pick(ff.n, 1));
+    let d = rf.d;
+    let mut x = Vec::with_capacity((ri.len() + fi.len()) * d);
+    for &i in &ri {
+        x.extend_from_slice(&rf.x[i * d..(i + 1) * d]);
+    }
+    for &i in &fi {
+        x.extend_from_slice(&ff.x[i * d..(i + 1) * d]);
+    }
+    let n = ri.len() + fi.len();
+    let mut is_real = vec![true; ri.len()];
+    is_real.resize(n, false);
+    let c = reference.info.classes;
+    let classes = match (rp, fp) {
+        (Some(rp), Some(fp)) if c > 0 => {
+            let (ra, fa) = (classes::argmax_rows(rp, c), classes::argmax_rows(fp, c));
+            Some(
+                ri.iter()
+                    .map(|&i| ra[i])
+                    .chain(fi.iter().map(|&i| fa[i]))
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    // Perplexity needs 3·perplexity neighbours: lowered for small sets.
+    let perplexity = opts.tsne_perplexity.min((n as f64 - 1.0) / 3.0);
+    if perplexity < 1.0 {
+        return Ok(None);
+    }
+    let cfg = tsne::TsneConfig {
+        perplexity,
+        seed: opts.seed,
+        ..Default::default()
+    };
+    let e = tsne::embed(&x, n, d, &cfg).map_err(|e| Error::Usage(format!("the t-SNE map: {e}")))?;
+    let k = 10.min(n.saturating_sub(1) / 2).max(1);
+    let trust = if n >= 4 {
+        tsne::trustworthiness(&x, &e.y, n, d, k)
+    } else {
+        f64::NAN
+    };
+    let space = if reference.classifier.is_some() {
+        "the classifier's features"
+    } else {
+        "the values themselves"
+    };
+    let caption = format!(
+        "t-SNE of {n} points ({} real, {} samples{}) in {space}: {}; final KL {:.3}, trustworthiness (k = {k}) {:.3}",
+        ri.len(),
+        fi.len(),
+        if ri.len() < rf.n || fi.len() < ff.n {
+            ", seeded subsets"
+        } else {
+            ""
+        },
+        cfg.describe(),
+        e.kl,
+        trust
+    );
+    Ok(Some(TsneView {
+        xy: e.y,
+        is_real,
+        classes,
+        caption,
+        kl: e.kl,
+        trustworthiness: trust,
+        perplexity,
+    }))
 }

@@ -145,6 +145,20 @@ sample_metric!(
     SAMPLES
 );
 sample_metric!(
+    HF_RATIO,
+    "hf_ratio",
+    "high-frequency energy ratio (samples / data)",
+    "Energy of the samples' radially averaged power spectrum at ≥ 0.25 cycles per pixel over the data's (images; > 1: noisier than the data, < 1: smoother).",
+    SAMPLES
+);
+sample_metric!(
+    SPECTRAL_DISTANCE,
+    "spectral_distance",
+    "log-spectral distance to the data",
+    "Root mean square over frequency rings of log₁₀ of the samples' power over the data's (images).",
+    SAMPLES
+);
+sample_metric!(
     NDB,
     "ndb",
     "NDB (bins)",
