@@ -60,6 +60,8 @@ const EVERY_METRIC: &[&str] = &[
     "mode_kl",
     "unique_frac",
     "mean_pairwise_dist",
+    "hf_ratio",
+    "spectral_distance",
 ];
 
 #[test]
@@ -132,9 +134,23 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
     assert!(detail["feature_space"] == "classifier" && detail["binarized"] == true);
     let means = json(&run.join("eval-k5-samples-mean.json"));
     assert_eq!(means["decoder_mean"], true);
-    for fig in ["ndb-bins.png", "latent-classes.png", "samples-grid.png"] {
+    for fig in [
+        "ndb-bins.png",
+        "latent-classes.png",
+        "samples-grid.png",
+        "spectrum.png",
+        "tsne.png",
+    ] {
         assert!(run.join("plots").join(fig).is_file(), "{fig}");
     }
+    // The spectra behind `hf_ratio`, one value per ring (28 × 28: rings 0–14).
+    for key in ["spectrum_freq", "spectrum_real", "spectrum_fake"] {
+        assert_eq!(detail[key].as_array().map(Vec::len), Some(15), "{key}");
+    }
+    // The t-SNE map: every real point and sample, a faithful map.
+    assert_eq!(detail["tsne"]["points"], 600);
+    let trust = f(&detail["tsne"], "trustworthiness");
+    assert!((0.5..=1.0).contains(&trust), "{}", detail["tsne"]);
     // Again: the reference comes from the cache and the numbers repeat.
     let o = vaekit(&args, dir, &cache);
     assert!(
@@ -167,6 +183,9 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
         "{t}"
     );
     let m = json(&dir.join("m.json"));
+    for fig in ["m-spectrum.png", "m-tsne.png"] {
+        assert!(dir.join(fig).is_file(), "{fig}: {t}");
+    }
     for key in EVERY_METRIC {
         assert_eq!(m[*key], eval[*key], "{key}");
     }
@@ -181,7 +200,7 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
             "report",
             "run",
             "--metrics",
-            "nll,fd,precision,recall,coverage,modes_covered,swd",
+            "nll,fd,precision,recall,coverage,modes_covered,swd,hf_ratio",
         ],
         dir,
         &cache,
@@ -193,7 +212,10 @@ fn eval_samples_writes_every_metric_caches_the_reference_and_metrics_agrees_on_t
         .find(|l| l.contains("fd"))
         .unwrap_or_else(|| panic!("{t}"));
     assert!(
-        header.contains("coverage") && header.contains("nll") && header.contains("swd"),
+        header.contains("coverage")
+            && header.contains("nll")
+            && header.contains("swd")
+            && header.contains("hf_ratio"),
         "{t}"
     );
 }

@@ -52,20 +52,7 @@ pub const GRID: usize = 4;
 /// Default number of trials.
 pub const DEFAULT_TRIALS: usize = 40;
 
-/// `(seed, Eval, JUDGE_TRIALS, block)`: the order of the trial kinds and the
-/// 2AFC sides in one block of trials; `(seed, Eval, JUDGE_TRIALS,
-/// REAL_ORDER)`: the order in which the real test images are shown. Like
-/// the named streams of `core::rng::key`, counted down from `u64::MAX`,
-/// but well below the counters in use there, so that no key added there
-/// meets it (it belongs in that list).
-const JUDGE_TRIALS: u64 = u64::MAX - 16;
-/// Sub-stream of [`JUDGE_TRIALS`] for the real images' order (blocks count
-/// up from 0 and never reach it).
-const REAL_ORDER: u64 = u64::MAX;
-/// `(seed, Binarize, JUDGE_BINARIZE, i)`: the Bernoulli draw that binarizes
-/// real test image `i` for a binary model (far below the split counters
-/// `u64::MAX - split` and aggressive training's `u64::MAX - 7`).
-const JUDGE_BINARIZE: u64 = u64::MAX - 16;
+use crate::core::rng::key::{JUDGE_BINARIZE, JUDGE_REAL_ORDER as REAL_ORDER, JUDGE_TRIALS};
 
 // ---------------------------------------------------------------------------
 // The trial sequence: a pure function of (seed, mode, n, size of the test set).

@@ -105,6 +105,13 @@ pub mod key {
     /// `(seed, Eval, TSNE_SUBSET, 0 | 1)`: the real points (0) and the
     /// samples (1) a t-SNE map shows when there are more than it takes.
     pub const TSNE_SUBSET: u64 = u64::MAX - 6;
+    /// `(seed, Eval, JUDGE_TRIALS, block)`: `vaekit judge`'s order of the
+    /// trial kinds and the 2AFC sides in one block of trials;
+    /// `(seed, Eval, JUDGE_TRIALS, JUDGE_REAL_ORDER)`: the order in which
+    /// it shows the real test images.
+    pub const JUDGE_TRIALS: u64 = u64::MAX - 16;
+    /// Sub-stream of [`JUDGE_TRIALS`] (blocks count up from 0 and never reach it).
+    pub const JUDGE_REAL_ORDER: u64 = u64::MAX;
 
     // `Purpose::Binarize`.
 
@@ -123,6 +130,10 @@ pub mod key {
     /// per inner step (`step · max_inner + i`). Below the three
     /// [`FIXED_BINARIZE`] counters.
     pub const AGGRESSIVE_BINARIZE: u64 = u64::MAX - 7;
+    /// `(seed, Binarize, JUDGE_BINARIZE, i)`: the Bernoulli draw that
+    /// binarizes real test image `i` on `vaekit judge`'s page for a binary
+    /// model.
+    pub const JUDGE_BINARIZE: u64 = u64::MAX - 16;
 
     // `Purpose::Dropout`.
 
@@ -222,11 +233,17 @@ mod tests {
             [REAL_SUBSET, REAL_SUBSET_SUB, KID_SUBSETS, KID_SUBSETS_SUB],
             [m - 2, 17, m - 3, 19]
         );
-        assert_eq!(SCORE_NOISE, m - 5);
+        assert_eq!(
+            [SCORE_NOISE, TSNE_SUBSET, JUDGE_TRIALS, JUDGE_REAL_ORDER],
+            [m - 5, m - 6, m - 16, m]
+        );
         assert_eq!(
             [FIXED_BINARIZE, REFERENCE_BINARIZE, REFERENCE_BINARIZE_SUB],
             [m, m, 11]
         );
-        assert_eq!([AGGRESSIVE_BINARIZE, STEP_DROPOUT_KEY], [m - 7, m]);
+        assert_eq!(
+            [AGGRESSIVE_BINARIZE, JUDGE_BINARIZE, STEP_DROPOUT_KEY],
+            [m - 7, m - 16, m]
+        );
     }
 }
