@@ -214,6 +214,59 @@ fn collapse_alarm_warns_and_training_continues() {
     );
 }
 
+/// `train.on_collapse = "stop"`: the same collapse ends the run at the
+/// evaluation the alarm's rule fires, with a checkpoint, the intervention
+/// line and the summary's section; it counts as finished.
+#[test]
+fn the_collapse_alarm_can_stop_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--out", "stopped"];
+    args.extend_from_slice(QUICK);
+    args.extend_from_slice(&[
+        "--set",
+        "schedule.beta=200",
+        "--set",
+        "optimizer.lr=0.01",
+        "--set",
+        "monitor.every=2",
+        "--set",
+        "monitor.alarm_patience=2",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "train.on_collapse=stop",
+    ]);
+    let o = vaekit(&args, tmp.path());
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("stopping the run here"), "{t}");
+    let run = tmp.path().join("stopped");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let steps = s["steps"].as_u64().unwrap();
+    assert!(steps < 20, "stopped early: {s}");
+    let i = &s["interventions"][0];
+    assert_eq!(
+        (i["remedy"].as_str(), i["step"].as_u64()),
+        (Some("stop"), Some(steps))
+    );
+    assert!(i["collapsed_evaluations"].as_u64().unwrap() >= 2, "{i}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let marks: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["split"] == "intervention")
+        .collect();
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(marks[0]["remedy"], "stop");
+    // It has finished: a resume is refused, and nothing is trained.
+    let o = vaekit(&["train", "--resume", "stopped"], tmp.path());
+    assert_clean_error(&o, &["has finished"]);
+}
+
 #[test]
 fn bad_configs_name_the_key() {
     let tmp = tempfile::tempdir().unwrap();

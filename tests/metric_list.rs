@@ -50,8 +50,9 @@ fn declared() -> Vec<(String, PathBuf)> {
                 out.push((id.to_string(), f.clone()));
             }
         }
-        for (i, _) in text.match_indices("sample_metric!(") {
-            let id = ident_at(text[i + "sample_metric!(".len()..].trim_start());
+        // `sample_metric!(X, ...)`, `grad_metric!(X, ...)`: every declaring macro.
+        for (i, _) in text.match_indices("_metric!(") {
+            let id = ident_at(text[i + "_metric!(".len()..].trim_start());
             // The macro's own definition names `$id`, not a metric.
             if !id.is_empty() {
                 out.push((id.to_string(), f.clone()));

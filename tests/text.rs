@@ -243,21 +243,41 @@ fn bad_text_and_wrong_pairings_get_clear_errors() {
         tmp.path(),
     );
     assert_clean_error(&o, &["model.kind", "sentences"]);
-    // Procedures only text models offer.
-    let o = vaekit(
-        &[
-            "train",
-            "--out",
-            "w",
-            "--set",
-            "train.aggressive=true",
-            "--set",
-            "data.synthetic_size=100",
-        ],
-        tmp.path(),
-    );
-    assert_clean_error(&o, &["train.aggressive"]);
-    assert!(!tmp.path().join("w").exists(), "no half-made run");
+    // Procedures a model without a separate encoder (the VQ-VAE) or a
+    // resettable decoder refuses, before a run folder is made.
+    for (key, needle) in [
+        ("train.aggressive=true", "train.aggressive"),
+        ("train.on_collapse=aggressive", "train.on_collapse"),
+        ("train.on_collapse=reset_decoder", "reset_decoder"),
+    ] {
+        let o = vaekit(
+            &[
+                "train",
+                "--out",
+                "w",
+                "--set",
+                key,
+                "--set",
+                "model.kind=vq_vae",
+                "--set",
+                "data.synthetic_size=100",
+            ],
+            tmp.path(),
+        );
+        assert_clean_error(&o, &[needle]);
+        assert!(!tmp.path().join("w").exists(), "no half-made run");
+    }
+    // A list whose `stop` is not last, and an unknown action.
+    for (value, needle) in [
+        (
+            "train.on_collapse=[\"stop\",\"anneal\"]",
+            "can only come last",
+        ),
+        ("train.on_collapse=revive", "reset_decoder"),
+    ] {
+        let o = vaekit(&["train", "--out", "w", "--set", value], tmp.path());
+        assert_clean_error(&o, &["train.on_collapse", needle]);
+    }
     // The posterior-mean space is for 1- or 2-D latents.
     let o = vaekit(
         &[
@@ -326,6 +346,22 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
                 "train.aggressive_max_inner=6",
                 "train.aggressive_patience=2",
                 "train.pretrain_steps=10",
+            ][..],
+        ),
+        // The trainer acting on its alarm: every remedy in turn, from
+        // evaluations inside and at the end of epochs (a KL floor no run
+        // reaches makes every evaluation count as collapsed).
+        (
+            "revive",
+            &[
+                "monitor.every=3",
+                "monitor.alarm_kl=1e9",
+                "monitor.alarm_patience=1",
+                "train.on_collapse=[\"anneal\",\"free_bits\",\"aggressive\",\"reset_decoder\"]",
+                "train.on_collapse_patience=1",
+                "train.on_collapse_anneal_epochs=1",
+                "train.aggressive_max_inner=4",
+                "train.aggressive_patience=2",
             ][..],
         ),
         // He et al.'s procedure: the decoder-only joint step, SGD with
@@ -425,6 +461,27 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
                 files.contains(&a.join("plots").join("grad_snr.png")),
                 "{files:?}"
             );
+        }
+        if name == "revive" {
+            let remedies: Vec<&str> = sa["interventions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["remedy"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                remedies,
+                ["anneal", "free_bits", "aggressive", "reset_decoder"],
+                "{sa}"
+            );
+            assert_eq!(sa["interventions"], sb["interventions"]);
+            let files = vaekit::report::plot::plot_runs(
+                std::slice::from_ref(&a),
+                None,
+                &Default::default(),
+            )
+            .unwrap();
+            assert!(files.contains(&a.join("plots").join("kl_per_dim.png")));
         }
         if name == "he2019" {
             let read = |r: &Path| std::fs::read_to_string(r.join("posterior_means.jsonl")).unwrap();

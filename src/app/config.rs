@@ -295,6 +295,10 @@ fn schema_check(
         match (value, default) {
             (V::Table(u), V::Table(k)) => schema_check(u, k, &format!("{path}."), out),
             (V::Integer(_), V::Float(_)) => {}
+            // A list of strings where one string is the default: keys that
+            // take one value or several (`train.on_collapse`); the key's own
+            // type then says whether a list is right.
+            (V::Array(u), V::String(_)) if u.iter().all(|i| i.is_str()) => {}
             (V::Array(u), V::Array(k)) => {
                 if let Some(first) = k.first() {
                     for item in u {

@@ -35,6 +35,10 @@ pub struct Vae {
     pub data_dim: usize,
     #[module(skip)]
     pub latent: usize,
+    /// How the dense weights were drawn (`model.init`): a decoder reset
+    /// draws them the same way.
+    #[module(skip)]
+    pub init_kind: super::config::Init,
 }
 
 impl Vae {
@@ -84,6 +88,7 @@ impl Vae {
                 .then(|| VampPrior::new(cfg.vamp.components, data_dim, device)),
             data_dim,
             latent: z,
+            init_kind: cfg.init,
         }
     }
 
@@ -134,6 +139,63 @@ impl Vae {
 }
 
 impl LatentModel for Vae {
+    /// The MLP decoder can be re-drawn (a convolutional one is not offered).
+    fn can_reset_decoder(&self) -> bool {
+        self.conv_dec.is_none()
+    }
+
+    /// Li et al. (2019)'s reset: new weights for the decoder MLP and its
+    /// output layer, drawn as `model.init` says on the CPU from `seed`,
+    /// then loaded on the model's device; the encoder, the prior and the
+    /// Gaussian likelihood's learned variance are kept.
+    fn reset_decoder(self, seed: u64) -> Self {
+        if !self.can_reset_decoder() {
+            return self;
+        }
+        let device = self.mean.weight.device();
+        let dims = |l: &Linear| {
+            let [i, o] = l.weight.dims();
+            (i, o)
+        };
+        let sizes: Vec<(usize, usize)> = self.decoder.layers.iter().map(dims).collect();
+        let out = self.out.as_ref().map(dims);
+        let init = self.init_kind;
+        let (layers, out_rec) = {
+            let host = Device::flex();
+            let _guard = super::build::host_rng_lock();
+            host.seed(seed ^ 0xdec0_de00);
+            (
+                sizes
+                    .iter()
+                    .map(|&(i, o)| dense(i, o, init, &host).into_record())
+                    .collect::<Vec<_>>(),
+                out.map(|(i, o)| dense(i, o, init, &host).into_record()),
+            )
+        };
+        let decoder = Mlp {
+            layers: sizes
+                .iter()
+                .zip(layers)
+                .map(|(&(i, o), r)| {
+                    burn::nn::LinearConfig::new(i, o)
+                        .init(&device)
+                        .load_record(r)
+                })
+                .collect(),
+            activation: self.decoder.activation,
+        };
+        let out = out.zip(out_rec).map(|((i, o), r)| {
+            burn::nn::LinearConfig::new(i, o)
+                .init(&device)
+                .load_record(r)
+        });
+        Self {
+            decoder,
+            out,
+            ..self
+        }
+    }
+
     /// q(z|x): the convolutions (if any), the encoder MLP and the μ and
     /// log σ² heads.
     fn encoder_params(&self) -> Vec<burn::module::ParamId> {

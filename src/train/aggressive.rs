@@ -100,7 +100,8 @@ pub fn inner_loop<M: LatentModel>(
     let data = &job.data.splits.train;
     let n = data.n();
     let size = plan.batch_size.min(n);
-    let objective = job.trainer.objective;
+    let objective = plan.objective(job);
+    let objective = objective.as_ref();
     let beta = plan.beta(step);
     let capacity = objective.capacity_at(step);
     let (mut window, mut in_window, mut previous) = (0.0f64, 0usize, f64::INFINITY);

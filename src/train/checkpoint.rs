@@ -44,7 +44,14 @@ pub struct TrainState {
     /// The plateau learning-rate schedule's state, when it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plateau: Option<super::plateau::PlateauState>,
+    /// What `train.on_collapse` has done so far.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub revive: super::revive::ReviveState,
     pub vaekit_version: String,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl TrainState {
@@ -73,6 +80,7 @@ impl TrainState {
                 .then(super::aggressive::AggressiveState::new),
             plateau: (trainer.optimizer.lr_schedule == super::config::LrSchedule::Plateau)
                 .then(super::plateau::PlateauState::new),
+            revive: Default::default(),
             vaekit_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

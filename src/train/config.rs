@@ -339,6 +339,20 @@ pub struct TrainConfig {
     /// autoencoder), then re-initialise the decoder and the optimizer and
     /// run the β schedule from its start (0 = off). Text models.
     pub pretrain_steps: usize,
+    /// What the trainer does when the collapse alarm's rule holds
+    /// (`train/revive.rs`): `warn` (only the warning), `stop`, `free_bits`,
+    /// `anneal`, `aggressive`, `reset_decoder`, or a list of them tried in
+    /// turn.
+    pub on_collapse: super::revive::OnCollapse,
+    /// A list: held-out evaluations to wait after an intervention before
+    /// the next action, if the code is still collapsed.
+    pub on_collapse_patience: usize,
+    /// `free_bits`: λ in nats, turned on at the intervention.
+    pub on_collapse_free_bits: f64,
+    /// `free_bits`: where the hinge applies (`batch-dim`, `example`, `example-dim`).
+    pub on_collapse_free_bits_form: crate::core::objective::FreeBits,
+    /// `anneal`: epochs over which β climbs back from 0 to the schedule's value.
+    pub on_collapse_anneal_epochs: usize,
 }
 
 impl Default for TrainConfig {
@@ -359,6 +373,11 @@ impl Default for TrainConfig {
             aggressive_patience: 15,
             aggressive_joint: AggressiveJoint::Decoder,
             pretrain_steps: 0,
+            on_collapse: Default::default(),
+            on_collapse_patience: 3,
+            on_collapse_free_bits: 0.5,
+            on_collapse_free_bits_form: crate::core::objective::FreeBits::BatchDim,
+            on_collapse_anneal_epochs: 10,
         }
     }
 }
@@ -498,7 +517,57 @@ impl TrainerConfig<'_> {
             t.keep_checkpoints > 0,
             "train.keep_checkpoints = 0: keep at least one".into(),
         );
-        if t.aggressive {
+        if let Some(p) = t.on_collapse.problem() {
+            check(false, p);
+        }
+        if !t.on_collapse.warns_only() {
+            check(
+                t.on_collapse_patience > 0,
+                "train.on_collapse_patience = 0: wait at least one evaluation between remedies"
+                    .into(),
+            );
+        }
+        if t.on_collapse
+            .contains(super::revive::CollapseAction::FreeBits)
+        {
+            check(
+                t.on_collapse_free_bits > 0.0 && t.on_collapse_free_bits.is_finite(),
+                format!(
+                    "train.on_collapse_free_bits = {}: a positive number of nats (e.g. 0.5)",
+                    t.on_collapse_free_bits
+                ),
+            );
+        }
+        if t.on_collapse
+            .contains(super::revive::CollapseAction::Anneal)
+        {
+            check(
+                t.on_collapse_anneal_epochs > 0,
+                "train.on_collapse_anneal_epochs = 0: β needs at least one epoch to climb back"
+                    .into(),
+            );
+        }
+        let needs_elbo = [
+            super::revive::CollapseAction::FreeBits,
+            super::revive::CollapseAction::Anneal,
+        ]
+        .into_iter()
+        .find(|a| t.on_collapse.contains(*a));
+        if let Some(a) = needs_elbo {
+            check(
+                self.objective.kind == ObjectiveKind::Elbo,
+                format!(
+                    "train.on_collapse = \"{}\" with objective.kind = \"{}\": free bits and β act \
+                     on the ELBO objective only; use objective.kind = \"elbo\"",
+                    a.as_str(),
+                    self.objective.kind.as_str()
+                ),
+            );
+        }
+        if t.aggressive
+            || t.on_collapse
+                .contains(super::revive::CollapseAction::Aggressive)
+        {
             check(
                 t.aggressive_max_inner > 0 && t.aggressive_patience > 0,
                 format!(

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod plateau;
 pub mod progress;
 pub mod recorder;
+pub mod revive;
 pub mod schedule;
 pub mod step;
 pub mod stop;
@@ -83,7 +84,8 @@ pub fn fit<M: LatentModel + Weights>(
     progress: Option<Progress>,
     hooks: &mut [&mut dyn StepHook<M>],
 ) -> Result<Summary> {
-    let plan = Plan::new(job);
+    let mut plan = Plan::new(job);
+    plan.set_revive(&state.revive);
     check_procedures(job, &model)?;
     if job.trainer.train.aggressive && state.aggressive.is_none() {
         state.aggressive = Some(aggressive::AggressiveState::new());
@@ -112,8 +114,10 @@ pub fn fit<M: LatentModel + Weights>(
     // A run the plateau schedule ended (its last decay made) is finished:
     // resuming it trains no further.
     let max_decays = job.trainer.optimizer.plateau_max_decays;
+    // So is one `train.on_collapse = "stop"` ended.
     let first_epoch = match state.plateau.as_ref() {
         Some(p) if max_decays > 0 && p.decays >= max_decays => job.trainer.train.epochs,
+        _ if state.revive.stopped => job.trainer.train.epochs,
         _ => state.epochs_done,
     };
     'epochs: for epoch in first_epoch..job.trainer.train.epochs {
@@ -166,7 +170,16 @@ pub fn fit<M: LatentModel + Weights>(
             }
             state.step += 1; // a skipped batch counts too: data and noise stay aligned
             rec.train_line(&plan, &state, epoch)?;
-            monitor.mid_epoch(&plan, &model, &mut state, &mut rec)?;
+            let mut stop_now = false;
+            if let Some(record) = monitor.mid_epoch(&plan, &model, &mut state, &mut rec)? {
+                (model, stop_now) = revive::act(
+                    job, &mut plan, model, &mut optim, &mut state, &record, &mut rec,
+                )?;
+            }
+            if stop_now {
+                checkpoints.save(&model, &optim, &mut state, &rec)?;
+                break 'epochs;
+            }
             monitor.posterior_means(&plan, &model, &state)?;
             checkpoints.mid_epoch(&plan, &model, &optim, &mut state, &rec)?;
             // A signal: stop here, at a step boundary (an epoch's last step
@@ -213,7 +226,16 @@ pub fn fit<M: LatentModel + Weights>(
             }
             last_decay = v.stop;
         }
+        let mut stop_now = false;
+        if let Some(val) = monitor.last_val.clone() {
+            (model, stop_now) = revive::act(
+                job, &mut plan, model, &mut optim, &mut state, &val, &mut rec,
+            )?;
+        }
         checkpoints.save(&model, &optim, &mut state, &rec)?;
+        if stop_now {
+            break 'epochs;
+        }
         if last_decay {
             rec.progress()
                 .epoch("the last learning-rate decay is made: training ends here (He et al.)");
@@ -264,6 +286,28 @@ pub fn check_procedures<M: LatentModel>(job: &Job, model: &M) -> Result<()> {
         errs.push(
             "train.aggressive = true: this model has no separate encoder to update alone \
              (aggressive training is offered for text_vae, vae, gmm, vamp and two_layer)"
+                .to_string(),
+        );
+    }
+    use revive::CollapseAction;
+    if t.on_collapse.contains(CollapseAction::Aggressive) && model.encoder_params().is_empty() {
+        errs.push(
+            "train.on_collapse: \"aggressive\" needs a separate encoder to update alone, which \
+             this model does not have (text_vae, vae, gmm, vamp and two_layer have one)"
+                .to_string(),
+        );
+    }
+    if t.on_collapse.contains(CollapseAction::ResetDecoder) && !model.can_reset_decoder() {
+        errs.push(
+            "train.on_collapse: \"reset_decoder\": this model's decoder cannot be \
+             re-initialised (text_vae and the MLP vae, gmm and vamp can)"
+                .to_string(),
+        );
+    }
+    if !t.on_collapse.warns_only() && !model.has_latent() {
+        errs.push(
+            "train.on_collapse: this model has no latent code to collapse (a language model); \
+             leave it at \"warn\""
                 .to_string(),
         );
     }

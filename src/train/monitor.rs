@@ -69,20 +69,22 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Every `monitor.every` steps inside an epoch.
+    /// Every `monitor.every` steps inside an epoch: the record, when it
+    /// evaluated.
     pub fn mid_epoch<M: LatentModel>(
         &mut self,
         plan: &Plan,
         model: &M,
         state: &mut TrainState,
         rec: &mut Recorder,
-    ) -> Result<()> {
+    ) -> Result<Option<Record>> {
         let (every, step) = (self.job.monitor.every, state.step);
         if every > 0 && step % every == 0 && step % plan.steps_per_epoch != 0 {
             let record = self.validate(plan, model, state, rec)?;
             self.alarm(model, &record, state, rec);
+            return Ok(Some(record));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The end-of-epoch validation, its line on the console, and the stop
@@ -185,6 +187,7 @@ impl<'a> Monitor<'a> {
             test,
             val,
             grad_noise: crate::metrics::grad_noise::last_line(job.run),
+            interventions: state.revive.interventions.clone(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! examples and which noise each step sees, all keyed by `(seed, epoch, step)`.
 
 use super::Job;
+use super::config::ObjectiveConfig;
 use super::schedule::Schedule;
 use super::step::{batch_loss, samples_per_example};
 use crate::core::batch::Batch;
@@ -26,6 +27,9 @@ pub struct Plan {
     seed: u64,
     /// The job's device with autodiff: where batches and noise go.
     autodiff: Device,
+    /// What `train.on_collapse` has changed: free bits turned on, a
+    /// restarted β ramp ([`Plan::set_revive`]).
+    revive: super::revive::ReviveState,
 }
 
 impl Plan {
@@ -45,15 +49,38 @@ impl Plan {
             pretrain,
             seed: job.seed,
             autodiff: job.device.clone().autodiff(),
+            revive: Default::default(),
         }
     }
 
-    /// β at `step`: 0 during pre-training, then the schedule from its start.
+    /// Follow `train.on_collapse`'s interventions so far (at the start of
+    /// `fit`, from the checkpoint's state, and after each one).
+    pub fn set_revive(&mut self, state: &super::revive::ReviveState) {
+        self.revive = state.clone();
+    }
+
+    /// The objective in force: the configured one, with the free bits a
+    /// `free_bits` intervention turned on.
+    pub fn objective<'j>(&self, job: &'j Job) -> std::borrow::Cow<'j, ObjectiveConfig> {
+        match self.revive.free_bits {
+            Some((lambda, form)) => {
+                let mut o = job.trainer.objective.clone();
+                o.free_bits = lambda;
+                o.free_bits_form = form;
+                std::borrow::Cow::Owned(o)
+            }
+            None => std::borrow::Cow::Borrowed(job.trainer.objective),
+        }
+    }
+
+    /// β at `step`: 0 during pre-training, then the schedule from its
+    /// start (restarted from 0 by an `anneal` intervention).
     pub fn beta(&self, step: usize) -> f64 {
         if step < self.pretrain {
             0.0
         } else {
-            self.schedule.beta_at_step(step - self.pretrain)
+            self.revive
+                .beta(step, self.schedule.beta_at_step(step - self.pretrain))
         }
     }
 
@@ -114,7 +141,8 @@ impl Plan {
         step: usize,
         (purpose, a, b): (Purpose, u64, u64),
     ) -> (Loss, Posterior) {
-        let objective = job.trainer.objective;
+        let objective = self.objective(job);
+        let objective = objective.as_ref();
         let z = model.noise_dim();
         let rows = batch.len() * samples_per_example(objective);
         let eps = upload(

@@ -131,6 +131,31 @@ impl<'a> Recorder<'a> {
         })
     }
 
+    /// A `train.on_collapse` intervention: `split = "intervention"`, with
+    /// the remedy and the alarm's numbers.
+    pub fn intervention_line(
+        &mut self,
+        plan: &Plan,
+        i: &super::revive::Intervention,
+    ) -> Result<()> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            split: &'static str,
+            epoch: f64,
+            /// Its `step` comes first among the flattened fields.
+            #[serde(flatten)]
+            intervention: &'a super::revive::Intervention,
+            time_s: f64,
+        }
+        let time_s = self.elapsed();
+        self.metrics.write(&Line {
+            split: "intervention",
+            epoch: plan.epoch_of(i.step),
+            intervention: i,
+            time_s,
+        })
+    }
+
     /// Training is over: close the display and stop the training clock
     /// (the final evaluation does not count in the throughput).
     pub fn finish(&mut self) {

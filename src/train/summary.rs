@@ -43,6 +43,9 @@ pub struct Summary {
     /// The last gradient-noise measurement (`monitor.grad_noise_every`;
     /// empty when off): `summary.json`'s `grad_noise` section.
     pub grad_noise: Record,
+    /// What `train.on_collapse` did (empty when it did nothing): the
+    /// `interventions` section.
+    pub interventions: Vec<crate::train::revive::Intervention>,
 }
 
 /// The run's facts as stored: everything but the metric sections.
@@ -97,6 +100,12 @@ impl Summary {
                 }
             }
         }
+        if !self.interventions.is_empty() {
+            obj.insert(
+                "interventions".into(),
+                serde_json::to_value(&self.interventions).expect("interventions serialize"),
+            );
+        }
         if !self.grad_noise.is_empty() {
             obj.insert(
                 Section::Gradients.summary_key("test"),
@@ -133,6 +142,7 @@ impl Summary {
             test: split("test"),
             val: split("val"),
             grad_noise: Record::from_json(&v[Section::Gradients.summary_key("test")]),
+            interventions: serde_json::from_value(v["interventions"].clone()).unwrap_or_default(),
         })
     }
 
@@ -295,6 +305,7 @@ mod tests {
             test: test.clone(),
             val: Record::new(),
             grad_noise: record(&[("encoder_grad_snr", Value::Number(0.5))]),
+            interventions: Vec::new(),
         };
         let j = s.to_json();
         assert_eq!(j["elbo"], -90.0);

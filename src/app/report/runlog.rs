@@ -86,6 +86,8 @@ pub struct RunLog {
     pub name: String,
     pub train: Vec<TrainPoint>,
     pub val: Vec<ValPoint>,
+    /// `train.on_collapse`'s interventions: (step, remedy).
+    pub interventions: Vec<(usize, String)>,
     /// `summary.json`, when the run finished.
     pub summary: Option<serde_json::Value>,
 }
@@ -115,7 +117,7 @@ impl RunLog {
         let bytes = crate::core::fsutil::read(&path)?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.split('\n').collect();
-        let (mut train, mut val) = (Vec::new(), Vec::new());
+        let (mut train, mut val, mut interventions) = (Vec::new(), Vec::new(), Vec::new());
         for (i, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -138,6 +140,12 @@ impl RunLog {
                     })?;
                     val.push(point);
                 }
+                "intervention" => {
+                    let v: serde_json::Value = serde_json::from_str(line).map_err(bad)?;
+                    if let (Some(step), Some(remedy)) = (v["step"].as_u64(), v["remedy"].as_str()) {
+                        interventions.push((step as usize, remedy.to_string()));
+                    }
+                }
                 _ => {}
             }
         }
@@ -158,6 +166,7 @@ impl RunLog {
             name,
             train,
             val,
+            interventions,
             summary,
         })
     }

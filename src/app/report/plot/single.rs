@@ -93,9 +93,45 @@ impl Figure for KlPerDim<'_> {
             5,
             BLACK.stroke_width(2),
         ))?;
+        intervention_markers(&mut chart, &self.run.interventions, lo..hi)?;
         legend(&mut chart, 16, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
+}
+
+/// `train.on_collapse`'s interventions: a dashed red vertical line at each
+/// step, the remedy written beside its top.
+fn intervention_markers<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    interventions: &[(usize, String)],
+    y: std::ops::Range<f64>,
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    let red = RGBColor(200, 30, 30);
+    for (k, (step, remedy)) in interventions.iter().enumerate() {
+        let x = *step as f64;
+        let series = chart.draw_series(DashedLineSeries::new(
+            [(x, y.start), (x, y.end)],
+            10,
+            6,
+            red.stroke_width(2),
+        ))?;
+        if k == 0 {
+            series
+                .label("intervention (train.on_collapse)")
+                .legend(line_key(red.stroke_width(2)));
+        }
+        // Staggered down the axis so that close markers keep their labels apart.
+        let frac = 0.97 - 0.06 * (k % 4) as f64;
+        chart.draw_series(std::iter::once(Text::new(
+            format!(" {remedy}"),
+            (x, y.start + frac * (y.end - y.start)),
+            text(16).color(&red),
+        )))?;
+    }
+    Ok(())
 }
 
 pub(super) struct Heatmap<'a> {
@@ -291,6 +327,7 @@ impl Figure for ActiveUnits<'_> {
         let mi = v
             .iter()
             .filter_map(|p| p.get(collapse::MI.name).map(|m| (p.step as f64, m)));
+        intervention_markers(&mut chart, &self.run.interventions, 0.0..nz + 0.5)?;
         solid_and_dashed(
             &mut chart,
             (au.collect(), "active units"),
