@@ -175,11 +175,12 @@ fn train_on_synthetic_fills_the_run_directory() {
     assert!(run.join("summary.json").is_file());
 }
 
-#[test]
-fn collapse_alarm_warns_and_training_continues() {
-    // β = 200 drives every posterior onto the prior within a few steps.
-    let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec!["train", "--out", "collapsed", "--plot"];
+/// `vaekit train` with `extra` on a run that collapses: β = 200 drives
+/// every posterior onto the prior within a few steps; evaluations every 2
+/// steps, the alarm after 2 of them, 4 epochs of 5 steps.
+fn collapsing<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train"];
+    args.extend_from_slice(extra);
     args.extend_from_slice(QUICK);
     args.extend_from_slice(&[
         "--set",
@@ -193,6 +194,13 @@ fn collapse_alarm_warns_and_training_continues() {
         "--set",
         "train.epochs=4",
     ]);
+    args
+}
+
+#[test]
+fn collapse_alarm_warns_and_training_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = collapsing(&["--out", "collapsed", "--plot"]);
     let o = vaekit(&args, tmp.path());
     let t = text(&o);
     assert!(o.status.success(), "{t}");
@@ -220,22 +228,7 @@ fn collapse_alarm_warns_and_training_continues() {
 #[test]
 fn the_collapse_alarm_can_stop_the_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec!["train", "--out", "stopped"];
-    args.extend_from_slice(QUICK);
-    args.extend_from_slice(&[
-        "--set",
-        "schedule.beta=200",
-        "--set",
-        "optimizer.lr=0.01",
-        "--set",
-        "monitor.every=2",
-        "--set",
-        "monitor.alarm_patience=2",
-        "--set",
-        "train.epochs=4",
-        "--set",
-        "train.on_collapse=stop",
-    ]);
+    let args = collapsing(&["--out", "stopped", "--set", "train.on_collapse=stop"]);
     let o = vaekit(&args, tmp.path());
     let t = text(&o);
     assert!(o.status.success(), "{t}");

@@ -362,6 +362,10 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
                 "train.on_collapse_anneal_epochs=1",
                 "train.aggressive_max_inner=4",
                 "train.aggressive_patience=2",
+                // The plateau schedule forgets its best model at each intervention.
+                "optimizer.lr_schedule=plateau",
+                "optimizer.plateau_after=0",
+                "optimizer.plateau_patience=1",
             ][..],
         ),
         // He et al.'s procedure: the decoder-only joint step, SGD with

@@ -323,7 +323,7 @@ pub struct TrainConfig {
     pub max_skips: usize,
     /// Aggressive encoder training (He et al. 2019): encoder-only updates
     /// on fresh batches before each joint step, until validation I(x;z)
-    /// stops rising at an epoch end. Text models.
+    /// stops rising at an epoch end. Models with a separate encoder.
     pub aggressive: bool,
     /// Aggressive training: at most this many encoder-only updates per step.
     pub aggressive_max_inner: usize,
@@ -337,7 +337,8 @@ pub struct TrainConfig {
     pub aggressive_joint: AggressiveJoint,
     /// Pre-training (Li et al. 2019): train this many steps with β = 0 (an
     /// autoencoder), then re-initialise the decoder and the optimizer and
-    /// run the β schedule from its start (0 = off). Text models.
+    /// run the β schedule from its start (0 = off). Models whose decoder
+    /// can be reset.
     pub pretrain_steps: usize,
     /// What the trainer does when the collapse alarm's rule holds
     /// (`train/revive.rs`): `warn` (only the warning), `stop`, `free_bits`,

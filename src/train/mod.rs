@@ -172,9 +172,13 @@ pub fn fit<M: LatentModel + Weights>(
             rec.train_line(&plan, &state, epoch)?;
             let mut stop_now = false;
             if let Some(record) = monitor.mid_epoch(&plan, &model, &mut state, &mut rec)? {
+                let before = state.revive.interventions.len();
                 (model, stop_now) = revive::act(
                     job, &mut plan, model, &mut optim, &mut state, &record, &mut rec,
                 )?;
+                if state.revive.interventions.len() > before {
+                    best = None; // the old regime's best model is not the run's end
+                }
             }
             if stop_now {
                 checkpoints.save(&model, &optim, &mut state, &rec)?;
@@ -228,9 +232,13 @@ pub fn fit<M: LatentModel + Weights>(
         }
         let mut stop_now = false;
         if let Some(val) = monitor.last_val.clone() {
+            let before = state.revive.interventions.len();
             (model, stop_now) = revive::act(
                 job, &mut plan, model, &mut optim, &mut state, &val, &mut rec,
             )?;
+            if state.revive.interventions.len() > before {
+                best = None;
+            }
         }
         checkpoints.save(&model, &optim, &mut state, &rec)?;
         if stop_now {

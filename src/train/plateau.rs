@@ -33,6 +33,19 @@ pub struct PlateauState {
     pub decays: usize,
 }
 
+impl PlateauState {
+    /// Start the comparison afresh (after a `train.on_collapse`
+    /// intervention changed the model or the objective): the best model so
+    /// far belongs to the old regime and must not be reloaded. The decays
+    /// made and the learning rate stay.
+    pub fn forget_best(&mut self) {
+        self.best = f64::INFINITY;
+        self.best_step = None;
+        self.reference = f64::INFINITY;
+        self.not_improved = 0;
+    }
+}
+
 /// What the trainer does after an epoch end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Verdict {

@@ -220,7 +220,9 @@ impl ReviveState {
 /// Feed `record` (a held-out evaluation at `state.step`) to
 /// `train.on_collapse` and take the action it calls for, if any: the
 /// model (a new decoder after `reset_decoder`), and whether the run stops
-/// here (`stop`; the caller writes the checkpoint).
+/// here (`stop`; the caller writes the checkpoint). With the plateau
+/// schedule, an intervention starts its comparison afresh: the best model
+/// of the old regime is not reloaded over the remedy.
 pub fn act<M: crate::models::LatentModel>(
     job: &super::Job,
     plan: &mut super::Plan,
@@ -248,8 +250,8 @@ pub fn act<M: crate::models::LatentModel>(
         CollapseAction::Warn => unreachable!("warn never acts"),
         CollapseAction::Stop => {
             state.revive.stopped = true;
-            "stopping the run here (train.on_collapse = \"stop\"); the checkpoint of this step \
-             is written and resuming trains no further"
+            "stopping the run here (train.on_collapse = \"stop\"): the checkpoint of this step \
+             is written and the run ends as finished"
                 .to_string()
         }
         CollapseAction::FreeBits => {
@@ -270,7 +272,7 @@ pub fn act<M: crate::models::LatentModel>(
         CollapseAction::Aggressive => {
             state.aggressive = Some(super::aggressive::AggressiveState::new());
             format!(
-                "an aggressive-encoder phase starts (up to {} encoder-only updates per step, until                  I(x;z) stops rising)",
+                "an aggressive-encoder phase starts (up to {} encoder-only updates per step, until I(x;z) stops rising)",
                 t.aggressive_max_inner
             )
         }
@@ -283,6 +285,9 @@ pub fn act<M: crate::models::LatentModel>(
         }
     };
     plan.set_revive(&state.revive);
+    if let Some(p) = state.plateau.as_mut() {
+        p.forget_best();
+    }
     let i = state.revive.interventions.last().expect("just recorded");
     rec.intervention_line(plan, i)?;
     rec.progress().epoch(&format!(
