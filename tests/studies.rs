@@ -21,6 +21,7 @@ fn study(bin: &str, args: &[&str], cwd: &Path) -> Output {
         "ptb" => env!("CARGO_BIN_EXE_ptb"),
         "lagging" => env!("CARGO_BIN_EXE_lagging"),
         "grad_snr" => env!("CARGO_BIN_EXE_grad_snr"),
+        "revive" => env!("CARGO_BIN_EXE_revive"),
         other => panic!("no study {other}"),
     };
     Command::new(exe)
@@ -669,4 +670,111 @@ fn lagging_tabulates_he_et_als_rows_and_draws_the_posterior_mean_space() {
             .collect();
         assert_eq!(want, b[split], "split {split}");
     }
+}
+
+/// `revive` with three of its settings and an alarm that always holds
+/// (`monitor.alarm_kl=1e9`: every evaluation counts as collapsed), so the
+/// quick runs surely intervene: vanilla only warns; the alarm settings
+/// intervene, and the table's first step and remedies are those of the
+/// runs' summaries and intervention lines; every evaluation is a bound at
+/// least as tight as the ELBO; the figures mark the interventions.
+#[test]
+fn revive_tabulates_every_remedy_and_marks_the_interventions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (header, rows) = quick(
+        "revive",
+        &[
+            "--k",
+            "5",
+            "--seeds",
+            "0",
+            "--only",
+            "vanilla",
+            "--only",
+            "alarm-reset",
+            "--only",
+            "alarm-list",
+            "--set",
+            "monitor.alarm_kl=1e9",
+        ],
+        tmp.path(),
+    );
+    let get = |r: &Vec<String>, name: &str| r[col(&header, name)].clone();
+    let names: Vec<String> = rows.iter().map(|r| get(r, "setting")).collect();
+    assert_eq!(
+        names,
+        [
+            "synthetic-text-vanilla",
+            "synthetic-text-alarm-reset",
+            "synthetic-text-alarm-list"
+        ]
+    );
+    // Vanilla only warns: no intervention, no remedy.
+    assert_eq!(get(&rows[0], "first_intervention_step_mean"), "");
+    assert_eq!(get(&rows[0], "remedies"), "");
+    assert_eq!(get(&rows[0], "intervened_seeds"), "0");
+    let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
+    let vanilla = md
+        .lines()
+        .find(|l| l.starts_with("| synthetic-text-vanilla |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(vanilla.contains("—"), "{vanilla}");
+    assert!(md.contains("Li et al. 2019"), "{md}");
+    // The alarm settings intervened, as their runs record it.
+    for r in &rows[1..] {
+        let run = tmp
+            .path()
+            .join(format!("out/runs/{}-seed0", get(r, "setting")));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        let interventions = s["interventions"].as_array().unwrap();
+        let step: f64 = get(r, "first_intervention_step_mean").parse().unwrap();
+        assert!(step > 0.0, "{r:?}");
+        assert_eq!(step, interventions[0]["step"].as_f64().unwrap(), "{r:?}");
+        let remedies: Vec<&str> = interventions
+            .iter()
+            .map(|i| i["remedy"].as_str().unwrap())
+            .collect();
+        assert_eq!(get(r, "remedies"), remedies.join("→"), "{r:?}");
+        let marks = std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["split"] == "intervention")
+            .count();
+        assert_eq!(marks, interventions.len(), "{r:?}");
+    }
+    assert_eq!(get(&rows[1], "remedies"), "reset_decoder");
+    assert!(
+        get(&rows[2], "remedies").starts_with("reset_decoder"),
+        "{:?}",
+        rows[2]
+    );
+    // Each run's evaluation: L_k above the ELBO of the same weights.
+    let mut evaluated = 0;
+    for run in std::fs::read_dir(tmp.path().join("out/runs"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(text) = std::fs::read_to_string(run.path().join("eval-k5.json")) else {
+            continue;
+        };
+        let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (nll, elbo) = (
+            e["nll_nats"].as_f64().unwrap(),
+            e["elbo_nats"].as_f64().unwrap(),
+        );
+        assert!(
+            nll > 0.0 && nll <= -elbo + 1e-6,
+            "{}: {e}",
+            run.path().display()
+        );
+        evaluated += 1;
+    }
+    assert_eq!(evaluated, 3, "3 settings × 1 seed");
+    for f in ["kl_per_dim.png", "active_units.png"] {
+        figure(tmp.path(), &format!("synthetic-text-alarm-reset/{f}"));
+    }
+    figure(tmp.path(), "synthetic-text-vanilla/kl_per_dim.png");
 }

@@ -21,16 +21,24 @@ use serde::{Deserialize, Serialize};
 /// model itself is the checkpoint's `best.bpk`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct PlateauState {
-    /// The lowest validation loss so far (∞ before the first epoch end).
+    /// The lowest validation loss so far (∞ before the first epoch end, and
+    /// after an intervention; JSON writes ∞ as `null`).
+    #[serde(deserialize_with = "null_is_infinite")]
     pub best: f64,
     /// The step at which the best model was taken.
     pub best_step: Option<usize>,
     /// The loss later epochs are compared with.
+    #[serde(deserialize_with = "null_is_infinite")]
     pub reference: f64,
     /// Epochs in a row whose loss was above the reference.
     pub not_improved: usize,
     /// Decays made so far.
     pub decays: usize,
+}
+
+/// `null` (how serde_json writes ∞) reads back as +∞.
+fn null_is_infinite<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 impl PlateauState {
@@ -113,6 +121,16 @@ impl Default for PlateauState {
 
 #[cfg(test)]
 mod tests {
+    /// A state with no best yet (∞, written as `null`) reads back equal.
+    #[test]
+    fn an_infinite_best_round_trips_through_json() {
+        let mut s = super::PlateauState::new();
+        s.decays = 2;
+        let back: super::PlateauState =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
     use super::*;
     use crate::train::config::OptimizerConfig;
 
