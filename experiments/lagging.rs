@@ -38,36 +38,7 @@ fn main() -> std::process::ExitCode {
 
 /// He et al.'s synthetic setting (`config_synthetic.py`, `text.py`).
 fn setting(quick: bool) -> Vec<String> {
-    let mut o: Vec<String> = [
-        "model.kind=text_vae",
-        "model.latent_dim=2",
-        "model.text.embed=50",
-        "model.text.hidden=50",
-        "model.text.z_in_input=true",
-        "model.text.embed_dropout=0.5",
-        "model.text.output_dropout=0.5",
-        "model.text.linear_bias=false",
-        "model.init=uniform",
-        "optimizer.kind=sgd",
-        "optimizer.lr=1.0",
-        "optimizer.clip_norm=5",
-        "optimizer.lr_schedule=plateau",
-        "train.batch_size=16",
-        "train.log_every=100",
-    ]
-    .map(String::from)
-    .to_vec();
-    if quick {
-        // A short inner loop keeps CI's aggressive runs to seconds.
-        o.extend(
-            [
-                "train.aggressive_max_inner=10",
-                "train.aggressive_patience=5",
-            ]
-            .map(String::from),
-        );
-    }
-    o
+    vaekit::papers::he2019::synthetic_setting(quick)
 }
 
 /// The table's settings: He et al.'s Table 2 rows on the synthetic data.

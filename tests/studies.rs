@@ -86,6 +86,30 @@ fn col(header: &[String], name: &str) -> usize {
         .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
 }
 
+/// Each run's evaluation `eval-k5.json` under `out/runs`: the NLL bound
+/// −L_k positive and no looser than −ELBO of the same weights. How many
+/// runs had one.
+fn bounds_hold(cwd: &Path) -> usize {
+    let mut evaluated = 0;
+    for run in std::fs::read_dir(cwd.join("out/runs")).unwrap().flatten() {
+        let Ok(text) = std::fs::read_to_string(run.path().join("eval-k5.json")) else {
+            continue;
+        };
+        let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let (nll, elbo) = (
+            e["nll_nats"].as_f64().unwrap(),
+            e["elbo_nats"].as_f64().unwrap(),
+        );
+        assert!(
+            nll > 0.0 && nll <= -elbo + 1e-6,
+            "{}: {e}",
+            run.path().display()
+        );
+        evaluated += 1;
+    }
+    evaluated
+}
+
 fn figure(cwd: &Path, name: &str) {
     let p = cwd.join("out/figures").join(name);
     assert!(
@@ -600,26 +624,7 @@ fn lagging_tabulates_he_et_als_rows_and_draws_the_posterior_mean_space() {
             "synthetic-text-aggressive+annealing"
         ]
     );
-    // Each run's evaluation: L_k above the ELBO of the same weights.
-    let runs = std::fs::read_dir(tmp.path().join("out/runs")).unwrap();
-    let mut evaluated = 0;
-    for run in runs.flatten() {
-        let Ok(text) = std::fs::read_to_string(run.path().join("eval-k5.json")) else {
-            continue;
-        };
-        let e: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let (nll, elbo) = (
-            e["nll_nats"].as_f64().unwrap(),
-            e["elbo_nats"].as_f64().unwrap(),
-        );
-        assert!(
-            nll > 0.0 && nll <= -elbo + 1e-6,
-            "{}: {e}",
-            run.path().display()
-        );
-        evaluated += 1;
-    }
-    assert_eq!(evaluated, 8, "4 settings × 2 seeds");
+    assert_eq!(bounds_hold(tmp.path()), 8, "4 settings × 2 seeds");
     let md = std::fs::read_to_string(tmp.path().join("out/results.md")).unwrap();
     assert!(md.contains("True entropy of `synthetic-text`"), "{md}");
     for s in ["figure-vanilla", "figure-aggressive"] {
@@ -752,27 +757,7 @@ fn revive_tabulates_every_remedy_and_marks_the_interventions() {
         rows[2]
     );
     // Each run's evaluation: L_k above the ELBO of the same weights.
-    let mut evaluated = 0;
-    for run in std::fs::read_dir(tmp.path().join("out/runs"))
-        .unwrap()
-        .flatten()
-    {
-        let Ok(text) = std::fs::read_to_string(run.path().join("eval-k5.json")) else {
-            continue;
-        };
-        let e: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let (nll, elbo) = (
-            e["nll_nats"].as_f64().unwrap(),
-            e["elbo_nats"].as_f64().unwrap(),
-        );
-        assert!(
-            nll > 0.0 && nll <= -elbo + 1e-6,
-            "{}: {e}",
-            run.path().display()
-        );
-        evaluated += 1;
-    }
-    assert_eq!(evaluated, 3, "3 settings × 1 seed");
+    assert_eq!(bounds_hold(tmp.path()), 3, "3 settings × 1 seed");
     for f in ["kl_per_dim.png", "active_units.png"] {
         figure(tmp.path(), &format!("synthetic-text-alarm-reset/{f}"));
     }

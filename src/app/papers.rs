@@ -323,3 +323,47 @@ pub mod ptb {
         },
     ];
 }
+
+/// He, Spokoyny, Neubig, Berg-Kirkpatrick (2019), "Lagging inference
+/// networks and posterior collapse in variational autoencoders" (ICLR):
+/// their synthetic setting, from the authors' `config/config_synthetic.py`
+/// and `text.py` (`jxhe/vae-lagging-encoder`). Shared by the `lagging` and
+/// `revive` studies.
+pub mod he2019 {
+    /// A 2-D latent, embedding 50, LSTMs 50, decoder dropout 0.5 in and
+    /// out, no biases on the dense layers, U(−0.01, 0.01) weights and
+    /// U(−0.1, 0.1) embeddings, batch 16, SGD with learning rate 1.0
+    /// clipped at 5, the plateau decay with reload-best. `quick` shortens
+    /// the aggressive inner loop so that CI's aggressive runs take seconds.
+    pub fn synthetic_setting(quick: bool) -> Vec<String> {
+        let mut o: Vec<String> = [
+            "model.kind=text_vae",
+            "model.latent_dim=2",
+            "model.text.embed=50",
+            "model.text.hidden=50",
+            "model.text.z_in_input=true",
+            "model.text.embed_dropout=0.5",
+            "model.text.output_dropout=0.5",
+            "model.text.linear_bias=false",
+            "model.init=uniform",
+            "optimizer.kind=sgd",
+            "optimizer.lr=1.0",
+            "optimizer.clip_norm=5",
+            "optimizer.lr_schedule=plateau",
+            "train.batch_size=16",
+            "train.log_every=100",
+        ]
+        .map(String::from)
+        .to_vec();
+        if quick {
+            o.extend(
+                [
+                    "train.aggressive_max_inner=10",
+                    "train.aggressive_patience=5",
+                ]
+                .map(String::from),
+            );
+        }
+        o
+    }
+}
