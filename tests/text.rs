@@ -354,11 +354,14 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
         (
             "revive",
             &[
-                "monitor.every=3",
+                // 19 steps per epoch: evaluations at 5, 10, 15, 19 (epoch
+                // end), 20, 25, 30, 35, 38, 40, …; every third one acts: 5,
+                // 19 (the checkpoint resumed from), 30 and 40.
+                "monitor.every=5",
                 "monitor.alarm_kl=1e9",
                 "monitor.alarm_patience=1",
                 "train.on_collapse=[\"anneal\",\"free_bits\",\"aggressive\",\"reset_decoder\"]",
-                "train.on_collapse_patience=1",
+                "train.on_collapse_patience=3",
                 "train.on_collapse_anneal_epochs=1",
                 "train.aggressive_max_inner=4",
                 "train.aggressive_patience=2",
@@ -479,6 +482,22 @@ fn a_resumed_text_run_repeats_every_kind_of_training_noise_bit_for_bit() {
                 "{sa}"
             );
             assert_eq!(sa["interventions"], sb["interventions"]);
+            let steps: Vec<u64> = sa["interventions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["step"].as_u64().unwrap())
+                .collect();
+            let resumed_from = ckpts[0]
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("step-")
+                .parse::<u64>()
+                .unwrap();
+            // Some before the checkpoint (one at its epoch end), some after.
+            assert!(steps.contains(&resumed_from), "{steps:?} vs {resumed_from}");
+            assert!(steps.iter().any(|&s| s > resumed_from), "{steps:?}");
             let files = vaekit::report::plot::plot_runs(
                 std::slice::from_ref(&a),
                 None,

@@ -176,8 +176,12 @@ pub fn fit<M: LatentModel + Weights>(
                 (model, stop_now) = revive::act(
                     job, &mut plan, model, &mut optim, &mut state, &record, &mut rec,
                 )?;
-                if state.revive.interventions.len() > before {
+                if revive::remedied(&state.revive, before) {
                     best = None; // the old regime's best model is not the run's end
+                }
+                if stop_now {
+                    // The summary's validation record is this evaluation's.
+                    monitor.last_val = Some(record);
                 }
             }
             if stop_now {
@@ -231,12 +235,13 @@ pub fn fit<M: LatentModel + Weights>(
             last_decay = v.stop;
         }
         let mut stop_now = false;
-        if let Some(val) = monitor.last_val.clone() {
+        // The last decay ends training here: nothing left for a remedy to act on.
+        if let Some(val) = monitor.last_val.clone().filter(|_| !last_decay) {
             let before = state.revive.interventions.len();
             (model, stop_now) = revive::act(
                 job, &mut plan, model, &mut optim, &mut state, &val, &mut rec,
             )?;
-            if state.revive.interventions.len() > before {
+            if revive::remedied(&state.revive, before) {
                 best = None;
             }
         }

@@ -221,8 +221,9 @@ impl ReviveState {
 /// `train.on_collapse` and take the action it calls for, if any: the
 /// model (a new decoder after `reset_decoder`), and whether the run stops
 /// here (`stop`; the caller writes the checkpoint). With the plateau
-/// schedule, an intervention starts its comparison afresh: the best model
-/// of the old regime is not reloaded over the remedy.
+/// schedule, a remedy starts its comparison afresh: the best model of the
+/// old regime is not reloaded over it (the caller drops its copy when
+/// [`remedied`] says so).
 pub fn act<M: crate::models::LatentModel>(
     job: &super::Job,
     plan: &mut super::Plan,
@@ -233,7 +234,11 @@ pub fn act<M: crate::models::LatentModel>(
     rec: &mut super::recorder::Recorder,
 ) -> crate::core::error::Result<(M, bool)> {
     let t = job.trainer.train;
-    if !model.has_latent() {
+    // No action on a model without a code, at the run's last evaluation (no
+    // step would train after it: the remedy would only change the model the
+    // run ends with), or on an evaluation whose KL is not finite.
+    let finite = record.float(KL.name).is_some_and(f64::is_finite);
+    if !model.has_latent() || state.step >= plan.total || !finite {
         return Ok((model, false));
     }
     let rule = Rule {
@@ -247,7 +252,8 @@ pub fn act<M: crate::models::LatentModel>(
         return Ok((model, false));
     };
     let what = match action {
-        CollapseAction::Warn => unreachable!("warn never acts"),
+        // Only in a list built in code, past the config's check: no action.
+        CollapseAction::Warn => return Ok((model, false)),
         CollapseAction::Stop => {
             state.revive.stopped = true;
             "stopping the run here (train.on_collapse = \"stop\"): the checkpoint of this step \
@@ -285,7 +291,11 @@ pub fn act<M: crate::models::LatentModel>(
         }
     };
     plan.set_revive(&state.revive);
-    if let Some(p) = state.plateau.as_mut() {
+    // A remedy changes the model or the objective; a stop does neither, so
+    // the plateau schedule keeps its best model to end the run with.
+    if action != CollapseAction::Stop
+        && let Some(p) = state.plateau.as_mut()
+    {
         p.forget_best();
     }
     let i = state.revive.interventions.last().expect("just recorded");
@@ -295,6 +305,14 @@ pub fn act<M: crate::models::LatentModel>(
         i.collapsed_evaluations, i.kl, i.active_units
     ));
     Ok((model, action == CollapseAction::Stop))
+}
+
+/// Whether the interventions past the first `before` changed the model or
+/// the objective (anything but a stop).
+pub fn remedied(state: &ReviveState, before: usize) -> bool {
+    state.interventions[before.min(state.interventions.len())..]
+        .iter()
+        .any(|i| i.remedy != CollapseAction::Stop)
 }
 
 #[cfg(test)]

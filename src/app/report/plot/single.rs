@@ -18,7 +18,15 @@ impl Figure for KlPerDim<'_> {
     {
         root.fill(&WHITE)?;
         let t = &self.run.train;
-        let xmax = t.last().map(|p| p.step).unwrap_or(1).max(1) as f64;
+        // Past the last train line when a stop ended the run mid-interval.
+        let last_mark = self
+            .run
+            .interventions
+            .iter()
+            .map(|i| i.0)
+            .max()
+            .unwrap_or(0);
+        let xmax = t.last().map(|p| p.step).unwrap_or(1).max(1).max(last_mark) as f64;
         let (lo, hi) = y_range(
             t.iter().flat_map(|p| p.kl_per_dim.iter().copied()),
             self.log,
