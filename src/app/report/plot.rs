@@ -533,12 +533,113 @@ impl Figure for Curve {
                 ErrorBar::new_vertical(x, m - s, m, m + s, c.stroke_width(2), 10)
             }))?;
         }
-        legend(&mut chart, 18, SeriesLabelPosition::UpperRight)
+        // The legend goes where it hides the least of the lines: a curve
+        // rising to the top right (the decoder's SNR against k) would
+        // otherwise run under it.
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        let mut pix = Vec::new();
+        for (_, points) in &self.series {
+            let p: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.1.is_finite() && (!log_x || p.0 > 0.0))
+                .map(|&(x, m, _)| (tx(x), m))
+                .collect();
+            pix.extend(p.iter().map(|q| chart.backend_coord(q)));
+            for w in p.windows(2) {
+                pix.extend((1..16).map(|j| {
+                    let f = f64::from(j) / 16.0;
+                    chart.backend_coord(&(
+                        w[0].0 + f * (w[1].0 - w[0].0),
+                        w[0].1 + f * (w[1].1 - w[0].1),
+                    ))
+                }));
+            }
+        }
+        let longest = self.series.iter().map(|(l, _)| l.chars().count());
+        let size = (
+            (11.0 * longest.max().unwrap_or(0) as f64) as i32 + 60,
+            24 * self.series.len() as i32 + 16,
+        );
+        legend(&mut chart, 18, emptiest_corner(xr, yr, size, &pix))
     }
+}
+
+/// The corner of the plotting area (pixel ranges `x`, `y`) where a legend
+/// box of `size` (width, height) covers the fewest of the pixels `pts`;
+/// ties go to upper right, upper left, lower right, lower left, in that
+/// order.
+fn emptiest_corner(
+    x: std::ops::Range<i32>,
+    y: std::ops::Range<i32>,
+    size: (i32, i32),
+    pts: &[(i32, i32)],
+) -> SeriesLabelPosition {
+    // plotters' default gap between the legend and the plotting area's edge.
+    const GAP: i32 = 10;
+    let (w, h) = size;
+    let (left, right) = (x.start + GAP, x.end - GAP - w);
+    let (top, bottom) = (y.start + GAP, y.end - GAP - h);
+    [
+        (SeriesLabelPosition::UpperRight, right, top),
+        (SeriesLabelPosition::UpperLeft, left, top),
+        (SeriesLabelPosition::LowerRight, right, bottom),
+        (SeriesLabelPosition::LowerLeft, left, bottom),
+    ]
+    .into_iter()
+    .min_by_key(|&(_, x0, y0)| {
+        pts.iter()
+            .filter(|&&(px, py)| (x0..=x0 + w).contains(&px) && (y0..=y0 + h).contains(&py))
+            .count()
+    })
+    .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
 }
 
 /// Draw `curve` as `out/stem.png` and `.svg`.
 pub fn plot_curve(out: &Path, stem: &str, curve: &Curve) -> Result<Vec<PathBuf>> {
     crate::core::fsutil::create_dir_all(out)?;
     render_both(out, stem, curve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(p: SeriesLabelPosition) -> &'static str {
+        match p {
+            SeriesLabelPosition::UpperRight => "upper right",
+            SeriesLabelPosition::UpperLeft => "upper left",
+            SeriesLabelPosition::LowerRight => "lower right",
+            SeriesLabelPosition::LowerLeft => "lower left",
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn the_legend_goes_to_the_corner_that_hides_the_fewest_points() {
+        // A 1000×600 area, a 200×100 box.
+        let corner = |pts: &[(i32, i32)]| name(emptiest_corner(0..1000, 0..600, (200, 100), pts));
+        assert_eq!(
+            corner(&[]),
+            "upper right",
+            "an empty plot keeps the default"
+        );
+        // A line rising to the top right: that corner is taken.
+        let rising: Vec<(i32, i32)> = (0..=100).map(|i| (10 * i, 600 - 6 * i)).collect();
+        assert_eq!(corner(&rising), "upper left");
+        // Points in every corner but the lower left.
+        let three = [(950, 50), (50, 50), (950, 550), (960, 40)];
+        assert_eq!(corner(&three), "lower left");
+        // Fewest, not none: two in the upper left, one everywhere else but
+        // upper right's three.
+        let counts = [
+            (980, 20),
+            (985, 25),
+            (975, 30),
+            (30, 30),
+            (40, 40),
+            (950, 560),
+            (40, 560),
+        ];
+        assert_eq!(corner(&counts), "lower right");
+    }
 }
