@@ -143,6 +143,7 @@ fn dual_axes<'a, DB: DrawingBackend + 'a>(
 where
     DB::ErrorType: 'static,
 {
+    let left_span = left.0.end - left.0.start;
     let mut chart = ChartBuilder::on(root)
         .caption(title, text(30))
         .margin(20)
@@ -160,7 +161,7 @@ where
             if left_integers {
                 format!("{v:.0}")
             } else {
-                format!("{v:.1}")
+                axis_label(*v, left_span)
             }
         })
         .label_style(text(18))
@@ -236,7 +237,8 @@ fn kl_value(v: f64, log: bool) -> f64 {
     if log { v.max(LOG_FLOOR).log10() } else { v }
 }
 
-fn kl_label(v: &f64, log: bool) -> String {
+/// A KL axis label; `span` is the axis' range (hi − lo) in its units.
+fn kl_label(v: &f64, log: bool, span: f64) -> String {
     if log {
         let x = 10f64.powf(*v);
         if x >= 1.0 {
@@ -245,7 +247,44 @@ fn kl_label(v: &f64, log: bool) -> String {
             format!("{x:.0e}")
         }
     } else {
+        axis_label(*v, span)
+    }
+}
+
+/// Decimals that keep a linear axis' ticks apart: about ten ticks over
+/// `span`, at steps of 1, 2 or 5 × 10ⁿ, so one decimal past the span's
+/// leading digit is enough (a KL axis from 0 to 0.023 nats reads 0.002,
+/// 0.004, …, not 0.00, 0.00, 0.01, …).
+fn axis_decimals(span: f64) -> usize {
+    if !(span.is_finite() && span > 0.0) {
+        return 2;
+    }
+    (1.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
+}
+
+/// `v` with the decimals its axis' `span` needs.
+fn axis_label(v: f64, span: f64) -> String {
+    let d = axis_decimals(span);
+    let s = format!("{v:.d$}");
+    // No "-0.00" on an axis.
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
+    }
+}
+
+/// A value in nats for a legend: two decimals, or three significant
+/// digits below 0.1 so that 0.004 and 0.012 stay apart.
+fn nats_label(v: f64) -> String {
+    if v.abs() >= 0.1 || v == 0.0 || !v.is_finite() {
         format!("{v:.2}")
+    } else {
+        let d = (2.0 - v.abs().log10().floor()) as usize;
+        format!("{v:.d$}")
     }
 }
 
@@ -612,6 +651,35 @@ mod tests {
             SeriesLabelPosition::LowerLeft => "lower left",
             _ => "other",
         }
+    }
+
+    #[test]
+    fn axis_labels_keep_neighbouring_ticks_apart() {
+        // plotters' ticks for a range: about ten, at 1, 2 or 5 × 10^n
+        // steps. Whatever the span, no two ticks may print alike.
+        // Spans from 10⁻³ to 10³, 300 of them, log-spaced.
+        for span in (0..300).map(|i| 10f64.powf(-3.0 + 0.02 * f64::from(i))) {
+            let mut axis = RangedCoordf64::from(0.0..span);
+            let ticks = axis.key_points(12);
+            let labels: Vec<String> = ticks.iter().map(|&v| axis_label(v, span)).collect();
+            for w in labels.windows(2) {
+                assert_ne!(
+                    w[0], w[1],
+                    "span {span}: ticks {ticks:?} print as {labels:?}"
+                );
+            }
+            axis = RangedCoordf64::from(-span..0.0);
+            let ticks = axis.key_points(12);
+            let labels: Vec<String> = ticks.iter().map(|&v| axis_label(v, span)).collect();
+            assert!(!labels.iter().any(|l| l.starts_with("-0") && l.trim_matches(&['-', '0', '.'][..]).is_empty()));
+        }
+        assert_eq!(axis_label(0.004, 0.023), "0.004");
+        assert_eq!(axis_label(-120.0, 40.0), "-120");
+        assert_eq!(axis_label(-0.0, 1.0), "0.0");
+        assert_eq!(nats_label(0.0123), "0.0123");
+        assert_eq!(nats_label(0.004), "0.00400");
+        assert_eq!(nats_label(1.5), "1.50");
+        assert_eq!(nats_label(0.0), "0.00");
     }
 
     #[test]

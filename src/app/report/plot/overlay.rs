@@ -109,9 +109,9 @@ impl Figure for Overlay<'_> {
             .y_desc(ydesc)
             .y_label_formatter(&|v| {
                 if log {
-                    kl_label(v, true)
+                    kl_label(v, true, 0.0)
                 } else {
-                    format!("{v:.1}")
+                    axis_label(*v, hi - lo + 2.0 * pad)
                 }
             })
             .label_style(text(18))

@@ -56,7 +56,7 @@ impl Figure for KlPerDim<'_> {
             } else {
                 "KL (nats)"
             })
-            .y_label_formatter(&|v| kl_label(v, log))
+            .y_label_formatter(&|v| kl_label(v, log, hi - lo))
             .label_style(text(18))
             .axis_desc_style(text(22))
             .light_line_style(WHITE.mix(0.0))
@@ -87,7 +87,7 @@ impl Figure for KlPerDim<'_> {
             ))?;
             if rank < labelled {
                 series
-                    .label(format!("z{j}  ({:.2})", fin[j]))
+                    .label(format!("z{j}  ({})", nats_label(fin[j])))
                     .legend(line_key(c.stroke_width(3)));
             } else if rank == labelled {
                 series
@@ -283,7 +283,7 @@ impl Figure for Bars<'_> {
                     _ => String::new(),
                 }
             })
-            .y_label_formatter(&|v| kl_label(v, log))
+            .y_label_formatter(&|v| kl_label(v, log, hi - lo))
             .label_style(text(16))
             .axis_desc_style(text(22))
             .draw()?;
@@ -640,7 +640,6 @@ impl Figure for Panels<'_> {
                 0.08 * (hi - lo)
             };
             let span = hi - lo + 2.0 * pad;
-            let decimals = (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize;
             let mut chart = ChartBuilder::on(area)
                 .caption(m.label, text(20))
                 .margin(12)
@@ -651,7 +650,7 @@ impl Figure for Panels<'_> {
                 .configure_mesh()
                 .x_desc("training step")
                 .x_label_formatter(&|v| format!("{v:.0}"))
-                .y_label_formatter(&|v| format!("{v:.decimals$}"))
+                .y_label_formatter(&|v| axis_label(*v, span))
                 .label_style(text(14))
                 .axis_desc_style(text(16))
                 .draw()?;
