@@ -104,7 +104,7 @@ pub fn inner_loop<M: LatentModel>(
     let objective = objective.as_ref();
     let beta = plan.beta(step);
     let capacity = objective.capacity_at(step);
-    let (mut window, mut in_window, mut previous) = (0.0f64, 0usize, f64::INFINITY);
+    let mut early = EarlyStop::new(t.aggressive_patience);
     for i in 0..t.aggressive_max_inner {
         let x = if i == 0 {
             first.clone()
@@ -155,17 +155,106 @@ pub fn inner_loop<M: LatentModel>(
         super::step::freeze(&model, &mut g, &rest);
         model = optim.step(lr, model, g);
         state.inner_updates += 1;
-        window += value;
-        in_window += 1;
-        if in_window == t.aggressive_patience {
-            let mean = window / in_window as f64;
-            if mean >= previous {
-                break;
-            }
-            previous = mean;
-            window = 0.0;
-            in_window = 0;
+        if early.stop_after(value) {
+            break;
         }
     }
     model
+}
+
+/// The inner loop's early stop: the mean loss of each window of `patience`
+/// updates against the previous window's. The first window has nothing to
+/// be compared with, so the first chance to stop is after 2 × `patience`
+/// updates.
+struct EarlyStop {
+    patience: usize,
+    window: f64,
+    in_window: usize,
+    previous: f64,
+}
+
+impl EarlyStop {
+    fn new(patience: usize) -> Self {
+        Self {
+            patience,
+            window: 0.0,
+            in_window: 0,
+            previous: f64::INFINITY,
+        }
+    }
+
+    /// Record one update's loss; true when the loop should stop here.
+    fn stop_after(&mut self, loss: f64) -> bool {
+        self.window += loss;
+        self.in_window += 1;
+        if self.in_window < self.patience {
+            return false;
+        }
+        let mean = self.window / self.in_window as f64;
+        if mean >= self.previous {
+            return true;
+        }
+        self.previous = mean;
+        self.window = 0.0;
+        self.in_window = 0;
+        false
+    }
+}
+
+/// The inner loop's size in words, for the console: with a cap at or below
+/// 2 × `patience` the early stop never gets its chance and every step makes
+/// all `max_inner` updates, which a user who cut the cap down should know.
+pub fn inner_loop_words(max_inner: usize, patience: usize) -> String {
+    if max_inner > 2 * patience {
+        format!(
+            "up to {max_inner} encoder-only updates per step, fewer once a window of {patience} \
+             is no better than the one before"
+        )
+    } else {
+        format!(
+            "{max_inner} encoder-only updates per step: with train.aggressive_patience = \
+             {patience} the early stop cannot act before update {}",
+            2 * patience + 1
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Updates a loop capped at `max_inner` makes on `losses`.
+    fn updates(max_inner: usize, patience: usize, losses: impl Fn(usize) -> f64) -> usize {
+        let mut early = EarlyStop::new(patience);
+        for i in 0..max_inner {
+            if early.stop_after(losses(i)) {
+                return i + 1;
+            }
+        }
+        max_inner
+    }
+
+    #[test]
+    fn the_early_stop_compares_windows_and_the_words_say_when_it_can_act() {
+        // A loss that rises from the start: the loop stops at the first
+        // comparison, the end of the second window.
+        assert_eq!(updates(100, 15, |i| i as f64), 30);
+        assert_eq!(updates(11, 5, |i| i as f64), 10);
+        // Falling, then flat: windows of 3 over 1, 1/2, 1/3, … then 0.1.
+        let falling = |i: usize| if i < 9 { 1.0 / (i + 1) as f64 } else { 0.1 };
+        // The means of windows 1–3, 4–6, 7–9 and 10–12 fall (0.61, 0.21,
+        // 0.13, 0.10); 13–15's equals 10–12's, so the loop stops at 15.
+        assert_eq!(updates(100, 3, falling), 15);
+        // Whatever the losses, a cap at or below 2 × patience is reached.
+        for (max_inner, patience) in [(10, 5), (9, 5), (30, 15), (1, 1), (2, 1)] {
+            assert_eq!(updates(max_inner, patience, |i| i as f64), max_inner);
+            let words = inner_loop_words(max_inner, patience);
+            assert!(words.contains("cannot act"), "{words}");
+        }
+        for (max_inner, patience) in [(11, 5), (100, 15), (3, 1)] {
+            assert!(updates(max_inner, patience, |i| i as f64) < max_inner);
+            let words = inner_loop_words(max_inner, patience);
+            assert!(words.starts_with(&format!("up to {max_inner}")), "{words}");
+        }
+    }
 }

@@ -278,8 +278,8 @@ pub fn act<M: crate::models::LatentModel>(
         CollapseAction::Aggressive => {
             state.aggressive = Some(super::aggressive::AggressiveState::new());
             format!(
-                "an aggressive-encoder phase starts (up to {} encoder-only updates per step, until I(x;z) stops rising)",
-                t.aggressive_max_inner
+                "an aggressive-encoder phase starts ({}), until I(x;z) stops rising",
+                super::aggressive::inner_loop_words(t.aggressive_max_inner, t.aggressive_patience)
             )
         }
         CollapseAction::ResetDecoder => {
